@@ -1,0 +1,188 @@
+//! Every change to PromptOS is one of these events. They are stored as a type name and
+//! a JSON payload; the actor, time and position live in the log's envelope, not here.
+
+use crate::names::{CommitMessage, Description, EnvironmentName, PromptName, VersionString};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The stream a prompt's events belong to. One stream per *name*: every incarnation of
+/// the name (created, deleted, created again) shares it, so "names are unique among live
+/// prompts" is a single-stream invariant checked under optimistic concurrency. Each
+/// incarnation has its own `prompt_id`, which keeps their histories apart.
+pub fn prompt_stream(name: &PromptName) -> String {
+    format!("prompt:{name}")
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptCreated {
+    pub prompt_id: Uuid,
+    pub name: PromptName,
+    pub description: Description,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptUpdated {
+    pub prompt_id: Uuid,
+    pub name: PromptName,
+    pub description: Description,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptDeleted {
+    pub prompt_id: Uuid,
+    pub name: PromptName,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionCreated {
+    pub prompt_id: Uuid,
+    pub name: PromptName,
+    pub version_string: VersionString,
+    pub text: String,
+    /// The variables the template reads, extracted when the version was created.
+    pub variables: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_message: Option<CommitMessage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionDeployed {
+    pub prompt_id: Uuid,
+    pub name: PromptName,
+    pub environment: EnvironmentName,
+    pub version_string: VersionString,
+    /// The version this deployment replaced, if any was live.
+    pub previous_version_string: Option<VersionString>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentRolledBack {
+    pub prompt_id: Uuid,
+    pub name: PromptName,
+    pub environment: EnvironmentName,
+    pub from_version_string: VersionString,
+    pub to_version_string: VersionString,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    PromptCreated(PromptCreated),
+    PromptUpdated(PromptUpdated),
+    PromptDeleted(PromptDeleted),
+    VersionCreated(VersionCreated),
+    VersionDeployed(VersionDeployed),
+    DeploymentRolledBack(DeploymentRolledBack),
+}
+
+/// An event type this build does not know, or a payload that does not fit its type.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown event type {0:?} (written by a newer PromptOS?)")]
+    UnknownType(String),
+    #[error("payload of a {event_type} event does not decode: {source}")]
+    Payload {
+        event_type: String,
+        source: serde_json::Error,
+    },
+}
+
+impl Event {
+    /// Every event type name this build writes, for filters and documentation.
+    pub const TYPES: &'static [&'static str] = &[
+        "PromptCreated",
+        "PromptUpdated",
+        "PromptDeleted",
+        "VersionCreated",
+        "VersionDeployed",
+        "DeploymentRolledBack",
+    ];
+
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Event::PromptCreated(_) => "PromptCreated",
+            Event::PromptUpdated(_) => "PromptUpdated",
+            Event::PromptDeleted(_) => "PromptDeleted",
+            Event::VersionCreated(_) => "VersionCreated",
+            Event::VersionDeployed(_) => "VersionDeployed",
+            Event::DeploymentRolledBack(_) => "DeploymentRolledBack",
+        }
+    }
+
+    /// The payload as compact JSON, exactly as it is stored and hashed.
+    pub fn payload_json(&self) -> String {
+        let result = match self {
+            Event::PromptCreated(e) => serde_json::to_string(e),
+            Event::PromptUpdated(e) => serde_json::to_string(e),
+            Event::PromptDeleted(e) => serde_json::to_string(e),
+            Event::VersionCreated(e) => serde_json::to_string(e),
+            Event::VersionDeployed(e) => serde_json::to_string(e),
+            Event::DeploymentRolledBack(e) => serde_json::to_string(e),
+        };
+        result.expect("event payloads are plain data and always serialize")
+    }
+
+    pub fn decode(event_type: &str, payload: &str) -> Result<Self, DecodeError> {
+        fn de<T: for<'de> Deserialize<'de>>(t: &str, p: &str) -> Result<T, DecodeError> {
+            serde_json::from_str(p).map_err(|source| DecodeError::Payload {
+                event_type: t.to_owned(),
+                source,
+            })
+        }
+        Ok(match event_type {
+            "PromptCreated" => Event::PromptCreated(de(event_type, payload)?),
+            "PromptUpdated" => Event::PromptUpdated(de(event_type, payload)?),
+            "PromptDeleted" => Event::PromptDeleted(de(event_type, payload)?),
+            "VersionCreated" => Event::VersionCreated(de(event_type, payload)?),
+            "VersionDeployed" => Event::VersionDeployed(de(event_type, payload)?),
+            "DeploymentRolledBack" => Event::DeploymentRolledBack(de(event_type, payload)?),
+            other => return Err(DecodeError::UnknownType(other.to_owned())),
+        })
+    }
+
+    /// The prompt the event is about.
+    pub fn prompt(&self) -> (&Uuid, &PromptName) {
+        match self {
+            Event::PromptCreated(e) => (&e.prompt_id, &e.name),
+            Event::PromptUpdated(e) => (&e.prompt_id, &e.name),
+            Event::PromptDeleted(e) => (&e.prompt_id, &e.name),
+            Event::VersionCreated(e) => (&e.prompt_id, &e.name),
+            Event::VersionDeployed(e) => (&e.prompt_id, &e.name),
+            Event::DeploymentRolledBack(e) => (&e.prompt_id, &e.name),
+        }
+    }
+
+    /// The environment the event changes, for deployment events.
+    pub fn environment(&self) -> Option<&EnvironmentName> {
+        match self {
+            Event::VersionDeployed(e) => Some(&e.environment),
+            Event::DeploymentRolledBack(e) => Some(&e.environment),
+            _ => None,
+        }
+    }
+
+    pub fn stream_id(&self) -> String {
+        prompt_stream(self.prompt().1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_round_trip_through_their_stored_form() {
+        let e = Event::VersionDeployed(VersionDeployed {
+            prompt_id: Uuid::nil(),
+            name: PromptName::parse("p").unwrap(),
+            environment: EnvironmentName::parse("production").unwrap(),
+            version_string: VersionString::parse("v2").unwrap(),
+            previous_version_string: Some(VersionString::parse("v1").unwrap()),
+        });
+        let back = Event::decode(e.event_type(), &e.payload_json()).unwrap();
+        assert_eq!(back, e);
+        assert!(matches!(
+            Event::decode("Nope", "{}"),
+            Err(DecodeError::UnknownType(_))
+        ));
+    }
+}

@@ -1,0 +1,1 @@
+//! PromptOS admin UI. The Sycamore application arrives with its own issue.
