@@ -1,0 +1,614 @@
+//! How events become read-model rows.
+//!
+//! [`row_ops`] is pure: it turns one stored event into row operations. The same
+//! operations are applied to the database by the projector ([`apply_sql`]) and to an
+//! in-memory [`ReadModel`] by `rebuild` and `verify`, so "the read models equal a fresh
+//! replay" compares one fold with itself on two stores.
+
+use crate::log::StoredEvent;
+use promptos_core::events::DecodeError;
+use promptos_core::Event;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptRow {
+    pub prompt_id: String,
+    pub name: String,
+    pub description: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub updated_at: String,
+    pub updated_by: String,
+    pub deleted_at: Option<String>,
+    pub deleted_by: Option<String>,
+    pub latest_version: Option<String>,
+    pub version_count: i64,
+    pub first_position: i64,
+    pub last_position: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRow {
+    pub prompt_id: String,
+    pub version_string: String,
+    pub text: String,
+    /// JSON array of variable names.
+    pub variables: String,
+    pub commit_message: Option<String>,
+    pub author: String,
+    pub created_at: String,
+    pub position: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentRow {
+    pub prompt_id: String,
+    pub environment: String,
+    pub prompt_name: String,
+    pub version_string: String,
+    pub deployed_by: String,
+    pub deployed_at: String,
+    pub position: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRow {
+    pub position: i64,
+    pub prompt_id: String,
+    pub prompt_name: String,
+    pub environment: String,
+    /// `deploy` or `rollback`.
+    pub action: String,
+    pub version_string: String,
+    pub previous_version_string: Option<String>,
+    pub actor: String,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexRow {
+    pub position: i64,
+    pub prompt_name: Option<String>,
+    pub prompt_id: Option<String>,
+    pub environment: Option<String>,
+    pub actor: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowOp {
+    InsertPrompt(PromptRow),
+    UpdateDescription {
+        prompt_id: String,
+        description: String,
+        at: String,
+        by: String,
+        position: i64,
+    },
+    /// Marks the prompt deleted and removes its live deployments (history stays).
+    DeletePrompt {
+        prompt_id: String,
+        at: String,
+        by: String,
+        position: i64,
+    },
+    /// Inserts the version and makes it the prompt's latest.
+    InsertVersion(VersionRow),
+    UpsertDeployment(DeploymentRow),
+    InsertHistory(HistoryRow),
+    InsertIndex(IndexRow),
+    /// Records that the prompt changed at `position`.
+    Touch {
+        prompt_id: String,
+        position: i64,
+    },
+}
+
+/// The row operations that follow from one event.
+pub fn row_ops(stored: &StoredEvent) -> Result<Vec<RowOp>, DecodeError> {
+    let event = stored.decode()?;
+    let actor = stored.metadata().actor;
+    let at = stored.recorded_at.clone();
+    let position = stored.position;
+    let (prompt_id, name) = event.prompt();
+    let prompt_id = prompt_id.to_string();
+    let mut ops = vec![RowOp::InsertIndex(IndexRow {
+        position,
+        prompt_name: Some(name.to_string()),
+        prompt_id: Some(prompt_id.clone()),
+        environment: event.environment().map(|e| e.to_string()),
+        actor: actor.clone(),
+    })];
+    match &event {
+        Event::PromptCreated(e) => ops.push(RowOp::InsertPrompt(PromptRow {
+            prompt_id,
+            name: e.name.to_string(),
+            description: e.description.to_string(),
+            created_at: at.clone(),
+            created_by: actor.clone(),
+            updated_at: at,
+            updated_by: actor,
+            deleted_at: None,
+            deleted_by: None,
+            latest_version: None,
+            version_count: 0,
+            first_position: position,
+            last_position: position,
+        })),
+        Event::PromptUpdated(e) => ops.push(RowOp::UpdateDescription {
+            prompt_id,
+            description: e.description.to_string(),
+            at,
+            by: actor,
+            position,
+        }),
+        Event::PromptDeleted(_) => ops.push(RowOp::DeletePrompt {
+            prompt_id,
+            at,
+            by: actor,
+            position,
+        }),
+        Event::VersionCreated(e) => ops.push(RowOp::InsertVersion(VersionRow {
+            prompt_id,
+            version_string: e.version_string.to_string(),
+            text: e.text.clone(),
+            variables: serde_json::to_string(&e.variables).expect("strings serialize"),
+            commit_message: e.commit_message.as_ref().map(|m| m.to_string()),
+            author: actor,
+            created_at: at,
+            position,
+        })),
+        Event::VersionDeployed(e) => {
+            ops.push(RowOp::UpsertDeployment(DeploymentRow {
+                prompt_id: prompt_id.clone(),
+                environment: e.environment.to_string(),
+                prompt_name: e.name.to_string(),
+                version_string: e.version_string.to_string(),
+                deployed_by: actor.clone(),
+                deployed_at: at.clone(),
+                position,
+            }));
+            ops.push(RowOp::InsertHistory(HistoryRow {
+                position,
+                prompt_id: prompt_id.clone(),
+                prompt_name: e.name.to_string(),
+                environment: e.environment.to_string(),
+                action: "deploy".into(),
+                version_string: e.version_string.to_string(),
+                previous_version_string: e.previous_version_string.as_ref().map(|v| v.to_string()),
+                actor,
+                at,
+            }));
+            ops.push(RowOp::Touch {
+                prompt_id,
+                position,
+            });
+        }
+        Event::DeploymentRolledBack(e) => {
+            ops.push(RowOp::UpsertDeployment(DeploymentRow {
+                prompt_id: prompt_id.clone(),
+                environment: e.environment.to_string(),
+                prompt_name: e.name.to_string(),
+                version_string: e.to_version_string.to_string(),
+                deployed_by: actor.clone(),
+                deployed_at: at.clone(),
+                position,
+            }));
+            ops.push(RowOp::InsertHistory(HistoryRow {
+                position,
+                prompt_id: prompt_id.clone(),
+                prompt_name: e.name.to_string(),
+                environment: e.environment.to_string(),
+                action: "rollback".into(),
+                version_string: e.to_version_string.to_string(),
+                previous_version_string: Some(e.from_version_string.to_string()),
+                actor,
+                at,
+            }));
+            ops.push(RowOp::Touch {
+                prompt_id,
+                position,
+            });
+        }
+    }
+    Ok(ops)
+}
+
+/// All read models, in memory.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadModel {
+    pub prompts: BTreeMap<String, PromptRow>,
+    pub versions: BTreeMap<(String, String), VersionRow>,
+    pub deployments: BTreeMap<(String, String), DeploymentRow>,
+    pub history: BTreeMap<i64, HistoryRow>,
+    pub index: BTreeMap<i64, IndexRow>,
+}
+
+impl ReadModel {
+    pub fn apply(&mut self, op: RowOp) {
+        match op {
+            RowOp::InsertPrompt(row) => {
+                self.prompts.insert(row.prompt_id.clone(), row);
+            }
+            RowOp::UpdateDescription {
+                prompt_id,
+                description,
+                at,
+                by,
+                position,
+            } => {
+                if let Some(p) = self.prompts.get_mut(&prompt_id) {
+                    p.description = description;
+                    p.updated_at = at;
+                    p.updated_by = by;
+                    p.last_position = position;
+                }
+            }
+            RowOp::DeletePrompt {
+                prompt_id,
+                at,
+                by,
+                position,
+            } => {
+                if let Some(p) = self.prompts.get_mut(&prompt_id) {
+                    p.deleted_at = Some(at);
+                    p.deleted_by = Some(by);
+                    p.last_position = position;
+                }
+                self.deployments.retain(|(id, _), _| *id != prompt_id);
+            }
+            RowOp::InsertVersion(row) => {
+                if let Some(p) = self.prompts.get_mut(&row.prompt_id) {
+                    p.latest_version = Some(row.version_string.clone());
+                    p.version_count += 1;
+                    p.last_position = row.position;
+                }
+                self.versions
+                    .insert((row.prompt_id.clone(), row.version_string.clone()), row);
+            }
+            RowOp::UpsertDeployment(row) => {
+                self.deployments
+                    .insert((row.prompt_id.clone(), row.environment.clone()), row);
+            }
+            RowOp::InsertHistory(row) => {
+                self.history.insert(row.position, row);
+            }
+            RowOp::InsertIndex(row) => {
+                self.index.insert(row.position, row);
+            }
+            RowOp::Touch {
+                prompt_id,
+                position,
+            } => {
+                if let Some(p) = self.prompts.get_mut(&prompt_id) {
+                    p.last_position = position;
+                }
+            }
+        }
+    }
+
+    /// Folds events into the model.
+    pub fn replay<'a>(
+        &mut self,
+        events: impl IntoIterator<Item = &'a StoredEvent>,
+    ) -> Result<(), DecodeError> {
+        for e in events {
+            for op in row_ops(e)? {
+                self.apply(op);
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) const PROMPT_COLUMNS: &str = "prompt_id, name, description, created_at, created_by, \
+    updated_at, updated_by, deleted_at, deleted_by, latest_version, version_count, first_position, last_position";
+pub(crate) const VERSION_COLUMNS: &str =
+    "prompt_id, version_string, text, variables, commit_message, author, created_at, position";
+pub(crate) const DEPLOYMENT_COLUMNS: &str =
+    "prompt_id, environment, prompt_name, version_string, deployed_by, deployed_at, position";
+pub(crate) const HISTORY_COLUMNS: &str = "position, prompt_id, prompt_name, environment, action, \
+    version_string, previous_version_string, actor, at";
+pub(crate) const INDEX_COLUMNS: &str = "position, prompt_name, prompt_id, environment, actor";
+
+/// A value bound into a statement.
+#[derive(Debug, Clone)]
+pub(crate) enum Cell {
+    Int(i64),
+    Text(String),
+    OptText(Option<String>),
+}
+
+impl PromptRow {
+    pub(crate) fn cells(&self) -> Vec<Cell> {
+        use Cell::*;
+        vec![
+            Text(self.prompt_id.clone()),
+            Text(self.name.clone()),
+            Text(self.description.clone()),
+            Text(self.created_at.clone()),
+            Text(self.created_by.clone()),
+            Text(self.updated_at.clone()),
+            Text(self.updated_by.clone()),
+            OptText(self.deleted_at.clone()),
+            OptText(self.deleted_by.clone()),
+            OptText(self.latest_version.clone()),
+            Int(self.version_count),
+            Int(self.first_position),
+            Int(self.last_position),
+        ]
+    }
+    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            prompt_id: r.try_get(0)?,
+            name: r.try_get(1)?,
+            description: r.try_get(2)?,
+            created_at: r.try_get(3)?,
+            created_by: r.try_get(4)?,
+            updated_at: r.try_get(5)?,
+            updated_by: r.try_get(6)?,
+            deleted_at: r.try_get(7)?,
+            deleted_by: r.try_get(8)?,
+            latest_version: r.try_get(9)?,
+            version_count: r.try_get(10)?,
+            first_position: r.try_get(11)?,
+            last_position: r.try_get(12)?,
+        })
+    }
+}
+
+impl VersionRow {
+    pub(crate) fn cells(&self) -> Vec<Cell> {
+        use Cell::*;
+        vec![
+            Text(self.prompt_id.clone()),
+            Text(self.version_string.clone()),
+            Text(self.text.clone()),
+            Text(self.variables.clone()),
+            OptText(self.commit_message.clone()),
+            Text(self.author.clone()),
+            Text(self.created_at.clone()),
+            Int(self.position),
+        ]
+    }
+    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            prompt_id: r.try_get(0)?,
+            version_string: r.try_get(1)?,
+            text: r.try_get(2)?,
+            variables: r.try_get(3)?,
+            commit_message: r.try_get(4)?,
+            author: r.try_get(5)?,
+            created_at: r.try_get(6)?,
+            position: r.try_get(7)?,
+        })
+    }
+}
+
+impl DeploymentRow {
+    pub(crate) fn cells(&self) -> Vec<Cell> {
+        use Cell::*;
+        vec![
+            Text(self.prompt_id.clone()),
+            Text(self.environment.clone()),
+            Text(self.prompt_name.clone()),
+            Text(self.version_string.clone()),
+            Text(self.deployed_by.clone()),
+            Text(self.deployed_at.clone()),
+            Int(self.position),
+        ]
+    }
+    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            prompt_id: r.try_get(0)?,
+            environment: r.try_get(1)?,
+            prompt_name: r.try_get(2)?,
+            version_string: r.try_get(3)?,
+            deployed_by: r.try_get(4)?,
+            deployed_at: r.try_get(5)?,
+            position: r.try_get(6)?,
+        })
+    }
+}
+
+impl HistoryRow {
+    pub(crate) fn cells(&self) -> Vec<Cell> {
+        use Cell::*;
+        vec![
+            Int(self.position),
+            Text(self.prompt_id.clone()),
+            Text(self.prompt_name.clone()),
+            Text(self.environment.clone()),
+            Text(self.action.clone()),
+            Text(self.version_string.clone()),
+            OptText(self.previous_version_string.clone()),
+            Text(self.actor.clone()),
+            Text(self.at.clone()),
+        ]
+    }
+    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            position: r.try_get(0)?,
+            prompt_id: r.try_get(1)?,
+            prompt_name: r.try_get(2)?,
+            environment: r.try_get(3)?,
+            action: r.try_get(4)?,
+            version_string: r.try_get(5)?,
+            previous_version_string: r.try_get(6)?,
+            actor: r.try_get(7)?,
+            at: r.try_get(8)?,
+        })
+    }
+}
+
+impl IndexRow {
+    pub(crate) fn cells(&self) -> Vec<Cell> {
+        use Cell::*;
+        vec![
+            Int(self.position),
+            OptText(self.prompt_name.clone()),
+            OptText(self.prompt_id.clone()),
+            OptText(self.environment.clone()),
+            Text(self.actor.clone()),
+        ]
+    }
+    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            position: r.try_get(0)?,
+            prompt_name: r.try_get(1)?,
+            prompt_id: r.try_get(2)?,
+            environment: r.try_get(3)?,
+            actor: r.try_get(4)?,
+        })
+    }
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    cells: Vec<Cell>,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    for c in cells {
+        q = match c {
+            Cell::Int(i) => q.bind(i),
+            Cell::Text(t) => q.bind(t),
+            Cell::OptText(t) => q.bind(t),
+        };
+    }
+    q
+}
+
+fn placeholders(start: usize, n: usize) -> String {
+    let list: Vec<String> = (start..start + n).map(|i| format!("${i}")).collect();
+    format!("({})", list.join(", "))
+}
+
+/// Inserts rows many at a time (for rebuilds): one statement per chunk instead of one
+/// per row.
+pub(crate) async fn insert_many(
+    tx: &mut Transaction<'_, Any>,
+    table: &str,
+    columns: &str,
+    rows: impl Iterator<Item = Vec<Cell>>,
+) -> Result<(), sqlx::Error> {
+    let width = columns.split(',').count();
+    let per_statement = (30_000 / width).max(1);
+    let mut rows = rows.peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Cell>> = rows.by_ref().take(per_statement).collect();
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| placeholders(i * width + 1, width))
+            .collect();
+        let sql = format!(
+            "INSERT INTO {table} ({columns}) VALUES {}",
+            values.join(", ")
+        );
+        let q = bind_all(sqlx::query(&sql), chunk.into_iter().flatten().collect());
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn insert_one(
+    tx: &mut Transaction<'_, Any>,
+    table: &str,
+    columns: &str,
+    cells: Vec<Cell>,
+) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO {table} ({columns}) VALUES {}",
+        placeholders(1, columns.split(',').count())
+    );
+    bind_all(sqlx::query(&sql), cells)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Applies one row operation inside the projector's transaction.
+pub async fn apply_sql(tx: &mut Transaction<'_, Any>, op: RowOp) -> Result<(), sqlx::Error> {
+    match op {
+        RowOp::InsertPrompt(row) => insert_one(tx, "rm_prompts", PROMPT_COLUMNS, row.cells()).await,
+        RowOp::UpdateDescription {
+            prompt_id,
+            description,
+            at,
+            by,
+            position,
+        } => sqlx::query(
+            "UPDATE rm_prompts SET description = $1, updated_at = $2, updated_by = $3, \
+                 last_position = $4 WHERE prompt_id = $5",
+        )
+        .bind(description)
+        .bind(at)
+        .bind(by)
+        .bind(position)
+        .bind(prompt_id)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ()),
+        RowOp::DeletePrompt {
+            prompt_id,
+            at,
+            by,
+            position,
+        } => {
+            sqlx::query(
+                "UPDATE rm_prompts SET deleted_at = $1, deleted_by = $2, last_position = $3 \
+                 WHERE prompt_id = $4",
+            )
+            .bind(at)
+            .bind(by)
+            .bind(position)
+            .bind(&prompt_id)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query("DELETE FROM rm_deployments WHERE prompt_id = $1")
+                .bind(prompt_id)
+                .execute(&mut **tx)
+                .await
+                .map(|_| ())
+        }
+        RowOp::InsertVersion(row) => {
+            sqlx::query(
+                "UPDATE rm_prompts SET latest_version = $1, version_count = version_count + 1, \
+                 last_position = $2 WHERE prompt_id = $3",
+            )
+            .bind(&row.version_string)
+            .bind(row.position)
+            .bind(&row.prompt_id)
+            .execute(&mut **tx)
+            .await?;
+            insert_one(tx, "rm_versions", VERSION_COLUMNS, row.cells()).await
+        }
+        RowOp::UpsertDeployment(row) => {
+            let sql = format!(
+                "INSERT INTO rm_deployments ({DEPLOYMENT_COLUMNS}) VALUES {} \
+                 ON CONFLICT (prompt_id, environment) DO UPDATE SET \
+                 prompt_name = excluded.prompt_name, version_string = excluded.version_string, \
+                 deployed_by = excluded.deployed_by, deployed_at = excluded.deployed_at, \
+                 position = excluded.position",
+                placeholders(1, 7)
+            );
+            bind_all(sqlx::query(&sql), row.cells())
+                .execute(&mut **tx)
+                .await
+                .map(|_| ())
+        }
+        RowOp::InsertHistory(row) => {
+            insert_one(tx, "rm_deployment_history", HISTORY_COLUMNS, row.cells()).await
+        }
+        RowOp::InsertIndex(row) => {
+            insert_one(tx, "rm_event_index", INDEX_COLUMNS, row.cells()).await
+        }
+        RowOp::Touch {
+            prompt_id,
+            position,
+        } => sqlx::query("UPDATE rm_prompts SET last_position = $1 WHERE prompt_id = $2")
+            .bind(position)
+            .bind(prompt_id)
+            .execute(&mut **tx)
+            .await
+            .map(|_| ()),
+    }
+}

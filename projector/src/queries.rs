@@ -1,0 +1,366 @@
+//! What the read side asks of the read models. Every function is one or two indexed
+//! queries; nothing here writes.
+
+use crate::db::Db;
+use crate::log::{StoredEvent, EVENT_COLUMNS};
+use crate::projection::*;
+use sqlx::any::AnyArguments;
+use sqlx::{Any, Arguments, Row};
+
+fn prefixed(columns: &str, alias: &str) -> String {
+    columns
+        .split(',')
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE prefix match.
+fn like_prefix(prefix: &str) -> String {
+    let mut s = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s.push('%');
+    s
+}
+
+/// Builds a statement whose WHERE clauses depend on which filters are set; `?` in a
+/// clause becomes the next `$n` placeholder.
+struct Select {
+    sql: String,
+    args: AnyArguments<'static>,
+    n: usize,
+}
+
+impl Select {
+    fn new(sql: String) -> Self {
+        Self {
+            sql,
+            args: AnyArguments::default(),
+            n: 0,
+        }
+    }
+    fn push<T>(&mut self, clause: &str, value: T) -> Result<(), sqlx::Error>
+    where
+        T: 'static + Send + sqlx::Encode<'static, Any> + sqlx::Type<Any>,
+    {
+        self.n += 1;
+        self.sql
+            .push_str(&clause.replacen('?', &format!("${}", self.n), 1));
+        self.args.add(value).map_err(sqlx::Error::Encode)
+    }
+    fn when<T>(&mut self, clause: &str, value: Option<T>) -> Result<(), sqlx::Error>
+    where
+        T: 'static + Send + sqlx::Encode<'static, Any> + sqlx::Type<Any>,
+    {
+        match value {
+            Some(v) => self.push(clause, v),
+            None => Ok(()),
+        }
+    }
+    async fn fetch_all(self, db: &Db) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
+        sqlx::query_with(&self.sql, self.args)
+            .fetch_all(&db.pool)
+            .await
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PromptListFilter {
+    pub prefix: Option<String>,
+    /// Continue after this (name, first_position).
+    pub after: Option<(String, i64)>,
+    pub include_deleted: bool,
+    pub limit: i64,
+}
+
+pub async fn list_prompts(db: &Db, f: &PromptListFilter) -> Result<Vec<PromptRow>, sqlx::Error> {
+    let mut q = Select::new(format!(
+        "SELECT {PROMPT_COLUMNS} FROM rm_prompts WHERE 1 = 1"
+    ));
+    if !f.include_deleted {
+        q.sql.push_str(" AND deleted_at IS NULL");
+    }
+    q.when(
+        " AND name LIKE ? ESCAPE '\\'",
+        f.prefix.as_deref().map(like_prefix),
+    )?;
+    if let Some((name, first)) = &f.after {
+        q.push(" AND (name > ?", name.clone())?;
+        q.push(" OR (name = ?", name.clone())?;
+        q.push(" AND first_position > ?))", *first)?;
+    }
+    q.push(" ORDER BY name, first_position LIMIT ?", f.limit)?;
+    q.fetch_all(db)
+        .await?
+        .iter()
+        .map(PromptRow::from_row)
+        .collect()
+}
+
+/// The live prompt with this name.
+pub async fn live_prompt(db: &Db, name: &str) -> Result<Option<PromptRow>, sqlx::Error> {
+    let sql =
+        format!("SELECT {PROMPT_COLUMNS} FROM rm_prompts WHERE name = $1 AND deleted_at IS NULL");
+    let row = sqlx::query(&sql)
+        .bind(name)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.as_ref().map(PromptRow::from_row).transpose()
+}
+
+/// Every incarnation of a name, newest first.
+pub async fn incarnations(db: &Db, name: &str) -> Result<Vec<PromptRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {PROMPT_COLUMNS} FROM rm_prompts WHERE name = $1 ORDER BY first_position DESC"
+    );
+    let rows = sqlx::query(&sql).bind(name).fetch_all(&db.pool).await?;
+    rows.iter().map(PromptRow::from_row).collect()
+}
+
+pub async fn prompt_by_id(db: &Db, prompt_id: &str) -> Result<Option<PromptRow>, sqlx::Error> {
+    let sql = format!("SELECT {PROMPT_COLUMNS} FROM rm_prompts WHERE prompt_id = $1");
+    let row = sqlx::query(&sql)
+        .bind(prompt_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.as_ref().map(PromptRow::from_row).transpose()
+}
+
+/// Versions of a prompt in the order they were created, after `after_position`.
+pub async fn versions(
+    db: &Db,
+    prompt_id: &str,
+    after_position: i64,
+    limit: i64,
+) -> Result<Vec<VersionRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {VERSION_COLUMNS} FROM rm_versions WHERE prompt_id = $1 AND position > $2 \
+         ORDER BY position LIMIT $3"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(prompt_id)
+        .bind(after_position)
+        .bind(limit)
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter().map(VersionRow::from_row).collect()
+}
+
+pub async fn version(
+    db: &Db,
+    prompt_id: &str,
+    version_string: &str,
+) -> Result<Option<VersionRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {VERSION_COLUMNS} FROM rm_versions WHERE prompt_id = $1 AND version_string = $2"
+    );
+    let row = sqlx::query(&sql)
+        .bind(prompt_id)
+        .bind(version_string)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.as_ref().map(VersionRow::from_row).transpose()
+}
+
+/// Current deployments of the given prompts.
+pub async fn deployments(
+    db: &Db,
+    prompt_ids: &[String],
+) -> Result<Vec<DeploymentRow>, sqlx::Error> {
+    if prompt_ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let list: Vec<String> = (1..=prompt_ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT {DEPLOYMENT_COLUMNS} FROM rm_deployments WHERE prompt_id IN ({}) ORDER BY prompt_id, environment",
+        list.join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for id in prompt_ids {
+        q = q.bind(id);
+    }
+    let rows = q.fetch_all(&db.pool).await?;
+    rows.iter().map(DeploymentRow::from_row).collect()
+}
+
+/// Deployment history of a prompt, newest first.
+pub async fn deployment_history(
+    db: &Db,
+    prompt_id: &str,
+    environment: Option<&str>,
+    limit: i64,
+) -> Result<Vec<HistoryRow>, sqlx::Error> {
+    let env_filter = if environment.is_some() {
+        " AND environment = $3"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT {HISTORY_COLUMNS} FROM rm_deployment_history WHERE prompt_id = $1{env_filter} \
+         ORDER BY position DESC LIMIT $2"
+    );
+    let mut q = sqlx::query(&sql).bind(prompt_id).bind(limit);
+    if let Some(env) = environment {
+        q = q.bind(env);
+    }
+    let rows = q.fetch_all(&db.pool).await?;
+    rows.iter().map(HistoryRow::from_row).collect()
+}
+
+/// What an application fetches: the version live in an environment.
+#[derive(Debug, Clone)]
+pub struct Deployed {
+    pub prompt: PromptRow,
+    pub version: VersionRow,
+    /// Position of the deploy or rollback that made this version live.
+    pub deployed_position: i64,
+    pub deployed_at: String,
+    pub deployed_by: String,
+}
+
+async fn deployed_version(
+    db: &Db,
+    prompt: PromptRow,
+    version_string: String,
+    position: i64,
+    at: String,
+    by: String,
+) -> Result<Option<Deployed>, sqlx::Error> {
+    Ok(version(db, &prompt.prompt_id, &version_string)
+        .await?
+        .map(|version| Deployed {
+            prompt,
+            version,
+            deployed_position: position,
+            deployed_at: at,
+            deployed_by: by,
+        }))
+}
+
+pub async fn deployed(
+    db: &Db,
+    name: &str,
+    environment: &str,
+) -> Result<Option<Deployed>, sqlx::Error> {
+    let Some(prompt) = live_prompt(db, name).await? else {
+        return Ok(None);
+    };
+    let sql = format!(
+        "SELECT {DEPLOYMENT_COLUMNS} FROM rm_deployments WHERE prompt_id = $1 AND environment = $2"
+    );
+    let row = sqlx::query(&sql)
+        .bind(&prompt.prompt_id)
+        .bind(environment)
+        .fetch_optional(&db.pool)
+        .await?;
+    let Some(d) = row.as_ref().map(DeploymentRow::from_row).transpose()? else {
+        return Ok(None);
+    };
+    deployed_version(
+        db,
+        prompt,
+        d.version_string,
+        d.position,
+        d.deployed_at,
+        d.deployed_by,
+    )
+    .await
+}
+
+/// What was live in `environment` at time `at` (fixed-width UTC text, as stored).
+pub async fn deployed_as_of(
+    db: &Db,
+    name: &str,
+    environment: &str,
+    at: &str,
+) -> Result<Option<Deployed>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {PROMPT_COLUMNS} FROM rm_prompts WHERE name = $1 AND created_at <= $2 \
+         AND (deleted_at IS NULL OR deleted_at > $2) ORDER BY first_position DESC LIMIT 1"
+    );
+    let row = sqlx::query(&sql)
+        .bind(name)
+        .bind(at)
+        .fetch_optional(&db.pool)
+        .await?;
+    let Some(prompt) = row.as_ref().map(PromptRow::from_row).transpose()? else {
+        return Ok(None);
+    };
+    let sql = format!(
+        "SELECT {HISTORY_COLUMNS} FROM rm_deployment_history WHERE prompt_id = $1 AND environment = $2 \
+         AND at <= $3 ORDER BY position DESC LIMIT 1"
+    );
+    let row = sqlx::query(&sql)
+        .bind(&prompt.prompt_id)
+        .bind(environment)
+        .bind(at)
+        .fetch_optional(&db.pool)
+        .await?;
+    let Some(h) = row.as_ref().map(HistoryRow::from_row).transpose()? else {
+        return Ok(None);
+    };
+    deployed_version(db, prompt, h.version_string, h.position, h.at, h.actor).await
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub prompt_name: Option<String>,
+    pub prompt_id: Option<String>,
+    pub environment: Option<String>,
+    pub event_type: Option<String>,
+    pub actor: Option<String>,
+    /// Inclusive bounds on recorded_at (fixed-width UTC text).
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Cursor: positions strictly above (ascending) or below (descending) this.
+    pub after_position: Option<i64>,
+    pub before_position: Option<i64>,
+    pub descending: bool,
+    pub limit: i64,
+}
+
+/// Events matching `f`, each with the read-model index that filters by prompt,
+/// environment and actor. Events not yet projected are included when no such filter
+/// is given.
+pub async fn events(db: &Db, f: &EventFilter) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    let mut q = Select::new(format!(
+        "SELECT {} FROM events e LEFT JOIN rm_event_index i ON i.position = e.position WHERE 1 = 1",
+        prefixed(EVENT_COLUMNS, "e")
+    ));
+    q.when(" AND i.prompt_name = ?", f.prompt_name.clone())?;
+    q.when(" AND i.prompt_id = ?", f.prompt_id.clone())?;
+    q.when(" AND i.environment = ?", f.environment.clone())?;
+    q.when(" AND e.event_type = ?", f.event_type.clone())?;
+    q.when(" AND i.actor = ?", f.actor.clone())?;
+    q.when(" AND e.recorded_at >= ?", f.from.clone())?;
+    q.when(" AND e.recorded_at <= ?", f.to.clone())?;
+    q.when(" AND e.position > ?", f.after_position)?;
+    q.when(" AND e.position < ?", f.before_position)?;
+    let order = if f.descending { "DESC" } else { "ASC" };
+    q.push(&format!(" ORDER BY e.position {order} LIMIT ?"), f.limit)?;
+    q.fetch_all(db)
+        .await?
+        .iter()
+        .map(StoredEvent::from_row)
+        .collect()
+}
+
+/// Stream ids of the events in (from, to], for cache invalidation.
+pub async fn streams_between(db: &Db, from: i64, to: i64) -> Result<Vec<String>, sqlx::Error> {
+    let rows =
+        sqlx::query("SELECT DISTINCT stream_id FROM events WHERE position > $1 AND position <= $2")
+            .bind(from)
+            .bind(to)
+            .fetch_all(&db.pool)
+            .await?;
+    rows.iter().map(|r| r.try_get::<String, _>(0)).collect()
+}
+
+pub async fn checkpoint(db: &Db) -> Result<i64, sqlx::Error> {
+    crate::projector::load_checkpoint(db).await
+}

@@ -1,0 +1,185 @@
+//! `verify`: is the log intact, and do the read models say what the log says?
+
+use crate::db::{Backend, Db};
+use crate::log::{verify_chain, ChainReport};
+use crate::projection::*;
+use crate::projector::{ProjectorError, CHECKPOINT};
+use crate::rebuild::replay_all;
+use serde::Serialize;
+use sqlx::{Connection, Row};
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub ok: bool,
+    pub chain: ChainReport,
+    pub read_models: ReadModelReport,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadModelReport {
+    pub ok: bool,
+    /// The position the read models include.
+    pub checkpoint: i64,
+    pub first_difference: Option<Difference>,
+}
+
+/// A row where the stored read model and a fresh replay disagree.
+#[derive(Debug, Clone, Serialize)]
+pub struct Difference {
+    pub table: &'static str,
+    pub key: String,
+    /// The event whose projection the row should reflect.
+    pub position: Option<i64>,
+    pub expected: String,
+    pub found: String,
+}
+
+/// Loads every read model, and the checkpoint they correspond to, from one snapshot.
+pub async fn load_read_model(db: &Db) -> Result<(i64, ReadModel), sqlx::Error> {
+    let mut conn = db.pool.acquire().await?;
+    let mut tx = match db.backend {
+        Backend::Sqlite => conn.begin().await?,
+        Backend::Postgres => {
+            conn.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .await?
+        }
+    };
+    let checkpoint: i64 = sqlx::query("SELECT position FROM projector_checkpoints WHERE name = $1")
+        .bind(CHECKPOINT)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+    let mut m = ReadModel::default();
+    for r in sqlx::query(&format!("SELECT {PROMPT_COLUMNS} FROM rm_prompts"))
+        .fetch_all(&mut *tx)
+        .await?
+    {
+        let row = PromptRow::from_row(&r)?;
+        m.prompts.insert(row.prompt_id.clone(), row);
+    }
+    for r in sqlx::query(&format!("SELECT {VERSION_COLUMNS} FROM rm_versions"))
+        .fetch_all(&mut *tx)
+        .await?
+    {
+        let row = VersionRow::from_row(&r)?;
+        m.versions
+            .insert((row.prompt_id.clone(), row.version_string.clone()), row);
+    }
+    for r in sqlx::query(&format!("SELECT {DEPLOYMENT_COLUMNS} FROM rm_deployments"))
+        .fetch_all(&mut *tx)
+        .await?
+    {
+        let row = DeploymentRow::from_row(&r)?;
+        m.deployments
+            .insert((row.prompt_id.clone(), row.environment.clone()), row);
+    }
+    for r in sqlx::query(&format!(
+        "SELECT {HISTORY_COLUMNS} FROM rm_deployment_history"
+    ))
+    .fetch_all(&mut *tx)
+    .await?
+    {
+        let row = HistoryRow::from_row(&r)?;
+        m.history.insert(row.position, row);
+    }
+    for r in sqlx::query(&format!("SELECT {INDEX_COLUMNS} FROM rm_event_index"))
+        .fetch_all(&mut *tx)
+        .await?
+    {
+        let row = IndexRow::from_row(&r)?;
+        m.index.insert(row.position, row);
+    }
+    tx.commit().await?;
+    Ok((checkpoint, m))
+}
+
+/// Checks the hash chain, then compares the read models with a replay of the log up to
+/// their checkpoint. `progress(done, total)` reports the replay.
+pub async fn verify(
+    db: &Db,
+    mut progress: impl FnMut(&str, i64, i64),
+) -> Result<VerifyReport, ProjectorError> {
+    let chain = verify_chain(db, |n| progress("chain", n, 0)).await?;
+    let (checkpoint, stored) = load_read_model(db).await?;
+    let mut fresh = ReadModel::default();
+    replay_all(db, Some(checkpoint), &mut fresh, |d, t| {
+        progress("replay", d, t)
+    })
+    .await?;
+    let first_difference = compare(&fresh, &stored);
+    let read_models = ReadModelReport {
+        ok: first_difference.is_none(),
+        checkpoint,
+        first_difference,
+    };
+    Ok(VerifyReport {
+        ok: chain.first_bad.is_none() && read_models.ok,
+        chain,
+        read_models,
+    })
+}
+
+fn diff_table<K: Ord + Debug, V: PartialEq + Debug>(
+    table: &'static str,
+    expected: &BTreeMap<K, V>,
+    found: &BTreeMap<K, V>,
+    position: impl Fn(&V) -> i64,
+) -> Option<Difference> {
+    let mut diffs: Vec<Difference> = Vec::new();
+    for (k, e) in expected {
+        match found.get(k) {
+            Some(f) if f == e => {}
+            f => diffs.push(Difference {
+                table,
+                key: format!("{k:?}"),
+                position: Some(position(e)),
+                expected: format!("{e:?}"),
+                found: f.map_or_else(|| "missing".to_owned(), |f| format!("{f:?}")),
+            }),
+        }
+    }
+    for (k, f) in found {
+        if !expected.contains_key(k) {
+            diffs.push(Difference {
+                table,
+                key: format!("{k:?}"),
+                position: Some(position(f)),
+                expected: "no such row".into(),
+                found: format!("{f:?}"),
+            });
+        }
+    }
+    diffs.into_iter().min_by_key(|d| d.position)
+}
+
+/// The difference that concerns the earliest event, if any.
+pub fn compare(expected: &ReadModel, found: &ReadModel) -> Option<Difference> {
+    [
+        diff_table("rm_prompts", &expected.prompts, &found.prompts, |r| {
+            r.last_position
+        }),
+        diff_table("rm_versions", &expected.versions, &found.versions, |r| {
+            r.position
+        }),
+        diff_table(
+            "rm_deployments",
+            &expected.deployments,
+            &found.deployments,
+            |r| r.position,
+        ),
+        diff_table(
+            "rm_deployment_history",
+            &expected.history,
+            &found.history,
+            |r| r.position,
+        ),
+        diff_table("rm_event_index", &expected.index, &found.index, |r| {
+            r.position
+        }),
+    ]
+    .into_iter()
+    .flatten()
+    .min_by_key(|d| d.position)
+}

@@ -1,0 +1,266 @@
+//! Appending to the log.
+//!
+//! # Why a follower never skips an event
+//! On PostgreSQL a sequence hands out values before commit, so with sequence-assigned
+//! positions transaction B could commit position 11 while A still holds 10; a projector
+//! that read "everything after 9", saw 11 and moved its checkpoint to 11 would never see
+//! 10. We avoid the race instead of detecting it: every append transaction first takes
+//! one global append lock (`pg_advisory_xact_lock` on PostgreSQL, the database write lock
+//! taken by `BEGIN IMMEDIATE` on SQLite) and holds it until it commits. Inside the lock it
+//! reads the head of the log and numbers its events head+1, head+2, … So positions are
+//! assigned and committed strictly in order: when a reader can see position n, every
+//! position below n has committed already. The same lock makes the hash chain
+//! well-defined: each event's `prev_hash` is the hash of the event that really precedes
+//! it. The price is one writer at a time, which [`Writer`] pays back by batching: the
+//! requests that queue while one transaction commits go into the next one together
+//! (group commit).
+
+use crate::db::{Backend, Db};
+use crate::log::{chain_hash, Metadata, StoredEvent, GENESIS_HASH};
+use chrono::Utc;
+use promptos_core::Event;
+use sqlx::{Connection, Row};
+use std::collections::HashMap;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Key of the PostgreSQL advisory lock that serialises appends.
+const APPEND_LOCK_KEY: i64 = 0x5052_4f4d_5054_0001;
+/// Most requests committed in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// Events for one stream, to be appended only if the stream is still at
+/// `expected_version` (0 for a stream with no events).
+#[derive(Debug, Clone)]
+pub struct AppendRequest {
+    pub stream_id: String,
+    pub expected_version: i64,
+    pub events: Vec<Event>,
+    pub metadata: Metadata,
+}
+
+/// What was written, in log order.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub events: Vec<StoredEvent>,
+}
+
+impl Appended {
+    pub fn last_position(&self) -> i64 {
+        self.events.last().map_or(0, |e| e.position)
+    }
+    pub fn stream_version(&self) -> i64 {
+        self.events.last().map_or(0, |e| e.stream_version)
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AppendError {
+    #[error(
+        "stream {stream_id} changed concurrently: expected version {expected}, found {actual}"
+    )]
+    Conflict {
+        stream_id: String,
+        expected: i64,
+        actual: i64,
+    },
+    #[error("the event log is unavailable: {0}")]
+    Unavailable(String),
+}
+
+type Job = (
+    AppendRequest,
+    oneshot::Sender<Result<Appended, AppendError>>,
+);
+
+/// Handle to the task that owns appends for this process.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+    head: watch::Receiver<i64>,
+}
+
+impl Writer {
+    /// Starts the writer task. It ends when the last handle is dropped.
+    pub fn start(db: Db) -> Self {
+        let (jobs, rx) = mpsc::channel(4096);
+        let (head_tx, head) = watch::channel(0);
+        tokio::spawn(run(db, rx, head_tx));
+        Self { jobs, head }
+    }
+
+    /// Appends the request's events atomically, or none of them.
+    pub async fn append(&self, request: AppendRequest) -> Result<Appended, AppendError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send((request, reply))
+            .await
+            .map_err(|_| AppendError::Unavailable("the writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| AppendError::Unavailable("the writer has stopped".into()))?
+    }
+
+    /// The highest position this process has appended; changes after every commit.
+    pub fn appended(&self) -> watch::Receiver<i64> {
+        self.head.clone()
+    }
+}
+
+async fn run(db: Db, mut rx: mpsc::Receiver<Job>, head: watch::Sender<i64>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let (requests, replies): (Vec<_>, Vec<_>) = jobs.drain(..).unzip();
+        match append_batch(&db, &requests).await {
+            Ok(results) => {
+                let last = results
+                    .iter()
+                    .filter_map(|r| r.as_ref().ok())
+                    .map(Appended::last_position)
+                    .max();
+                if let Some(last) = last {
+                    head.send_if_modified(|h| {
+                        let moved = last > *h;
+                        *h = (*h).max(last);
+                        moved
+                    });
+                }
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "append transaction failed; nothing was written");
+                let message = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(AppendError::Unavailable(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Timestamps are stored as fixed-width UTC text so that they sort and compare the same
+/// way on both databases.
+pub fn format_timestamp(t: chrono::DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Appends a batch in one transaction. Each request succeeds or conflicts on its own;
+/// an error of the database fails the whole batch and writes nothing.
+pub async fn append_batch(
+    db: &Db,
+    requests: &[AppendRequest],
+) -> Result<Vec<Result<Appended, AppendError>>, sqlx::Error> {
+    let mut conn = db.pool.acquire().await?;
+    let mut tx = match db.backend {
+        Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => {
+            let mut tx = conn.begin().await?;
+            sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+                .bind(APPEND_LOCK_KEY)
+                .execute(&mut *tx)
+                .await?;
+            tx
+        }
+    };
+    let tail = sqlx::query(
+        "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1",
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (mut position, mut prev_hash, last_time) = match tail {
+        Some(row) => (
+            row.try_get::<i64, _>(0)?,
+            row.try_get::<String, _>(1)?,
+            row.try_get::<String, _>(2)?,
+        ),
+        None => (0, GENESIS_HASH.to_owned(), String::new()),
+    };
+    // Recorded times never go backwards along the log, even if the clock does, so that
+    // "what was live at time t" has one answer.
+    let recorded_at = format_timestamp(Utc::now()).max(last_time);
+
+    let insert = format!(
+        "INSERT INTO events ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        crate::log::EVENT_COLUMNS
+    );
+    let mut versions: HashMap<&str, i64> = HashMap::new();
+    let mut results = Vec::with_capacity(requests.len());
+    for request in requests {
+        let current = match versions.get(request.stream_id.as_str()) {
+            Some(v) => *v,
+            None => sqlx::query(
+                "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = $1",
+            )
+            .bind(&request.stream_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get::<i64, _>(0)?,
+        };
+        if current != request.expected_version {
+            versions.insert(&request.stream_id, current);
+            results.push(Err(AppendError::Conflict {
+                stream_id: request.stream_id.clone(),
+                expected: request.expected_version,
+                actual: current,
+            }));
+            continue;
+        }
+        let metadata = serde_json::to_string(&request.metadata).expect("metadata serializes");
+        let mut stream_version = current;
+        let mut stored = Vec::with_capacity(request.events.len());
+        for event in &request.events {
+            position += 1;
+            stream_version += 1;
+            let mut e = StoredEvent {
+                position,
+                stream_id: request.stream_id.clone(),
+                stream_version,
+                event_id: uuid::Uuid::new_v4().to_string(),
+                event_type: event.event_type().to_owned(),
+                payload: event.payload_json(),
+                metadata: metadata.clone(),
+                recorded_at: recorded_at.clone(),
+                prev_hash: std::mem::take(&mut prev_hash),
+                hash: String::new(),
+            };
+            e.hash = chain_hash(
+                &e.prev_hash,
+                e.position,
+                &e.stream_id,
+                e.stream_version,
+                &e.event_id,
+                &e.event_type,
+                &e.payload,
+                &e.metadata,
+                &e.recorded_at,
+            );
+            sqlx::query(&insert)
+                .bind(e.position)
+                .bind(&e.stream_id)
+                .bind(e.stream_version)
+                .bind(&e.event_id)
+                .bind(&e.event_type)
+                .bind(&e.payload)
+                .bind(&e.metadata)
+                .bind(&e.recorded_at)
+                .bind(&e.prev_hash)
+                .bind(&e.hash)
+                .execute(&mut *tx)
+                .await?;
+            prev_hash = e.hash.clone();
+            stored.push(e);
+        }
+        versions.insert(&request.stream_id, stream_version);
+        results.push(Ok(Appended { events: stored }));
+    }
+    if db.backend == Backend::Postgres && results.iter().any(|r| r.is_ok()) {
+        // Delivered on commit to projectors running in other processes.
+        sqlx::query("SELECT 1 FROM pg_notify('promptos_events', $1)")
+            .bind(position.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(results)
+}
