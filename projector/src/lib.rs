@@ -14,6 +14,7 @@ pub mod projection;
 pub mod projector;
 pub mod queries;
 pub mod rebuild;
+pub mod testing;
 pub mod verify;
 pub mod writer;
 
