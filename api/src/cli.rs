@@ -1,0 +1,230 @@
+//! The `promptos` command line.
+
+use crate::app::AppState;
+use crate::config::{DatabaseArgs, ServeArgs};
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use promptos_projector::projector::{Projector, ProjectorOptions, Wakeup};
+use promptos_projector::{log, Backend, Db};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// PromptOS: prompts as versioned, deployable assets, kept in an append-only event log.
+#[derive(Debug, Parser)]
+#[command(name = "promptos", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API (with the projector in-process unless --no-projector).
+    Serve(ServeArgs),
+    /// Run only the projector, for scale-out beside API servers started with
+    /// --no-projector. Several may run; one projects at a time.
+    Projector(DatabaseArgs),
+    /// Create or upgrade the database schema and exit.
+    Migrate(DatabaseArgs),
+    /// Rebuild every read model from the event log.
+    Rebuild(DatabaseArgs),
+    /// Check the hash chain and that the read models equal a fresh replay. Exits 1 and
+    /// names the first wrong event if not.
+    Verify(VerifyArgs),
+    /// Write the whole event log as JSON Lines (positions and hashes included).
+    Export(ExportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// File to write; `-` for standard output.
+    #[arg(long, short, default_value = "-")]
+    pub output: PathBuf,
+}
+
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PROMPTOS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn open(args: &DatabaseArgs) -> anyhow::Result<Db> {
+    let db = Db::connect_and_migrate(&args.database_url)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                promptos_projector::db::redact_url(&args.database_url)
+            )
+        })?;
+    Ok(db)
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:>10} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await.map(|_| 0),
+        Command::Projector(args) => {
+            let db = open(&args).await?;
+            tracing::info!(database = %db.redacted_url(), "projector starting");
+            let wakeup = match db.backend {
+                Backend::Postgres => Wakeup::Listen,
+                Backend::Sqlite => Wakeup::Poll(Duration::from_millis(100)),
+            };
+            let projector = Projector::new(db, ProjectorOptions::default());
+            tokio::select! {
+                _ = projector.run(wakeup) => {}
+                _ = shutdown_signal() => tracing::info!("projector stopping"),
+            }
+            Ok(0)
+        }
+        Command::Migrate(args) => {
+            let db = open(&args).await?;
+            println!("database {} is up to date", db.redacted_url());
+            Ok(0)
+        }
+        Command::Rebuild(args) => {
+            let db = open(&args).await?;
+            let total = log::head(&db).await?;
+            let bar = bar(total as u64, "rebuild");
+            let position =
+                promptos_projector::rebuild::rebuild(&db, |done, _| bar.set_position(done as u64))
+                    .await?;
+            bar.finish();
+            println!("read models rebuilt from {position} events");
+            Ok(0)
+        }
+        Command::Verify(args) => {
+            let db = open(&args.db).await?;
+            let total = log::head(&db).await?;
+            let chain_bar = bar(total as u64, "chain");
+            let report = promptos_projector::verify::verify(&db, |phase, done, t| {
+                if phase == "chain" {
+                    chain_bar.set_position(done as u64);
+                } else {
+                    chain_bar.set_message("replay");
+                    chain_bar.set_length(t as u64);
+                    chain_bar.set_position(done as u64);
+                }
+            })
+            .await?;
+            chain_bar.finish_and_clear();
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                match &report.chain.first_bad {
+                    None => println!(
+                        "hash chain: intact ({} events)",
+                        report.chain.events_checked
+                    ),
+                    Some(bad) => println!(
+                        "hash chain: BROKEN at position {} (event {}): {}",
+                        bad.position, bad.event_id, bad.reason
+                    ),
+                }
+                match &report.read_models.first_difference {
+                    None => println!(
+                        "read models: equal to a fresh replay (up to position {})",
+                        report.read_models.checkpoint
+                    ),
+                    Some(d) => println!(
+                        "read models: DIFFER from a replay in {} {} (event at position {})\n  expected: {}\n  found:    {}",
+                        d.table,
+                        d.key,
+                        d.position.map_or_else(|| "?".into(), |p| p.to_string()),
+                        d.expected,
+                        d.found
+                    ),
+                }
+            }
+            Ok(if report.ok { 0 } else { 1 })
+        }
+        Command::Export(args) => {
+            let db = open(&args.db).await?;
+            let total = log::head(&db).await?;
+            let to_stdout = args.output.as_os_str() == "-";
+            let mut out: Box<dyn Write> = if to_stdout {
+                Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
+            } else {
+                Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(&args.output)
+                        .with_context(|| format!("cannot create {}", args.output.display()))?,
+                ))
+            };
+            let bar = bar(total as u64, "export");
+            let mut after = 0;
+            loop {
+                let batch = log::read_after(&db, after, 5000).await?;
+                let Some(last) = batch.last() else { break };
+                after = last.position;
+                for e in &batch {
+                    serde_json::to_writer(&mut out, e)?;
+                    out.write_all(b"\n")?;
+                }
+                bar.set_position(after as u64);
+            }
+            out.flush()?;
+            bar.finish_and_clear();
+            eprintln!("exported {after} events");
+            Ok(0)
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let state = AppState::start(&args).await?;
+    tracing::info!(database = %state.db.redacted_url(), projector = !args.no_projector, "database ready");
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let addr = listener.local_addr()?;
+    tracing::info!("PromptOS listening on http://{addr} (API docs at http://{addr}/docs)");
+    axum::serve(listener, crate::http::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}

@@ -1,0 +1,75 @@
+//! Configuration: one clap struct per command; every option also reads an environment
+//! variable.
+
+use clap::Args;
+use promptos_core::names::EnvironmentName;
+use std::net::SocketAddr;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://promptos.db";
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Database URL: `sqlite://path/to/file.db` (embedded default) or
+    /// `postgres://user:password@host/db`.
+    #[arg(long, env = "PROMPTOS_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+
+    /// Address and port to listen on.
+    #[arg(long, env = "PROMPTOS_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Environments prompts can be deployed to, comma-separated.
+    #[arg(
+        long,
+        env = "PROMPTOS_ENVIRONMENTS",
+        value_delimiter = ',',
+        default_value = "development,staging,production",
+        value_parser = parse_environment
+    )]
+    pub environments: Vec<EnvironmentName>,
+
+    /// Do not run the projector in this process (run `promptos projector` apart).
+    #[arg(long, env = "PROMPTOS_NO_PROJECTOR")]
+    pub no_projector: bool,
+
+    /// Largest request body accepted, in bytes; larger bodies get 413.
+    #[arg(long, env = "PROMPTOS_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+
+    /// How long a write waits for the read models to include it before answering, in
+    /// milliseconds (read-your-writes).
+    #[arg(long, env = "PROMPTOS_CONSISTENCY_TIMEOUT_MS", default_value_t = 5000)]
+    pub consistency_timeout_ms: u64,
+
+    /// Entries in the in-memory cache of deployed prompts.
+    #[arg(long, env = "PROMPTOS_CACHE_CAPACITY", default_value_t = 100_000)]
+    pub cache_capacity: u64,
+}
+
+fn parse_environment(s: &str) -> Result<EnvironmentName, String> {
+    EnvironmentName::parse(s.trim()).map_err(|e| e.message)
+}
+
+impl ServeArgs {
+    /// Settings for tests and embedding: the given database, a random local port.
+    pub fn for_database(database_url: &str) -> Self {
+        Self {
+            db: DatabaseArgs {
+                database_url: database_url.to_owned(),
+            },
+            bind: "127.0.0.1:0".parse().expect("valid address"),
+            environments: EnvironmentName::defaults(),
+            no_projector: false,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            consistency_timeout_ms: 5000,
+            cache_capacity: 10_000,
+        }
+    }
+}

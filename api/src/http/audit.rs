@@ -1,0 +1,261 @@
+//! For auditors: the event log, filtered, paged, exported and verified.
+
+use super::error::{ApiError, ApiResult};
+use super::extract::Query;
+use super::prompts::{page_size, path_name};
+use crate::app::AppState;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use promptos_projector::queries::{self, EventFilter};
+use promptos_projector::verify::VerifyReport;
+use promptos_projector::writer::format_timestamp;
+use promptos_projector::StoredEvent;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventDto {
+    pub position: i64,
+    pub event_id: String,
+    pub stream_id: String,
+    pub stream_version: i64,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    /// Who caused it: `user:<name>`, `api_key:<id>`, `system` or `anonymous`.
+    pub actor: String,
+    pub request_id: Option<String>,
+    pub recorded_at: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl From<StoredEvent> for EventDto {
+    fn from(e: StoredEvent) -> Self {
+        let meta = e.metadata();
+        Self {
+            payload: serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::Null),
+            position: e.position,
+            event_id: e.event_id,
+            stream_id: e.stream_id,
+            stream_version: e.stream_version,
+            event_type: e.event_type,
+            actor: meta.actor,
+            request_id: meta.request_id,
+            recorded_at: e.recorded_at,
+            prev_hash: e.prev_hash,
+            hash: e.hash,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    pub items: Vec<EventDto>,
+    /// Pass as `cursor` for the next page (same filters and order).
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+pub struct EventParams {
+    /// Prompt name (every incarnation).
+    pub prompt: Option<String>,
+    pub environment: Option<String>,
+    /// Event type, e.g. `VersionDeployed`.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub event_type: Option<String>,
+    pub actor: Option<String>,
+    /// Earliest recorded time, RFC 3339 (inclusive).
+    pub from: Option<String>,
+    /// Latest recorded time, RFC 3339 (inclusive).
+    pub to: Option<String>,
+    /// Only events after this position (ascending order) or before it (descending).
+    pub after: Option<i64>,
+    /// `asc` (default) or `desc`.
+    pub order: Option<String>,
+    /// Page size, 1–500 (default 100).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn time_bound(field: &str, value: Option<&str>) -> ApiResult<Option<String>> {
+    value
+        .map(|v| {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|t| format_timestamp(t.with_timezone(&chrono::Utc)))
+                .map_err(|e| {
+                    ApiError::bad_query(
+                        Some(field.into()),
+                        format!("{field} must be an RFC 3339 time: {e}"),
+                    )
+                })
+        })
+        .transpose()
+}
+
+fn filter(p: &EventParams, limit: i64) -> ApiResult<EventFilter> {
+    let descending = match p.order.as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(other) => {
+            return Err(ApiError::bad_query(
+                Some("order".into()),
+                format!("order must be asc or desc, not {other:?}"),
+            ))
+        }
+    };
+    let cursor = match p.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(c.parse::<i64>().map_err(|_| {
+            ApiError::bad_query(
+                Some("cursor".into()),
+                "cursor is not one this server issued",
+            )
+        })?),
+    };
+    let bound = cursor.or(p.after);
+    Ok(EventFilter {
+        prompt_name: p.prompt.clone(),
+        prompt_id: None,
+        environment: p.environment.clone(),
+        event_type: p.event_type.clone(),
+        actor: p.actor.clone(),
+        from: time_bound("from", p.from.as_deref())?,
+        to: time_bound("to", p.to.as_deref())?,
+        after_position: if descending { None } else { bound },
+        before_position: if descending { bound } else { None },
+        descending,
+        limit,
+    })
+}
+
+async fn page(state: &AppState, mut f: EventFilter) -> ApiResult<EventPage> {
+    let limit = f.limit;
+    f.limit = limit + 1;
+    let mut rows = queries::events(&state.db, &f).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| rows.last().map(|e| e.position.to_string()))
+        .flatten();
+    Ok(EventPage {
+        items: rows.into_iter().map(Into::into).collect(),
+        next_cursor,
+    })
+}
+
+/// The event log, filtered and paged.
+#[utoipa::path(get, path = "/events", tag = "audit", params(EventParams),
+    responses((status = 200, body = EventPage), (status = 400, body = super::error::ErrorBody)))]
+pub async fn events(
+    State(state): State<AppState>,
+    Query(p): Query<EventParams>,
+) -> ApiResult<axum::Json<EventPage>> {
+    let f = filter(&p, page_size(p.limit, 100)?)?;
+    Ok(axum::Json(page(&state, f).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// A specific incarnation of the name (see `GET /prompts/?include_deleted=true`);
+    /// default: the live one, or the most recently deleted.
+    pub prompt_id: Option<String>,
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub event_type: Option<String>,
+    /// `asc` (default) or `desc`.
+    pub order: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// One prompt's events, for auditors.
+#[utoipa::path(get, path = "/prompts/{name}/history", tag = "audit", params(("name" = String, Path), HistoryParams),
+    responses((status = 200, body = EventPage), (status = 404, body = super::error::ErrorBody)))]
+pub async fn history(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(p): Query<HistoryParams>,
+) -> ApiResult<axum::Json<EventPage>> {
+    let name = path_name(&name)?;
+    let incarnations = queries::incarnations(&state.db, name.as_str()).await?;
+    let prompt = match &p.prompt_id {
+        Some(id) => incarnations.into_iter().find(|i| &i.prompt_id == id),
+        None => incarnations.into_iter().next(),
+    }
+    .ok_or_else(|| ApiError::NotFound(format!("prompt {:?} has no history", name.as_str())))?;
+    let params = EventParams {
+        event_type: p.event_type.clone(),
+        order: p.order.clone(),
+        cursor: p.cursor.clone(),
+        ..Default::default()
+    };
+    let mut f = filter(&params, page_size(p.limit, 100)?)?;
+    f.prompt_id = Some(prompt.prompt_id);
+    Ok(axum::Json(page(&state, f).await?))
+}
+
+/// The whole log as JSON Lines, with positions and hashes (for backups and audits).
+#[utoipa::path(get, path = "/events/export", tag = "audit",
+    responses((status = 200, description = "One stored event per line", content_type = "application/x-ndjson")))]
+pub async fn export(State(state): State<AppState>) -> Response {
+    let stream = futures::stream::unfold((state, 0i64, false), |(state, after, done)| async move {
+        if done {
+            return None;
+        }
+        match promptos_projector::log::read_after(&state.db, after, 1000).await {
+            Ok(batch) if batch.is_empty() => None,
+            Ok(batch) => {
+                let last = batch.last().map_or(after, |e| e.position);
+                let mut out = Vec::new();
+                for e in &batch {
+                    serde_json::to_writer(&mut out, e).expect("events serialize");
+                    out.push(b'\n');
+                }
+                Some((Ok::<_, std::io::Error>(out), (state, last, false)))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "export failed part-way");
+                Some((
+                    Err(std::io::Error::other("export failed; see the server log")),
+                    (state, after, true),
+                ))
+            }
+        }
+    });
+    (
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyDto {
+    /// True when the chain is intact and the read models equal a fresh replay.
+    pub ok: bool,
+    #[schema(value_type = Object)]
+    pub chain: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub read_models: serde_json::Value,
+}
+
+/// Checks the hash chain and that the read models equal a fresh replay of the log.
+#[utoipa::path(get, path = "/audit/verify", tag = "audit", responses((status = 200, body = VerifyDto)))]
+pub async fn verify(State(state): State<AppState>) -> ApiResult<axum::Json<VerifyDto>> {
+    let report: VerifyReport = promptos_projector::verify::verify(&state.db, |_, _, _| {})
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(axum::Json(VerifyDto {
+        ok: report.ok,
+        chain: serde_json::to_value(&report.chain).unwrap_or_default(),
+        read_models: serde_json::to_value(&report.read_models).unwrap_or_default(),
+    }))
+}

@@ -1,0 +1,171 @@
+//! `GET /prompts/{name}/deployed/`: the hot path every application calls.
+//!
+//! Answers come from an in-memory cache of ready-to-send JSON bytes. The follower
+//! evicts an entry as soon as the projector has applied a change to its prompt, so the
+//! cache is exact, not merely fresh within a TTL.
+
+use super::error::{ApiError, ApiResult};
+use super::extract::Query;
+use super::prompts::path_name;
+use crate::app::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use promptos_core::names::EnvironmentName;
+use promptos_projector::queries::{self, Deployed};
+use promptos_projector::writer::format_timestamp;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+
+/// A deployed prompt, serialised once.
+pub struct CachedDeployed {
+    pub etag: HeaderValue,
+    pub body: Bytes,
+}
+
+pub type DeployedCache = moka::future::Cache<(String, String), Arc<CachedDeployed>>;
+
+pub fn new_cache(capacity: u64) -> DeployedCache {
+    moka::future::Cache::new(capacity)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeployedDto {
+    pub prompt_name: String,
+    pub environment: String,
+    pub version_string: String,
+    /// The template text (what the seed's SDK reads).
+    pub prompt_text: String,
+    pub variables: Vec<String>,
+    pub deployed_at: String,
+    pub deployed_by: String,
+    /// Log position of the deploy or rollback that made this version live; also the
+    /// ETag.
+    pub position: i64,
+    pub prompt_id: String,
+}
+
+impl From<Deployed> for DeployedDto {
+    fn from(d: Deployed) -> Self {
+        Self {
+            prompt_name: d.prompt.name,
+            environment: String::new(),
+            version_string: d.version.version_string,
+            prompt_text: d.version.text,
+            variables: serde_json::from_str(&d.version.variables).unwrap_or_default(),
+            deployed_at: d.deployed_at,
+            deployed_by: d.deployed_by,
+            position: d.deployed_position,
+            prompt_id: d.prompt.prompt_id,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeployedParams {
+    /// e.g. `production`.
+    pub environment: String,
+    /// RFC 3339 time: answer what was live at that moment (use `Z` or `%2B` for `+`).
+    pub as_of: Option<String>,
+}
+
+fn encode(d: Deployed, environment: &str) -> CachedDeployed {
+    let mut dto = DeployedDto::from(d);
+    dto.environment = environment.to_owned();
+    let etag =
+        HeaderValue::from_str(&format!("\"{}\"", dto.position)).expect("digits are a valid header");
+    let body = Bytes::from(serde_json::to_vec(&dto).expect("plain data serializes"));
+    CachedDeployed { etag, body }
+}
+
+fn respond(entry: &CachedDeployed, headers: &HeaderMap) -> Response {
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().trim_start_matches("W/") == entry.etag || t.trim() == "*")
+        });
+    let common = [
+        (header::ETAG, entry.etag.clone()),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+    ];
+    if matches {
+        return (StatusCode::NOT_MODIFIED, common).into_response();
+    }
+    (
+        common,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        entry.body.clone(),
+    )
+        .into_response()
+}
+
+/// The version live in an environment (or at a past moment with `as_of`).
+#[utoipa::path(get, path = "/prompts/{name}/deployed/", tag = "deployments",
+    params(("name" = String, Path), DeployedParams),
+    responses((status = 200, body = DeployedDto, headers(("ETag" = String))), (status = 304, description = "Not modified"),
+        (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(p): Query<DeployedParams>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let environment = EnvironmentName::parse(&p.environment)?;
+    if !state.settings.environments.contains(&environment) {
+        return Err(ApiError::Domain(
+            promptos_core::DomainError::UnknownEnvironment {
+                name: environment.to_string(),
+                known: state
+                    .settings
+                    .environments
+                    .iter()
+                    .map(|e| e.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            },
+        ));
+    }
+    let not_found = || {
+        ApiError::NotFound(format!(
+            "no version of prompt {name:?} is deployed in {:?}",
+            p.environment
+        ))
+    };
+    if let Some(as_of) = &p.as_of {
+        let at = chrono::DateTime::parse_from_rfc3339(as_of).map_err(|e| {
+            ApiError::bad_query(
+                Some("as_of".into()),
+                format!("as_of must be an RFC 3339 time such as 2026-01-31T12:00:00Z: {e}"),
+            )
+        })?;
+        let at = format_timestamp(at.with_timezone(&chrono::Utc));
+        let found = queries::deployed_as_of(&state.db, &name, environment.as_str(), &at)
+            .await?
+            .ok_or_else(not_found)?;
+        return Ok(respond(&encode(found, environment.as_str()), &headers));
+    }
+    let key = (path_name(&name)?.to_string(), environment.to_string());
+    if let Some(entry) = state.deployed.get(&key).await {
+        return Ok(respond(&entry, &headers));
+    }
+    let epoch = state.follower.epoch();
+    let found = queries::deployed(&state.db, &key.0, &key.1)
+        .await?
+        .ok_or_else(not_found)?;
+    let entry = Arc::new(encode(found, environment.as_str()));
+    state.deployed.insert(key.clone(), entry.clone()).await;
+    if state.follower.epoch() != epoch {
+        // The read models changed while we read them; the entry may be older than the
+        // invalidation that ran meanwhile.
+        state.deployed.invalidate(&key).await;
+    }
+    Ok(respond(&entry, &headers))
+}

@@ -1,0 +1,225 @@
+//! `/deployments/`: point an environment at a version, or roll it back.
+
+use super::error::ApiResult;
+use super::extract::{Caller, Json};
+use super::prompts::{live_prompt, path_name};
+use crate::app::AppState;
+use axum::extract::{Path, State};
+use promptos_core::names::{EnvironmentName, PromptName, VersionString};
+use promptos_core::prompt::PromptCommand;
+use promptos_core::Event;
+use promptos_projector::projection::{DeploymentRow, HistoryRow};
+use promptos_projector::queries;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Deploy {
+    #[schema(example = "customer-support-agent")]
+    pub prompt_name: String,
+    #[schema(example = "production")]
+    pub environment: String,
+    #[schema(example = "v1.0")]
+    pub version_string: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rollback {
+    pub prompt_name: String,
+    pub environment: String,
+    /// Version to return to; without it, the version live before the current one.
+    pub to_version_string: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentDto {
+    pub prompt_name: String,
+    pub environment: String,
+    pub version_string: String,
+    pub deployed_by: String,
+    pub deployed_at: String,
+    /// Position of the deploy or rollback that made this version live.
+    pub position: i64,
+}
+
+impl From<DeploymentRow> for DeploymentDto {
+    fn from(d: DeploymentRow) -> Self {
+        Self {
+            prompt_name: d.prompt_name,
+            environment: d.environment,
+            version_string: d.version_string,
+            deployed_by: d.deployed_by,
+            deployed_at: d.deployed_at,
+            position: d.position,
+        }
+    }
+}
+
+/// What a deploy or rollback did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeployResult {
+    pub prompt_name: String,
+    pub environment: String,
+    /// The version live now.
+    pub version_string: String,
+    /// The version live before, if any.
+    pub previous_version_string: Option<String>,
+    /// `deploy` or `rollback`.
+    pub action: String,
+    /// False when the version was already live and nothing was recorded.
+    pub changed: bool,
+    /// Log position the read models include for this answer.
+    pub position: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryDto {
+    pub position: i64,
+    pub environment: String,
+    /// `deploy` or `rollback`.
+    pub action: String,
+    pub version_string: String,
+    pub previous_version_string: Option<String>,
+    pub actor: String,
+    pub at: String,
+}
+
+impl From<HistoryRow> for HistoryDto {
+    fn from(h: HistoryRow) -> Self {
+        Self {
+            position: h.position,
+            environment: h.environment,
+            action: h.action,
+            version_string: h.version_string,
+            previous_version_string: h.previous_version_string,
+            actor: h.actor,
+            at: h.at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentsDto {
+    pub prompt_name: String,
+    /// The current deployment per environment.
+    pub current: BTreeMap<String, DeploymentDto>,
+    /// Every deploy and rollback, newest first.
+    pub history: Vec<HistoryDto>,
+}
+
+async fn run(
+    state: &AppState,
+    name: PromptName,
+    environment: EnvironmentName,
+    command: PromptCommand,
+    meta: promptos_projector::Metadata,
+) -> ApiResult<axum::Json<DeployResult>> {
+    let outcome = state.commands.execute(&name, command, meta).await?;
+    state.settle(outcome.position).await;
+    let event = outcome.events.first().and_then(|e| e.decode().ok());
+    let result = match event {
+        Some(Event::VersionDeployed(e)) => DeployResult {
+            prompt_name: name.to_string(),
+            environment: environment.to_string(),
+            version_string: e.version_string.to_string(),
+            previous_version_string: e.previous_version_string.map(|v| v.to_string()),
+            action: "deploy".into(),
+            changed: true,
+            position: outcome.position,
+        },
+        Some(Event::DeploymentRolledBack(e)) => DeployResult {
+            prompt_name: name.to_string(),
+            environment: environment.to_string(),
+            version_string: e.to_version_string.to_string(),
+            previous_version_string: Some(e.from_version_string.to_string()),
+            action: "rollback".into(),
+            changed: true,
+            position: outcome.position,
+        },
+        _ => {
+            // Nothing changed: the requested version was already live.
+            let live = outcome
+                .state
+                .live()
+                .and_then(|p| p.live_version(&environment))
+                .map(|v| v.to_string());
+            DeployResult {
+                prompt_name: name.to_string(),
+                environment: environment.to_string(),
+                version_string: live.clone().unwrap_or_default(),
+                previous_version_string: live,
+                action: "deploy".into(),
+                changed: false,
+                position: outcome.position,
+            }
+        }
+    };
+    Ok(axum::Json(result))
+}
+
+/// Deploy a version to an environment (moves the environment's pointer).
+#[utoipa::path(post, path = "/deployments/", tag = "deployments", request_body = Deploy,
+    responses((status = 200, body = DeployResult), (status = 404, body = super::error::ErrorBody),
+        (status = 422, body = super::error::ErrorBody)))]
+pub async fn deploy(
+    State(state): State<AppState>,
+    Caller(meta): Caller,
+    Json(body): Json<Deploy>,
+) -> ApiResult<axum::Json<DeployResult>> {
+    let name = PromptName::parse(&body.prompt_name)
+        .map_err(|e| super::error::ApiError::invalid("prompt_name", e.message))?;
+    let environment = EnvironmentName::parse(&body.environment)?;
+    let version_string = VersionString::parse(&body.version_string)?;
+    let command = PromptCommand::Deploy {
+        environment: environment.clone(),
+        version_string,
+    };
+    run(&state, name, environment, command, meta).await
+}
+
+/// Roll an environment back to the previous (or a named) version.
+#[utoipa::path(post, path = "/deployments/rollback", tag = "deployments", request_body = Rollback,
+    responses((status = 200, body = DeployResult), (status = 404, body = super::error::ErrorBody),
+        (status = 409, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
+pub async fn rollback(
+    State(state): State<AppState>,
+    Caller(meta): Caller,
+    Json(body): Json<Rollback>,
+) -> ApiResult<axum::Json<DeployResult>> {
+    let name = PromptName::parse(&body.prompt_name)
+        .map_err(|e| super::error::ApiError::invalid("prompt_name", e.message))?;
+    let environment = EnvironmentName::parse(&body.environment)?;
+    let to = body
+        .to_version_string
+        .as_deref()
+        .map(|v| VersionString::parse_field(v, "to_version_string"))
+        .transpose()?;
+    let command = PromptCommand::Rollback {
+        environment: environment.clone(),
+        to,
+    };
+    run(&state, name, environment, command, meta).await
+}
+
+/// Current version per environment, and the deployment history.
+#[utoipa::path(get, path = "/prompts/{name}/deployments/", tag = "deployments", params(("name" = String, Path)),
+    responses((status = 200, body = DeploymentsDto), (status = 404, body = super::error::ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<DeploymentsDto>> {
+    let prompt = live_prompt(&state, path_name(&name)?.as_str()).await?;
+    let current = queries::deployments(&state.db, std::slice::from_ref(&prompt.prompt_id)).await?;
+    let history = queries::deployment_history(&state.db, &prompt.prompt_id, None, 1000).await?;
+    Ok(axum::Json(DeploymentsDto {
+        prompt_name: prompt.name,
+        current: current
+            .into_iter()
+            .map(|d| (d.environment.clone(), d.into()))
+            .collect(),
+        history: history.into_iter().map(Into::into).collect(),
+    }))
+}

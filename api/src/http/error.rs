@@ -1,0 +1,227 @@
+//! One error type for every handler, turned into `{"error": {"code", "message", "field"}}`
+//! in one place. Internal failures are logged with context and answered without detail.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use promptos_core::names::InvalidInput;
+use promptos_core::template::TemplateError;
+use promptos_core::DomainError;
+use promptos_projector::AppendError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    BadRequest {
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
+    #[error("{message}")]
+    Unprocessable {
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
+    #[error("the request body is larger than the server accepts (PROMPTOS_MAX_BODY_BYTES)")]
+    PayloadTooLarge,
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("this endpoint does not accept that method; see /docs")]
+    MethodNotAllowed,
+    #[error("the database is unavailable; try again shortly")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The shared error shape.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `not_found`, `invalid_input`.
+    pub code: String,
+    /// What was wrong, in words a person can act on.
+    pub message: String,
+    /// The request field the error is about, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// For template errors: 1-based line of the problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// For template errors: 1-based column of the problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+}
+
+impl From<InvalidInput> for ApiError {
+    fn from(e: InvalidInput) -> Self {
+        ApiError::Unprocessable {
+            code: "invalid_input",
+            message: e.message,
+            field: Some(e.field.into()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                ApiError::Unavailable(e.to_string())
+            }
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<AppendError> for ApiError {
+    fn from(e: AppendError) -> Self {
+        match e {
+            AppendError::Conflict { .. } => ApiError::Conflict {
+                code: "concurrent_modification",
+                message: "the prompt was changed by another request at the same time; retry".into(),
+                field: None,
+            },
+            AppendError::Unavailable(why) => ApiError::Unavailable(why),
+        }
+    }
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ApiError::Unprocessable {
+            code: "invalid_input",
+            message: message.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    pub fn bad_query(field: Option<String>, message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code: "invalid_query",
+            message: message.into(),
+            field,
+        }
+    }
+
+    fn parts(&self) -> (StatusCode, ErrorDetail) {
+        let detail = |code: &str, message: String, field: Option<String>| ErrorDetail {
+            code: code.into(),
+            message,
+            field,
+            line: None,
+            column: None,
+        };
+        match self {
+            ApiError::BadRequest {
+                code,
+                message,
+                field,
+            } => (
+                StatusCode::BAD_REQUEST,
+                detail(code, message.clone(), field.clone()),
+            ),
+            ApiError::Unprocessable {
+                code,
+                message,
+                field,
+            } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                detail(code, message.clone(), field.clone()),
+            ),
+            ApiError::NotFound(message) => (
+                StatusCode::NOT_FOUND,
+                detail("not_found", message.clone(), None),
+            ),
+            ApiError::Conflict {
+                code,
+                message,
+                field,
+            } => (
+                StatusCode::CONFLICT,
+                detail(code, message.clone(), field.clone()),
+            ),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                detail("payload_too_large", self.to_string(), None),
+            ),
+            ApiError::Template(e) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorDetail {
+                    code: "template_syntax".into(),
+                    message: e.to_string(),
+                    field: Some("text".into()),
+                    line: Some(e.line),
+                    column: Some(e.column),
+                },
+            ),
+            ApiError::Domain(e) => {
+                let field = e.field().map(str::to_owned);
+                let (status, code) = match e {
+                    DomainError::PromptNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+                    DomainError::VersionNotFound { .. } => {
+                        (StatusCode::NOT_FOUND, "version_not_found")
+                    }
+                    DomainError::PromptExists(_) => (StatusCode::CONFLICT, "prompt_exists"),
+                    DomainError::VersionExists { .. } => (StatusCode::CONFLICT, "version_exists"),
+                    DomainError::UnknownEnvironment { .. } => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, "unknown_environment")
+                    }
+                    DomainError::NothingToRollBack { .. } => {
+                        (StatusCode::CONFLICT, "nothing_to_roll_back")
+                    }
+                    DomainError::NotDeployed { .. } => (StatusCode::CONFLICT, "not_deployed"),
+                    DomainError::AlreadyLive { .. } => (StatusCode::CONFLICT, "already_live"),
+                };
+                (status, detail(code, e.to_string(), field))
+            }
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                detail("method_not_allowed", self.to_string(), None),
+            ),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                detail("unavailable", self.to_string(), None),
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                detail(
+                    "internal",
+                    "an internal error occurred; it has been logged".into(),
+                    None,
+                ),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            ApiError::Internal(e) => tracing::error!(error = ?e, "internal error"),
+            ApiError::Unavailable(why) => tracing::warn!(reason = %why, "database unavailable"),
+            _ => {}
+        }
+        let (status, error) = self.parts();
+        (status, Json(ErrorBody { error })).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,292 @@
+//! `/prompts/`: create, list, read, describe and delete prompts.
+
+use super::deployments::DeploymentDto;
+use super::error::{ApiError, ApiResult};
+use super::extract::{Caller, Json, Query};
+use super::versions::VersionDto;
+use crate::app::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use promptos_core::names::{Description, PromptName};
+use promptos_core::prompt::PromptCommand;
+use promptos_projector::projection::PromptRow;
+use promptos_projector::queries::{self, PromptListFilter};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePrompt {
+    /// Lowercase letters, digits, `-`, `_`, `.`; 1–100 characters.
+    #[schema(example = "customer-support-agent")]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePrompt {
+    pub description: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PromptDto {
+    /// Identifies this incarnation of the name; a prompt deleted and created again
+    /// gets a new id.
+    pub prompt_id: String,
+    pub name: String,
+    pub description: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub updated_at: String,
+    pub updated_by: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_by: Option<String>,
+    pub latest_version: Option<String>,
+    pub version_count: i64,
+    /// Version live in each environment.
+    pub live: BTreeMap<String, String>,
+    /// Log position of the last change to this prompt.
+    pub position: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PromptDetailDto {
+    #[serde(flatten)]
+    pub prompt: PromptDto,
+    /// Every version, oldest first.
+    pub versions: Vec<VersionDto>,
+    /// The current deployment in each environment.
+    pub deployments: BTreeMap<String, DeploymentDto>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PromptPage {
+    pub items: Vec<PromptDto>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deleted {
+    pub name: String,
+    pub prompt_id: String,
+    pub deleted: bool,
+    pub position: i64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only prompts whose name starts with this.
+    pub prefix: Option<String>,
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Include deleted prompts (default false).
+    pub include_deleted: Option<bool>,
+}
+
+pub const MAX_PAGE: i64 = 500;
+
+pub fn page_size(limit: Option<i64>, default: i64) -> ApiResult<i64> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_query(
+            Some("limit".into()),
+            format!("limit must be between 1 and {MAX_PAGE} (got {n})"),
+        )),
+    }
+}
+
+pub(crate) fn prompt_dto(row: PromptRow, live: BTreeMap<String, String>) -> PromptDto {
+    PromptDto {
+        prompt_id: row.prompt_id,
+        name: row.name,
+        description: row.description,
+        created_at: row.created_at,
+        created_by: row.created_by,
+        updated_at: row.updated_at,
+        updated_by: row.updated_by,
+        deleted_at: row.deleted_at,
+        deleted_by: row.deleted_by,
+        latest_version: row.latest_version,
+        version_count: row.version_count,
+        live,
+        position: row.last_position,
+    }
+}
+
+/// Parses a prompt name from the path; a name that cannot exist is simply not found.
+pub(crate) fn path_name(name: &str) -> ApiResult<PromptName> {
+    PromptName::parse(name).map_err(|_| ApiError::NotFound(format!("prompt {name:?} not found")))
+}
+
+pub(crate) async fn live_prompt(state: &AppState, name: &str) -> ApiResult<PromptRow> {
+    queries::live_prompt(&state.db, name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("prompt {name:?} not found")))
+}
+
+async fn detail(state: &AppState, row: PromptRow) -> ApiResult<PromptDetailDto> {
+    let versions = queries::versions(&state.db, &row.prompt_id, 0, i64::MAX).await?;
+    let deployments = queries::deployments(&state.db, std::slice::from_ref(&row.prompt_id)).await?;
+    let live = deployments
+        .iter()
+        .map(|d| (d.environment.clone(), d.version_string.clone()))
+        .collect();
+    Ok(PromptDetailDto {
+        prompt: prompt_dto(row, live),
+        versions: versions.into_iter().map(VersionDto::from).collect(),
+        deployments: deployments
+            .into_iter()
+            .map(|d| (d.environment.clone(), DeploymentDto::from(d)))
+            .collect(),
+    })
+}
+
+/// Create a prompt.
+#[utoipa::path(post, path = "/prompts/", tag = "prompts", request_body = CreatePrompt,
+    responses((status = 201, body = PromptDto), (status = 409, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(meta): Caller,
+    Json(body): Json<CreatePrompt>,
+) -> ApiResult<(StatusCode, axum::Json<PromptDto>)> {
+    let name = PromptName::parse(&body.name)?;
+    let description = Description::parse(&body.description)?;
+    let command = PromptCommand::Create {
+        prompt_id: uuid::Uuid::new_v4(),
+        name: name.clone(),
+        description,
+    };
+    let outcome = state.commands.execute(&name, command, meta).await?;
+    state.settle(outcome.position).await;
+    let row = live_prompt(&state, name.as_str()).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(prompt_dto(row, BTreeMap::new())),
+    ))
+}
+
+/// List prompts by name, with what is live in each environment.
+#[utoipa::path(get, path = "/prompts/", tag = "prompts", params(ListParams),
+    responses((status = 200, body = PromptPage), (status = 400, body = super::error::ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Query(p): Query<ListParams>,
+) -> ApiResult<axum::Json<PromptPage>> {
+    let limit = page_size(p.limit, 50)?;
+    let after = match p.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => {
+            let parsed = c
+                .rsplit_once(':')
+                .and_then(|(n, pos)| Some((n.to_owned(), pos.parse::<i64>().ok()?)));
+            Some(parsed.ok_or_else(|| {
+                ApiError::bad_query(
+                    Some("cursor".into()),
+                    "cursor is not one this server issued",
+                )
+            })?)
+        }
+    };
+    let filter = PromptListFilter {
+        prefix: p.prefix.filter(|s| !s.is_empty()),
+        after,
+        include_deleted: p.include_deleted.unwrap_or(false),
+        limit: limit + 1,
+    };
+    let mut rows = queries::list_prompts(&state.db, &filter).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| {
+            rows.last()
+                .map(|r| format!("{}:{}", r.name, r.first_position))
+        })
+        .flatten();
+    let ids: Vec<String> = rows.iter().map(|r| r.prompt_id.clone()).collect();
+    let mut live: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for d in queries::deployments(&state.db, &ids).await? {
+        live.entry(d.prompt_id)
+            .or_default()
+            .insert(d.environment, d.version_string);
+    }
+    let items = rows
+        .into_iter()
+        .map(|r| {
+            let l = live.remove(&r.prompt_id).unwrap_or_default();
+            prompt_dto(r, l)
+        })
+        .collect();
+    Ok(axum::Json(PromptPage { items, next_cursor }))
+}
+
+/// A prompt with its versions and current deployments.
+#[utoipa::path(get, path = "/prompts/{name}", tag = "prompts", params(("name" = String, Path)),
+    responses((status = 200, body = PromptDetailDto), (status = 404, body = super::error::ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<PromptDetailDto>> {
+    let row = live_prompt(&state, path_name(&name)?.as_str()).await?;
+    Ok(axum::Json(detail(&state, row).await?))
+}
+
+/// Change a prompt's description.
+#[utoipa::path(patch, path = "/prompts/{name}", tag = "prompts", params(("name" = String, Path)), request_body = UpdatePrompt,
+    responses((status = 200, body = PromptDto), (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Caller(meta): Caller,
+    Json(body): Json<UpdatePrompt>,
+) -> ApiResult<axum::Json<PromptDto>> {
+    let name = path_name(&name)?;
+    let description = Description::parse(&body.description)?;
+    let outcome = state
+        .commands
+        .execute(
+            &name,
+            PromptCommand::UpdateDescription { description },
+            meta,
+        )
+        .await?;
+    state.settle(outcome.position).await;
+    let row = live_prompt(&state, name.as_str()).await?;
+    Ok(axum::Json(detail(&state, row).await?.prompt))
+}
+
+/// Delete a prompt. Its history stays queryable; the name can be used again.
+#[utoipa::path(delete, path = "/prompts/{name}", tag = "prompts", params(("name" = String, Path)),
+    responses((status = 200, body = Deleted), (status = 404, body = super::error::ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Caller(meta): Caller,
+) -> ApiResult<axum::Json<Deleted>> {
+    let name = path_name(&name)?;
+    let outcome = state
+        .commands
+        .execute(&name, PromptCommand::Delete, meta)
+        .await?;
+    state.settle(outcome.position).await;
+    let prompt_id = outcome
+        .events
+        .first()
+        .and_then(|e| e.decode().ok())
+        .map(|e| e.prompt().0.to_string());
+    Ok(axum::Json(Deleted {
+        name: name.to_string(),
+        prompt_id: prompt_id.unwrap_or_default(),
+        deleted: true,
+        position: outcome.position,
+    }))
+}

@@ -1,0 +1,151 @@
+//! `/prompts/{name}/versions/`: immutable versions of a prompt's text.
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{Caller, Json, Query};
+use super::prompts::{live_prompt, page_size, path_name};
+use crate::app::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use promptos_core::names::{CommitMessage, VersionString};
+use promptos_core::prompt::PromptCommand;
+use promptos_core::template::Template;
+use promptos_projector::projection::VersionRow;
+use promptos_projector::queries;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateVersion {
+    #[schema(example = "v1.0")]
+    pub version_string: String,
+    /// The template, with `{{ variable }}` placeholders (minijinja syntax).
+    #[schema(example = "Hello {{ customer_name }}, how can I help?")]
+    pub text: String,
+    pub commit_message: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionDto {
+    pub version_string: String,
+    pub text: String,
+    /// Variables the template reads, sorted.
+    pub variables: Vec<String>,
+    pub commit_message: Option<String>,
+    pub author: String,
+    pub created_at: String,
+    pub position: i64,
+}
+
+impl From<VersionRow> for VersionDto {
+    fn from(v: VersionRow) -> Self {
+        Self {
+            variables: serde_json::from_str(&v.variables).unwrap_or_default(),
+            version_string: v.version_string,
+            text: v.text,
+            commit_message: v.commit_message,
+            author: v.author,
+            created_at: v.created_at,
+            position: v.position,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionPage {
+    pub items: Vec<VersionDto>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VersionListParams {
+    /// Page size, 1–500 (default 100).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Create a version. Its template is checked now: a syntax error is refused with the
+/// line and column.
+#[utoipa::path(post, path = "/prompts/{name}/versions/", tag = "versions", params(("name" = String, Path)),
+    request_body = CreateVersion,
+    responses((status = 201, body = VersionDto), (status = 404, body = super::error::ErrorBody),
+        (status = 409, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Caller(meta): Caller,
+    Json(body): Json<CreateVersion>,
+) -> ApiResult<(StatusCode, axum::Json<VersionDto>)> {
+    let name = path_name(&name)?;
+    let version_string = VersionString::parse(&body.version_string)?;
+    let template = Template::parse(&body.text)?;
+    let commit_message = body
+        .commit_message
+        .as_deref()
+        .map(CommitMessage::parse)
+        .transpose()?;
+    let command = PromptCommand::CreateVersion {
+        version_string: version_string.clone(),
+        template,
+        commit_message,
+    };
+    let outcome = state.commands.execute(&name, command, meta).await?;
+    state.settle(outcome.position).await;
+    let prompt = live_prompt(&state, name.as_str()).await?;
+    let row = queries::version(&state.db, &prompt.prompt_id, version_string.as_str())
+        .await?
+        .ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!("created version is not in the read model"))
+        })?;
+    Ok((StatusCode::CREATED, axum::Json(row.into())))
+}
+
+/// A prompt's versions, oldest first.
+#[utoipa::path(get, path = "/prompts/{name}/versions/", tag = "versions", params(("name" = String, Path), VersionListParams),
+    responses((status = 200, body = VersionPage), (status = 404, body = super::error::ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(p): Query<VersionListParams>,
+) -> ApiResult<axum::Json<VersionPage>> {
+    let prompt = live_prompt(&state, path_name(&name)?.as_str()).await?;
+    let limit = page_size(p.limit, 100)?;
+    let after = match p.cursor.as_deref() {
+        None | Some("") => 0,
+        Some(c) => c.parse::<i64>().map_err(|_| {
+            ApiError::bad_query(
+                Some("cursor".into()),
+                "cursor is not one this server issued",
+            )
+        })?,
+    };
+    let mut rows = queries::versions(&state.db, &prompt.prompt_id, after, limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| rows.last().map(|r| r.position.to_string()))
+        .flatten();
+    Ok(axum::Json(VersionPage {
+        items: rows.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
+}
+
+/// One version.
+#[utoipa::path(get, path = "/prompts/{name}/versions/{version_string}", tag = "versions",
+    params(("name" = String, Path), ("version_string" = String, Path)),
+    responses((status = 200, body = VersionDto), (status = 404, body = super::error::ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path((name, version_string)): Path<(String, String)>,
+) -> ApiResult<axum::Json<VersionDto>> {
+    let prompt = live_prompt(&state, path_name(&name)?.as_str()).await?;
+    let row = queries::version(&state.db, &prompt.prompt_id, &version_string)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("prompt {name:?} has no version {version_string:?}"))
+        })?;
+    Ok(axum::Json(row.into()))
+}

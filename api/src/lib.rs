@@ -1,0 +1,10 @@
+//! The PromptOS server: HTTP API, command handling and the `promptos` CLI.
+
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod follower;
+pub mod http;
+
+pub use app::AppState;
