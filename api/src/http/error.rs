@@ -39,6 +39,8 @@ pub enum ApiError {
     Template(#[from] TemplateError),
     #[error(transparent)]
     Domain(#[from] DomainError),
+    #[error("send the body as JSON with `Content-Type: application/json`")]
+    UnsupportedMediaType,
     #[error("this endpoint does not accept that method; see /docs")]
     MethodNotAllowed,
     #[error("the database is unavailable; try again shortly")]
@@ -192,6 +194,10 @@ impl ApiError {
                 };
                 (status, detail(code, e.to_string(), field))
             }
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                detail("unsupported_media_type", self.to_string(), None),
+            ),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 detail("method_not_allowed", self.to_string(), None),

@@ -35,11 +35,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                 }
             })?;
         if !is_json {
-            return Err(ApiError::BadRequest {
-                code: "unsupported_media_type",
-                message: "send the body as JSON with `Content-Type: application/json`".into(),
-                field: None,
-            });
+            return Err(ApiError::UnsupportedMediaType);
         }
         parse_json(&bytes).map(Json)
     }

@@ -1,0 +1,125 @@
+use promptos_api::config::ServeArgs;
+use promptos_api::AppState;
+use promptos_projector::testing::{scratch, Scratch};
+use promptos_projector::{Backend, Db};
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub db: Db,
+    pub scratch: Scratch,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    let scratch = scratch(backend).await;
+    let mut args = ServeArgs::for_database(&scratch.url);
+    configure(&mut args);
+    let state = AppState::start(&args).await.expect("app starts");
+    let db = state.db.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, promptos_api::http::router(state))
+            .await
+            .unwrap();
+    });
+    TestApp {
+        base,
+        http: reqwest::Client::new(),
+        db,
+        scratch,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn create_prompt(&self, name: &str) -> Value {
+        let r = self
+            .post(
+                "/prompts/",
+                json!({"name": name, "description": "test prompt"}),
+            )
+            .await;
+        expect_status(r, StatusCode::CREATED).await
+    }
+
+    pub async fn create_version(&self, name: &str, version: &str, text: &str) -> Value {
+        let r = self
+            .post(
+                &format!("/prompts/{name}/versions/"),
+                json!({"version_string": version, "text": text}),
+            )
+            .await;
+        expect_status(r, StatusCode::CREATED).await
+    }
+
+    pub async fn deploy(&self, name: &str, env: &str, version: &str) -> Response {
+        self.post(
+            "/deployments/",
+            json!({"prompt_name": name, "environment": env, "version_string": version}),
+        )
+        .await
+    }
+
+    pub async fn deployed_text(&self, name: &str, env: &str) -> Option<String> {
+        let r = self
+            .get(&format!("/prompts/{name}/deployed/?environment={env}"))
+            .await;
+        if r.status() == StatusCode::NOT_FOUND {
+            return None;
+        }
+        let v = expect_status(r, StatusCode::OK).await;
+        Some(v["prompt_text"].as_str().unwrap().to_owned())
+    }
+
+    /// Number of events in the log, read straight from the database.
+    pub async fn event_count(&self) -> i64 {
+        promptos_projector::log::head(&self.db).await.unwrap()
+    }
+}
+
+/// Asserts the status and returns the JSON body, showing the body on failure.
+pub async fn expect_status(r: Response, status: StatusCode) -> Value {
+    let got = r.status();
+    let text = r.text().await.unwrap();
+    assert_eq!(got, status, "unexpected status; body: {text}");
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON: {text}"))
+    }
+}
+
+/// Asserts an error response in the shared shape and returns its `error` object.
+pub async fn expect_error(r: Response, status: StatusCode, code: &str) -> Value {
+    let body = expect_status(r, status).await;
+    let error = body["error"].clone();
+    assert_eq!(error["code"], code, "{body}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    error
+}

@@ -1,0 +1,9 @@
+//! HTTP-level tests: the real server on a random port, a fresh database per test, run
+//! against SQLite and PostgreSQL.
+
+mod helpers;
+
+mod bad_input;
+mod cli;
+mod concurrency;
+mod workflow;
