@@ -1,19 +1,23 @@
 //! Building the application: one function that `promptos serve` and the tests both call.
 
+use crate::auth::{passwords, throttle::LoginThrottle, tokens, Auth};
+use crate::caches::Caches;
 use crate::commands::Commands;
 use crate::config::ServeArgs;
 use crate::follower::Follower;
-use crate::http::deployed::{new_cache, DeployedCache};
-use promptos_core::names::EnvironmentName;
+use promptos_core::access::UserCommand;
+use promptos_core::events::user_stream;
+use promptos_core::names::{EnvironmentName, Role, Username};
 use promptos_core::prompt::Context;
 use promptos_projector::projector::{Projector, ProjectorOptions, Wakeup};
-use promptos_projector::{Db, Writer};
+use promptos_projector::{queries, Db, Metadata, Writer};
 use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug)]
 pub struct Settings {
     pub environments: Vec<EnvironmentName>,
+    pub protected_environments: Vec<EnvironmentName>,
     pub consistency_timeout: Duration,
     pub max_body_bytes: usize,
 }
@@ -24,19 +28,31 @@ pub struct AppState {
     pub db: Db,
     pub commands: Commands,
     pub follower: Follower,
-    pub deployed: DeployedCache,
+    pub caches: Caches,
+    pub auth: Arc<Auth>,
     pub settings: Arc<Settings>,
+}
+
+/// What start-up did that the operator must know about.
+#[derive(Debug, Default)]
+pub struct Bootstrap {
+    /// Set when this start created the first user with a generated password.
+    pub generated_admin_password: Option<String>,
 }
 
 impl AppState {
     /// Connects, migrates, starts the writer, the projector (unless disabled) and the
-    /// follower.
-    pub async fn start(args: &ServeArgs) -> anyhow::Result<Self> {
+    /// follower, and creates the first admin if there is no user yet.
+    pub async fn start(args: &ServeArgs) -> anyhow::Result<(Self, Bootstrap)> {
         let db = Db::connect_and_migrate(&args.db.database_url).await?;
         Self::start_with(db, args).await
     }
 
-    pub async fn start_with(db: Db, args: &ServeArgs) -> anyhow::Result<Self> {
+    pub async fn start_with(db: Db, args: &ServeArgs) -> anyhow::Result<(Self, Bootstrap)> {
+        anyhow::ensure!(
+            args.protected_environments.iter().all(|p| args.environments.contains(p)),
+            "every protected environment must also be listed in PROMPTOS_ENVIRONMENTS"
+        );
         let writer = Writer::start(db.clone());
         let in_process = if args.no_projector {
             None
@@ -46,43 +62,69 @@ impl AppState {
             tokio::spawn(projector.run(Wakeup::InProcess(writer.appended())));
             Some(progress)
         };
-        let deployed = new_cache(args.cache_capacity);
-        let follower = Follower::start(
-            db.clone(),
-            deployed.clone(),
-            args.environments.clone(),
-            in_process,
-        )
-        .await?;
-        let context = Context {
-            environments: args.environments.clone(),
-        };
-        Ok(Self {
+        let caches = Caches::new(args.cache_capacity);
+        let follower = Follower::start(db.clone(), caches.clone(), args.environments.clone(), in_process).await?;
+        let secret = tokens::signing_secret(&db, args.jwt_secret.as_deref()).await?;
+        let context = Context { environments: args.environments.clone() };
+        let state = Self {
             commands: Commands::new(db.clone(), writer, context),
             db,
             follower,
-            deployed,
+            caches,
+            auth: Arc::new(Auth {
+                tokens: tokens::Tokens::new(&secret, Duration::from_secs(args.token_lifetime_secs)),
+                throttle: LoginThrottle::default(),
+            }),
             settings: Arc::new(Settings {
                 environments: args.environments.clone(),
+                protected_environments: args.protected_environments.clone(),
                 consistency_timeout: Duration::from_millis(args.consistency_timeout_ms),
                 max_body_bytes: args.max_body_bytes,
             }),
-        })
+        };
+        let bootstrap = state.bootstrap_admin(args.admin_password.clone()).await?;
+        Ok((state, bootstrap))
+    }
+
+    /// Creates `admin` when no user was ever created. Two servers starting together on
+    /// one database race on the `user:admin` stream; exactly one wins.
+    async fn bootstrap_admin(&self, configured: Option<String>) -> anyhow::Result<Bootstrap> {
+        if queries::any_user_ever(&self.db).await? {
+            return Ok(Bootstrap::default());
+        }
+        let (password, generated) = match configured.filter(|p| !p.is_empty()) {
+            Some(p) => {
+                passwords::check_policy(&p).map_err(|e| anyhow::anyhow!("PROMPTOS_ADMIN_PASSWORD: {e}"))?;
+                (p, false)
+            }
+            None => (passwords::generate(), true),
+        };
+        let username = Username::parse("admin").expect("valid username");
+        let command = UserCommand::Create {
+            username: username.clone(),
+            role: Role::Admin,
+            password_hash: passwords::hash(password.clone()).await?,
+        };
+        match self.commands.users.execute(user_stream(&username), command, Metadata::new("system")).await {
+            Ok(outcome) => {
+                self.settle(outcome.position).await;
+                Ok(Bootstrap { generated_admin_password: generated.then_some(password) })
+            }
+            // Another server created it first.
+            Err(crate::http::error::ApiError::Domain(promptos_core::DomainError::UserExists(_))) => {
+                Ok(Bootstrap::default())
+            }
+            Err(e) => Err(anyhow::anyhow!("cannot create the first user: {e}")),
+        }
     }
 
     /// Waits until the read models include `position`, so that the client who made a
     /// write can read it back at once. Returns false if the wait timed out (the write is
     /// durable either way).
     pub async fn settle(&self, position: i64) -> bool {
-        let settled = self
-            .follower
-            .wait_for(position, self.settings.consistency_timeout)
-            .await;
+        let settled = self.follower.wait_for(position, self.settings.consistency_timeout).await;
         if !settled {
-            tracing::warn!(
-                position,
-                "read models did not catch up within the consistency timeout"
-            );
+            tracing::warn!(position, "read models did not catch up within the consistency timeout");
         }
         settled
     }

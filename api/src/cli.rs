@@ -58,32 +58,22 @@ pub struct ExportArgs {
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PROMPTOS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 async fn open(args: &DatabaseArgs) -> anyhow::Result<Db> {
-    let db = Db::connect_and_migrate(&args.database_url)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the database {}",
-                promptos_projector::db::redact_url(&args.database_url)
-            )
-        })?;
+    let db = Db::connect_and_migrate(&args.database_url).await.with_context(|| {
+        format!("cannot open the database {}", promptos_projector::db::redact_url(&args.database_url))
+    })?;
     Ok(db)
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:>10} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
     );
     bar.set_message(what.to_owned());
     bar
@@ -115,9 +105,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let db = open(&args).await?;
             let total = log::head(&db).await?;
             let bar = bar(total as u64, "rebuild");
-            let position =
-                promptos_projector::rebuild::rebuild(&db, |done, _| bar.set_position(done as u64))
-                    .await?;
+            let position = promptos_projector::rebuild::rebuild(&db, |done, _| bar.set_position(done as u64)).await?;
             bar.finish();
             println!("read models rebuilt from {position} events");
             Ok(0)
@@ -141,10 +129,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 match &report.chain.first_bad {
-                    None => println!(
-                        "hash chain: intact ({} events)",
-                        report.chain.events_checked
-                    ),
+                    None => println!("hash chain: intact ({} events)", report.chain.events_checked),
                     Some(bad) => println!(
                         "hash chain: BROKEN at position {} (event {}): {}",
                         bad.position, bad.event_id, bad.reason
@@ -200,14 +185,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let state = AppState::start(&args).await?;
+    let (state, bootstrap) = AppState::start(&args).await?;
+    if let Some(password) = bootstrap.generated_admin_password {
+        // Printed once, to the console only: never through the log.
+        eprintln!(
+            "\n================================================================\n\
+             PromptOS created the first user.\n  username: admin\n  password: {password}\n\
+             It is shown only this once. Log in and change it, or reset it with\n  \
+             promptos users reset-password admin\n\
+             ================================================================\n"
+        );
+    }
     tracing::info!(database = %state.db.redacted_url(), projector = !args.no_projector, "database ready");
-    let listener = tokio::net::TcpListener::bind(args.bind)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let listener =
+        tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("cannot listen on {}", args.bind))?;
     let addr = listener.local_addr()?;
     tracing::info!("PromptOS listening on http://{addr} (API docs at http://{addr}/docs)");
-    axum::serve(listener, crate::http::router(state))
+    axum::serve(listener, crate::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())
@@ -219,8 +213,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

@@ -1,14 +1,13 @@
-//! Runs commands: load the prompt's stream, let the domain decide, append, repeat on a
-//! concurrent-modification conflict.
+//! Runs commands: load the stream, let the domain decide, append, and on a
+//! concurrent-modification conflict decide again on fresh state.
 //!
 //! Commands on one stream are serialised inside this process by a per-stream lock, so
 //! they do not conflict with each other; between processes the append's expected
-//! stream version catches the race and the command is decided again on fresh state.
+//! stream version catches the race.
 
 use crate::http::error::ApiError;
-use promptos_core::events::prompt_stream;
-use promptos_core::names::PromptName;
-use promptos_core::prompt::{decide, evolve, Context, PromptCommand, PromptState};
+use promptos_core::aggregate::{Aggregate, ApiKeys, Prompts, Users};
+use promptos_core::prompt::Context;
 use promptos_core::DomainError;
 use promptos_projector::{log, AppendError, AppendRequest, Db, Metadata, StoredEvent, Writer};
 use std::sync::Arc;
@@ -16,78 +15,71 @@ use tokio::sync::Mutex;
 
 const MAX_ATTEMPTS: usize = 5;
 
-/// The state of one stream as far as this process has read it.
-#[derive(Default)]
-struct Slot {
+/// A stream's state as far as this process has read it.
+struct Slot<S> {
     version: i64,
     last_position: i64,
-    state: PromptState,
-}
-
-#[derive(Clone)]
-pub struct Commands {
-    db: Db,
-    writer: Writer,
-    context: Arc<Context>,
-    slots: moka::future::Cache<String, Arc<Mutex<Slot>>>,
+    state: S,
 }
 
 /// What a command did.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct Outcome<S> {
     /// Events appended (empty when the command changed nothing).
     pub events: Vec<StoredEvent>,
-    /// The prompt's state after the command.
-    pub state: PromptState,
+    /// The stream's state after the command.
+    pub state: S,
     /// Position the caller must be able to read: its last event, or the stream's last
     /// event when nothing was appended.
     pub position: i64,
 }
 
-impl Commands {
-    pub fn new(db: Db, writer: Writer, context: Context) -> Self {
+/// Executes the commands of one aggregate kind.
+pub struct Executor<A: Aggregate> {
+    db: Db,
+    writer: Writer,
+    context: Arc<Context>,
+    slots: moka::future::Cache<String, Arc<Mutex<Slot<A::State>>>>,
+}
+
+impl<A: Aggregate> Clone for Executor<A> {
+    fn clone(&self) -> Self {
         Self {
-            db,
-            writer,
-            context: Arc::new(context),
-            slots: moka::future::Cache::new(10_000),
+            db: self.db.clone(),
+            writer: self.writer.clone(),
+            context: self.context.clone(),
+            slots: self.slots.clone(),
         }
     }
+}
 
-    pub fn context(&self) -> &Context {
-        &self.context
+impl<A: Aggregate> Executor<A> {
+    fn new(db: Db, writer: Writer, context: Arc<Context>) -> Self {
+        Self { db, writer, context, slots: moka::future::Cache::new(10_000) }
     }
 
     pub async fn execute(
         &self,
-        name: &PromptName,
-        command: PromptCommand,
+        stream_id: String,
+        command: A::Command,
         metadata: Metadata,
-    ) -> Result<Outcome, ApiError> {
-        let stream_id = prompt_stream(name);
+    ) -> Result<Outcome<A::State>, ApiError> {
         let slot = self
             .slots
             .get_with(stream_id.clone(), async {
-                Arc::new(Mutex::new(Slot::default()))
+                Arc::new(Mutex::new(Slot { version: 0, last_position: 0, state: A::State::default() }))
             })
             .await;
         let mut slot = slot.lock().await;
         for _ in 0..MAX_ATTEMPTS {
             // Catch up with anything other processes appended since we last looked.
             for e in log::read_stream(&self.db, &stream_id, slot.version).await? {
-                apply(&mut slot, &e)?;
+                apply::<A>(&mut slot, &e)?;
             }
             let events =
-                decide(&slot.state, &self.context, command.clone()).map_err(|e| match e {
-                    DomainError::PromptNotFound(_) => DomainError::PromptNotFound(name.to_string()),
-                    other => other,
-                })?;
+                A::decide(&slot.state, &self.context, command.clone()).map_err(|e| name_missing(e, &stream_id))?;
             if events.is_empty() {
-                return Ok(Outcome {
-                    events: vec![],
-                    state: slot.state.clone(),
-                    position: slot.last_position,
-                });
+                return Ok(Outcome { events: vec![], state: slot.state.clone(), position: slot.last_position });
             }
             let request = AppendRequest {
                 stream_id: stream_id.clone(),
@@ -98,7 +90,7 @@ impl Commands {
             match self.writer.append(request).await {
                 Ok(appended) => {
                     for e in &appended.events {
-                        apply(&mut slot, e)?;
+                        apply::<A>(&mut slot, e)?;
                     }
                     return Ok(Outcome {
                         position: appended.last_position(),
@@ -110,19 +102,50 @@ impl Commands {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(AppendError::Conflict {
-            stream_id,
-            expected: slot.version,
-            actual: -1,
-        }
-        .into())
+        Err(AppendError::Conflict { stream_id, expected: slot.version, actual: -1 }.into())
     }
 }
 
-fn apply(slot: &mut Slot, e: &StoredEvent) -> Result<(), ApiError> {
+/// The domain does not know the name of what is absent; the stream id does.
+fn name_missing(e: DomainError, stream_id: &str) -> DomainError {
+    let name = stream_id.split_once(':').map_or(stream_id, |(_, n)| n).to_owned();
+    match e {
+        DomainError::PromptNotFound(n) if n.is_empty() => DomainError::PromptNotFound(name),
+        DomainError::UserNotFound(n) if n.is_empty() => DomainError::UserNotFound(name),
+        DomainError::ApiKeyNotFound(n) if n.is_empty() => DomainError::ApiKeyNotFound(name),
+        other => other,
+    }
+}
+
+fn apply<A: Aggregate>(slot: &mut Slot<A::State>, e: &StoredEvent) -> Result<(), ApiError> {
     let event = e.decode().map_err(|err| ApiError::Internal(err.into()))?;
-    slot.state = evolve(std::mem::take(&mut slot.state), &event);
+    slot.state = A::evolve(std::mem::take(&mut slot.state), &event);
     slot.version = e.stream_version;
     slot.last_position = e.position;
     Ok(())
+}
+
+/// One executor per kind of stream.
+#[derive(Clone)]
+pub struct Commands {
+    pub prompts: Executor<Prompts>,
+    pub users: Executor<Users>,
+    pub api_keys: Executor<ApiKeys>,
+    context: Arc<Context>,
+}
+
+impl Commands {
+    pub fn new(db: Db, writer: Writer, context: Context) -> Self {
+        let context = Arc::new(context);
+        Self {
+            prompts: Executor::new(db.clone(), writer.clone(), context.clone()),
+            users: Executor::new(db.clone(), writer.clone(), context.clone()),
+            api_keys: Executor::new(db, writer, context.clone()),
+            context,
+        }
+    }
+
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
 }

@@ -35,6 +35,30 @@ pub struct ServeArgs {
     )]
     pub environments: Vec<EnvironmentName>,
 
+    /// Environments only admins may deploy to or roll back, comma-separated.
+    #[arg(
+        long,
+        env = "PROMPTOS_PROTECTED_ENVIRONMENTS",
+        value_delimiter = ',',
+        default_value = "production",
+        value_parser = parse_environment
+    )]
+    pub protected_environments: Vec<EnvironmentName>,
+
+    /// Secret that signs access tokens (at least 32 characters). When unset, a random
+    /// secret is generated once and kept in the database.
+    #[arg(long, env = "PROMPTOS_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// How long an access token stays valid, in seconds (default 8 hours).
+    #[arg(long, env = "PROMPTOS_TOKEN_LIFETIME_SECS", default_value_t = 8 * 3600)]
+    pub token_lifetime_secs: u64,
+
+    /// Password for the `admin` user created when the database has no user yet. When
+    /// unset, a strong password is generated and printed once.
+    #[arg(long, env = "PROMPTOS_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
     /// Do not run the projector in this process (run `promptos projector` apart).
     #[arg(long, env = "PROMPTOS_NO_PROJECTOR")]
     pub no_projector: bool,
@@ -61,11 +85,13 @@ impl ServeArgs {
     /// Settings for tests and embedding: the given database, a random local port.
     pub fn for_database(database_url: &str) -> Self {
         Self {
-            db: DatabaseArgs {
-                database_url: database_url.to_owned(),
-            },
+            db: DatabaseArgs { database_url: database_url.to_owned() },
             bind: "127.0.0.1:0".parse().expect("valid address"),
             environments: EnvironmentName::defaults(),
+            protected_environments: vec![EnvironmentName::parse("production").expect("valid")],
+            jwt_secret: None,
+            token_lifetime_secs: 8 * 3600,
+            admin_password: None,
             no_projector: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             consistency_timeout_ms: 5000,

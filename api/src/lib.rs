@@ -1,6 +1,8 @@
 //! The PromptOS server: HTTP API, command handling and the `promptos` CLI.
 
 pub mod app;
+pub mod auth;
+pub mod caches;
 pub mod cli;
 pub mod commands;
 pub mod config;

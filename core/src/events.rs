@@ -1,7 +1,7 @@
 //! Every change to PromptOS is one of these events. They are stored as a type name and
 //! a JSON payload; the actor, time and position live in the log's envelope, not here.
 
-use crate::names::{CommitMessage, Description, EnvironmentName, PromptName, VersionString};
+use crate::names::{CommitMessage, Description, EnvironmentName, PromptName, Role, Username, VersionString};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -64,6 +64,59 @@ pub struct DeploymentRolledBack {
     pub to_version_string: VersionString,
 }
 
+/// A user's own stream: creation, role changes, password changes, disabling.
+pub fn user_stream(username: &Username) -> String {
+    format!("user:{username}")
+}
+
+/// An API key's stream: creation and revocation.
+pub fn api_key_stream(key_id: &str) -> String {
+    format!("apikey:{key_id}")
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserCreated {
+    pub username: Username,
+    pub role: Role,
+    /// Argon2id PHC string. Kept in the log so a backup restores logins; the API
+    /// redacts it everywhere but the admin-only export.
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRoleChanged {
+    pub username: Username,
+    pub role: Role,
+    pub previous_role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserDisabled {
+    pub username: Username,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PasswordChanged {
+    pub username: Username,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyCreated {
+    pub key_id: String,
+    pub name: String,
+    /// Environments the key may read.
+    pub environments: Vec<EnvironmentName>,
+    /// SHA-256 (hex) of the whole key. Keys are 256-bit random, so a fast hash is
+    /// enough; the key itself is shown once and never stored.
+    pub key_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyRevoked {
+    pub key_id: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     PromptCreated(PromptCreated),
@@ -72,6 +125,12 @@ pub enum Event {
     VersionCreated(VersionCreated),
     VersionDeployed(VersionDeployed),
     DeploymentRolledBack(DeploymentRolledBack),
+    UserCreated(UserCreated),
+    UserRoleChanged(UserRoleChanged),
+    UserDisabled(UserDisabled),
+    PasswordChanged(PasswordChanged),
+    ApiKeyCreated(ApiKeyCreated),
+    ApiKeyRevoked(ApiKeyRevoked),
 }
 
 /// An event type this build does not know, or a payload that does not fit its type.
@@ -80,10 +139,7 @@ pub enum DecodeError {
     #[error("unknown event type {0:?} (written by a newer PromptOS?)")]
     UnknownType(String),
     #[error("payload of a {event_type} event does not decode: {source}")]
-    Payload {
-        event_type: String,
-        source: serde_json::Error,
-    },
+    Payload { event_type: String, source: serde_json::Error },
 }
 
 impl Event {
@@ -95,7 +151,16 @@ impl Event {
         "VersionCreated",
         "VersionDeployed",
         "DeploymentRolledBack",
+        "UserCreated",
+        "UserRoleChanged",
+        "UserDisabled",
+        "PasswordChanged",
+        "ApiKeyCreated",
+        "ApiKeyRevoked",
     ];
+
+    /// Payload fields that hold credentials; the API shows them as `[redacted]`.
+    pub const SECRET_FIELDS: &'static [&'static str] = &["password_hash", "key_hash"];
 
     pub fn event_type(&self) -> &'static str {
         match self {
@@ -105,6 +170,12 @@ impl Event {
             Event::VersionCreated(_) => "VersionCreated",
             Event::VersionDeployed(_) => "VersionDeployed",
             Event::DeploymentRolledBack(_) => "DeploymentRolledBack",
+            Event::UserCreated(_) => "UserCreated",
+            Event::UserRoleChanged(_) => "UserRoleChanged",
+            Event::UserDisabled(_) => "UserDisabled",
+            Event::PasswordChanged(_) => "PasswordChanged",
+            Event::ApiKeyCreated(_) => "ApiKeyCreated",
+            Event::ApiKeyRevoked(_) => "ApiKeyRevoked",
         }
     }
 
@@ -117,16 +188,19 @@ impl Event {
             Event::VersionCreated(e) => serde_json::to_string(e),
             Event::VersionDeployed(e) => serde_json::to_string(e),
             Event::DeploymentRolledBack(e) => serde_json::to_string(e),
+            Event::UserCreated(e) => serde_json::to_string(e),
+            Event::UserRoleChanged(e) => serde_json::to_string(e),
+            Event::UserDisabled(e) => serde_json::to_string(e),
+            Event::PasswordChanged(e) => serde_json::to_string(e),
+            Event::ApiKeyCreated(e) => serde_json::to_string(e),
+            Event::ApiKeyRevoked(e) => serde_json::to_string(e),
         };
         result.expect("event payloads are plain data and always serialize")
     }
 
     pub fn decode(event_type: &str, payload: &str) -> Result<Self, DecodeError> {
         fn de<T: for<'de> Deserialize<'de>>(t: &str, p: &str) -> Result<T, DecodeError> {
-            serde_json::from_str(p).map_err(|source| DecodeError::Payload {
-                event_type: t.to_owned(),
-                source,
-            })
+            serde_json::from_str(p).map_err(|source| DecodeError::Payload { event_type: t.to_owned(), source })
         }
         Ok(match event_type {
             "PromptCreated" => Event::PromptCreated(de(event_type, payload)?),
@@ -135,19 +209,26 @@ impl Event {
             "VersionCreated" => Event::VersionCreated(de(event_type, payload)?),
             "VersionDeployed" => Event::VersionDeployed(de(event_type, payload)?),
             "DeploymentRolledBack" => Event::DeploymentRolledBack(de(event_type, payload)?),
+            "UserCreated" => Event::UserCreated(de(event_type, payload)?),
+            "UserRoleChanged" => Event::UserRoleChanged(de(event_type, payload)?),
+            "UserDisabled" => Event::UserDisabled(de(event_type, payload)?),
+            "PasswordChanged" => Event::PasswordChanged(de(event_type, payload)?),
+            "ApiKeyCreated" => Event::ApiKeyCreated(de(event_type, payload)?),
+            "ApiKeyRevoked" => Event::ApiKeyRevoked(de(event_type, payload)?),
             other => return Err(DecodeError::UnknownType(other.to_owned())),
         })
     }
 
-    /// The prompt the event is about.
-    pub fn prompt(&self) -> (&Uuid, &PromptName) {
+    /// The prompt the event is about, for prompt events.
+    pub fn prompt(&self) -> Option<(&Uuid, &PromptName)> {
         match self {
-            Event::PromptCreated(e) => (&e.prompt_id, &e.name),
-            Event::PromptUpdated(e) => (&e.prompt_id, &e.name),
-            Event::PromptDeleted(e) => (&e.prompt_id, &e.name),
-            Event::VersionCreated(e) => (&e.prompt_id, &e.name),
-            Event::VersionDeployed(e) => (&e.prompt_id, &e.name),
-            Event::DeploymentRolledBack(e) => (&e.prompt_id, &e.name),
+            Event::PromptCreated(e) => Some((&e.prompt_id, &e.name)),
+            Event::PromptUpdated(e) => Some((&e.prompt_id, &e.name)),
+            Event::PromptDeleted(e) => Some((&e.prompt_id, &e.name)),
+            Event::VersionCreated(e) => Some((&e.prompt_id, &e.name)),
+            Event::VersionDeployed(e) => Some((&e.prompt_id, &e.name)),
+            Event::DeploymentRolledBack(e) => Some((&e.prompt_id, &e.name)),
+            _ => None,
         }
     }
 
@@ -161,7 +242,26 @@ impl Event {
     }
 
     pub fn stream_id(&self) -> String {
-        prompt_stream(self.prompt().1)
+        match self {
+            Event::UserCreated(e) => user_stream(&e.username),
+            Event::UserRoleChanged(e) => user_stream(&e.username),
+            Event::UserDisabled(e) => user_stream(&e.username),
+            Event::PasswordChanged(e) => user_stream(&e.username),
+            Event::ApiKeyCreated(e) => api_key_stream(&e.key_id),
+            Event::ApiKeyRevoked(e) => api_key_stream(&e.key_id),
+            _ => prompt_stream(self.prompt().expect("prompt event").1),
+        }
+    }
+}
+
+/// Replaces credential fields in a JSON payload with `[redacted]`.
+pub fn redact_payload(payload: &mut serde_json::Value) {
+    if let Some(obj) = payload.as_object_mut() {
+        for field in Event::SECRET_FIELDS {
+            if let Some(v) = obj.get_mut(*field) {
+                *v = serde_json::Value::String("[redacted]".into());
+            }
+        }
     }
 }
 
@@ -180,9 +280,6 @@ mod tests {
         });
         let back = Event::decode(e.event_type(), &e.payload_json()).unwrap();
         assert_eq!(back, e);
-        assert!(matches!(
-            Event::decode("Nope", "{}"),
-            Err(DecodeError::UnknownType(_))
-        ));
+        assert!(matches!(Event::decode("Nope", "{}"), Err(DecodeError::UnknownType(_))));
     }
 }

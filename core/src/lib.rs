@@ -21,6 +21,8 @@
 //! assert!(state.live().is_some());
 //! ```
 
+pub mod access;
+pub mod aggregate;
 pub mod events;
 pub mod names;
 pub mod prompt;

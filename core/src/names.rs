@@ -15,30 +15,21 @@ pub struct InvalidInput {
 
 impl InvalidInput {
     pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field,
-            message: message.into(),
-        }
+        Self { field, message: message.into() }
     }
 }
 
 fn check_slug(field: &'static str, what: &str, s: &str, max: usize) -> Result<(), InvalidInput> {
     let len = s.chars().count();
     if len == 0 || len > max {
-        return Err(InvalidInput::new(
-            field,
-            format!("{what} must be 1 to {max} characters long (got {len})"),
-        ));
+        return Err(InvalidInput::new(field, format!("{what} must be 1 to {max} characters long (got {len})")));
     }
-    if let Some(bad) = s
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')))
+    if let Some(bad) =
+        s.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')))
     {
         return Err(InvalidInput::new(
             field,
-            format!(
-                "{what} may contain only lowercase letters, digits, '-', '_' and '.'; found {bad:?}"
-            ),
+            format!("{what} may contain only lowercase letters, digits, '-', '_' and '.'; found {bad:?}"),
         ));
     }
     Ok(())
@@ -122,10 +113,7 @@ impl EnvironmentName {
     }
     /// The environments every installation has.
     pub fn defaults() -> Vec<EnvironmentName> {
-        ["development", "staging", "production"]
-            .into_iter()
-            .map(|s| Self(s.to_owned()))
-            .collect()
+        ["development", "staging", "production"].into_iter().map(|s| Self(s.to_owned())).collect()
     }
 }
 
@@ -139,21 +127,13 @@ impl VersionString {
         if len == 0 || len > Self::MAX_CHARS {
             return Err(InvalidInput::new(
                 field,
-                format!(
-                    "a version string must be 1 to {} characters long (got {len})",
-                    Self::MAX_CHARS
-                ),
+                format!("a version string must be 1 to {} characters long (got {len})", Self::MAX_CHARS),
             ));
         }
-        if let Some(bad) = s
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+')))
-        {
+        if let Some(bad) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'))) {
             return Err(InvalidInput::new(
                 field,
-                format!(
-                    "a version string may contain only letters, digits, '-', '_', '.' and '+'; found {bad:?}"
-                ),
+                format!("a version string may contain only letters, digits, '-', '_', '.' and '+'; found {bad:?}"),
             ));
         }
         Ok(Self(s.to_owned()))
@@ -167,10 +147,7 @@ impl Description {
         if len > Self::MAX_CHARS {
             return Err(InvalidInput::new(
                 "description",
-                format!(
-                    "a description may be at most {} characters long (got {len})",
-                    Self::MAX_CHARS
-                ),
+                format!("a description may be at most {} characters long (got {len})", Self::MAX_CHARS),
             ));
         }
         Ok(Self(s.to_owned()))
@@ -184,10 +161,7 @@ impl CommitMessage {
         if len > Self::MAX_CHARS {
             return Err(InvalidInput::new(
                 "commit_message",
-                format!(
-                    "a commit message may be at most {} characters long (got {len})",
-                    Self::MAX_CHARS
-                ),
+                format!("a commit message may be at most {} characters long (got {len})", Self::MAX_CHARS),
             ));
         }
         Ok(Self(s.to_owned()))
@@ -223,5 +197,77 @@ mod tests {
         assert!(VersionString::parse("1.0.0+build.5").is_ok());
         assert!(VersionString::parse("v 1").is_err());
         assert!(VersionString::parse("").is_err());
+    }
+}
+
+string_newtype!(
+    /// A login name: lowercase letters, digits, `-`, `_`, `.`, `@`; 1–64 chars.
+    Username
+);
+
+impl Username {
+    pub const MAX_CHARS: usize = 64;
+    pub fn parse(s: &str) -> Result<Self, InvalidInput> {
+        let len = s.chars().count();
+        if len == 0 || len > Self::MAX_CHARS {
+            return Err(InvalidInput::new(
+                "username",
+                format!("a username must be 1 to {} characters long (got {len})", Self::MAX_CHARS),
+            ));
+        }
+        if let Some(bad) =
+            s.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.' | '@')))
+        {
+            return Err(InvalidInput::new(
+                "username",
+                format!("a username may contain only lowercase letters, digits, '-', '_', '.' and '@'; found {bad:?}"),
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// What a user may do. Ordered: each role includes the rights of the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads everything.
+    Viewer,
+    /// Creates and edits prompts and versions; deploys and rolls back in unprotected
+    /// environments.
+    Editor,
+    /// Everything, including protected environments, users and API keys.
+    Admin,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Result<Self, InvalidInput> {
+        match s {
+            "viewer" => Ok(Role::Viewer),
+            "editor" => Ok(Role::Editor),
+            "admin" => Ok(Role::Admin),
+            other => Err(InvalidInput::new("role", format!("role must be viewer, editor or admin (got {other:?})"))),
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = InvalidInput;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::parse(s)
     }
 }

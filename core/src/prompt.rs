@@ -54,9 +54,7 @@ pub struct Context {
 
 impl Default for Context {
     fn default() -> Self {
-        Self {
-            environments: EnvironmentName::defaults(),
-        }
+        Self { environments: EnvironmentName::defaults() }
     }
 }
 
@@ -89,27 +87,36 @@ pub enum PromptCommand {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
+    #[error("user {0:?} not found")]
+    UserNotFound(String),
+    #[error("a user named {0:?} already exists")]
+    UserExists(String),
+    #[error("user {0:?} is disabled")]
+    UserDisabled(String),
+    #[error("user {username:?} already has the role {role}")]
+    SameRole { username: String, role: String },
+    #[error("API key {0:?} not found")]
+    ApiKeyNotFound(String),
+    #[error("API key {0:?} is already revoked")]
+    ApiKeyRevoked(String),
     #[error("prompt {0:?} not found")]
     PromptNotFound(String),
     #[error("a prompt named {0:?} already exists")]
     PromptExists(String),
-    #[error("version {version:?} of prompt {prompt:?} already exists; versions are immutable, choose a new version string")]
+    #[error(
+        "version {version:?} of prompt {prompt:?} already exists; versions are immutable, choose a new version string"
+    )]
     VersionExists { prompt: String, version: String },
     #[error("prompt {prompt:?} has no version {version:?}")]
     VersionNotFound { prompt: String, version: String },
     #[error("unknown environment {name:?}; configured environments: {known}")]
     UnknownEnvironment { name: String, known: String },
-    #[error(
-        "nothing to roll back to: prompt {prompt:?} has no earlier deployment in {environment:?}"
-    )]
+    #[error("nothing to roll back to: prompt {prompt:?} has no earlier deployment in {environment:?}")]
     NothingToRollBack { prompt: String, environment: String },
     #[error("prompt {prompt:?} has nothing deployed in {environment:?}")]
     NotDeployed { prompt: String, environment: String },
     #[error("version {version:?} is already live in {environment:?}")]
-    AlreadyLive {
-        version: String,
-        environment: String,
-    },
+    AlreadyLive { version: String, environment: String },
 }
 
 impl DomainError {
@@ -117,13 +124,11 @@ impl DomainError {
     pub fn field(&self) -> Option<&'static str> {
         match self {
             DomainError::PromptExists(_) => Some("name"),
-            DomainError::VersionExists { .. } | DomainError::VersionNotFound { .. } => {
-                Some("version_string")
-            }
-            DomainError::UnknownEnvironment { .. } | DomainError::NotDeployed { .. } => {
-                Some("environment")
-            }
+            DomainError::VersionExists { .. } | DomainError::VersionNotFound { .. } => Some("version_string"),
+            DomainError::UnknownEnvironment { .. } | DomainError::NotDeployed { .. } => Some("environment"),
             DomainError::AlreadyLive { .. } => Some("to_version_string"),
+            DomainError::UserExists(_) => Some("username"),
+            DomainError::SameRole { .. } => Some("role"),
             _ => None,
         }
     }
@@ -132,24 +137,11 @@ impl DomainError {
 /// Checks `command` against `state` and returns the events that follow from it. An empty
 /// list means the command changes nothing (deploying the version that is already live,
 /// setting the description it already has).
-pub fn decide(
-    state: &PromptState,
-    ctx: &Context,
-    command: PromptCommand,
-) -> Result<Vec<Event>, DomainError> {
-    if let PromptCommand::Create {
-        prompt_id,
-        name,
-        description,
-    } = command
-    {
+pub fn decide(state: &PromptState, ctx: &Context, command: PromptCommand) -> Result<Vec<Event>, DomainError> {
+    if let PromptCommand::Create { prompt_id, name, description } = command {
         return match state {
             PromptState::Live(p) => Err(DomainError::PromptExists(p.name.to_string())),
-            _ => Ok(vec![Event::PromptCreated(PromptCreated {
-                prompt_id,
-                name,
-                description,
-            })]),
+            _ => Ok(vec![Event::PromptCreated(PromptCreated { prompt_id, name, description })]),
         };
     }
     let Some(p) = state.live() else {
@@ -164,21 +156,10 @@ pub fn decide(
             if description == p.description {
                 return Ok(vec![]);
             }
-            Ok(vec![Event::PromptUpdated(PromptUpdated {
-                prompt_id,
-                name,
-                description,
-            })])
+            Ok(vec![Event::PromptUpdated(PromptUpdated { prompt_id, name, description })])
         }
-        PromptCommand::Delete => Ok(vec![Event::PromptDeleted(PromptDeleted {
-            prompt_id,
-            name,
-        })]),
-        PromptCommand::CreateVersion {
-            version_string,
-            template,
-            commit_message,
-        } => {
+        PromptCommand::Delete => Ok(vec![Event::PromptDeleted(PromptDeleted { prompt_id, name })]),
+        PromptCommand::CreateVersion { version_string, template, commit_message } => {
             if p.versions.contains(&version_string) {
                 return Err(DomainError::VersionExists {
                     prompt: name.to_string(),
@@ -194,10 +175,7 @@ pub fn decide(
                 commit_message,
             })])
         }
-        PromptCommand::Deploy {
-            environment,
-            version_string,
-        } => {
+        PromptCommand::Deploy { environment, version_string } => {
             check_environment(ctx, &environment)?;
             check_version(p, &version_string)?;
             let previous = p.live_version(&environment).cloned();
@@ -214,11 +192,7 @@ pub fn decide(
         }
         PromptCommand::Rollback { environment, to } => {
             check_environment(ctx, &environment)?;
-            let stack = p
-                .deployments
-                .get(&environment)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
+            let stack = p.deployments.get(&environment).map(Vec::as_slice).unwrap_or_default();
             let Some(current) = stack.last().cloned() else {
                 return Err(DomainError::NotDeployed {
                     prompt: name.to_string(),
@@ -262,20 +236,14 @@ fn check_environment(ctx: &Context, env: &EnvironmentName) -> Result<(), DomainE
         return Ok(());
     }
     let known: Vec<&str> = ctx.environments.iter().map(|e| e.as_str()).collect();
-    Err(DomainError::UnknownEnvironment {
-        name: env.to_string(),
-        known: known.join(", "),
-    })
+    Err(DomainError::UnknownEnvironment { name: env.to_string(), known: known.join(", ") })
 }
 
 fn check_version(p: &LivePrompt, v: &VersionString) -> Result<(), DomainError> {
     if p.versions.contains(v) {
         Ok(())
     } else {
-        Err(DomainError::VersionNotFound {
-            prompt: p.name.to_string(),
-            version: v.to_string(),
-        })
+        Err(DomainError::VersionNotFound { prompt: p.name.to_string(), version: v.to_string() })
     }
 }
 
@@ -290,9 +258,7 @@ pub fn evolve(state: PromptState, event: &Event) -> PromptState {
             versions: BTreeSet::new(),
             deployments: BTreeMap::new(),
         }),
-        (PromptState::Live(p), Event::PromptDeleted(_)) => PromptState::Deleted {
-            prompt_id: p.prompt_id,
-        },
+        (PromptState::Live(p), Event::PromptDeleted(_)) => PromptState::Deleted { prompt_id: p.prompt_id },
         (PromptState::Live(mut p), Event::PromptUpdated(e)) => {
             p.description = e.description.clone();
             PromptState::Live(p)
@@ -302,10 +268,7 @@ pub fn evolve(state: PromptState, event: &Event) -> PromptState {
             PromptState::Live(p)
         }
         (PromptState::Live(mut p), Event::VersionDeployed(e)) => {
-            p.deployments
-                .entry(e.environment.clone())
-                .or_default()
-                .push(e.version_string.clone());
+            p.deployments.entry(e.environment.clone()).or_default().push(e.version_string.clone());
             PromptState::Live(p)
         }
         (PromptState::Live(mut p), Event::DeploymentRolledBack(e)) => {
@@ -375,17 +338,11 @@ mod tests {
     }
 
     fn deploy(e: &str, s: &str) -> PromptCommand {
-        PromptCommand::Deploy {
-            environment: env(e),
-            version_string: v(s),
-        }
+        PromptCommand::Deploy { environment: env(e), version_string: v(s) }
     }
 
     fn rollback(e: &str, to: Option<&str>) -> PromptCommand {
-        PromptCommand::Rollback {
-            environment: env(e),
-            to: to.map(v),
-        }
+        PromptCommand::Rollback { environment: env(e), to: to.map(v) }
     }
 
     #[test]
@@ -396,62 +353,38 @@ mod tests {
             name: name(),
             description: Description::parse("").unwrap(),
         };
-        assert_eq!(
-            given.when(again.clone()),
-            Err(DomainError::PromptExists("support".into()))
-        );
+        assert_eq!(given.when(again.clone()), Err(DomainError::PromptExists("support".into())));
         let given = given.and(PromptCommand::Delete);
         let events = given.when(again).unwrap();
-        assert!(
-            matches!(&events[..], [Event::PromptCreated(e)] if e.prompt_id == Uuid::from_u128(8))
-        );
+        assert!(matches!(&events[..], [Event::PromptCreated(e)] if e.prompt_id == Uuid::from_u128(8)));
     }
 
     #[test]
     fn no_version_on_a_deleted_prompt() {
         let given = created().and(PromptCommand::Delete);
-        assert!(matches!(
-            given.when(version("v1")),
-            Err(DomainError::PromptNotFound(_))
-        ));
+        assert!(matches!(given.when(version("v1")), Err(DomainError::PromptNotFound(_))));
     }
 
     #[test]
     fn version_strings_are_unique_per_prompt() {
         let given = created().and(version("v1"));
-        assert!(matches!(
-            given.when(version("v1")),
-            Err(DomainError::VersionExists { .. })
-        ));
+        assert!(matches!(given.when(version("v1")), Err(DomainError::VersionExists { .. })));
     }
 
     #[test]
     fn deploy_of_a_missing_version_or_unknown_environment_is_refused() {
         let given = created().and(version("v1"));
-        assert!(matches!(
-            given.when(deploy("production", "v9")),
-            Err(DomainError::VersionNotFound { .. })
-        ));
-        assert!(matches!(
-            given.when(deploy("moon", "v1")),
-            Err(DomainError::UnknownEnvironment { .. })
-        ));
+        assert!(matches!(given.when(deploy("production", "v9")), Err(DomainError::VersionNotFound { .. })));
+        assert!(matches!(given.when(deploy("moon", "v1")), Err(DomainError::UnknownEnvironment { .. })));
     }
 
     #[test]
     fn deploy_records_the_version_it_replaced() {
-        let given = created()
-            .and(version("v1"))
-            .and(version("v2"))
-            .and(deploy("production", "v1"));
+        let given = created().and(version("v1")).and(version("v2")).and(deploy("production", "v1"));
         let events = given.when(deploy("production", "v2")).unwrap();
         assert!(matches!(&events[..], [Event::VersionDeployed(e)]
             if e.previous_version_string == Some(v("v1")) && e.version_string == v("v2")));
-        assert_eq!(
-            given.when(deploy("production", "v1")).unwrap(),
-            vec![],
-            "already live"
-        );
+        assert_eq!(given.when(deploy("production", "v1")).unwrap(), vec![], "already live");
     }
 
     #[test]
@@ -464,25 +397,12 @@ mod tests {
             .and(deploy("production", "v2"))
             .and(deploy("production", "v3"))
             .and(rollback("production", None));
-        let live = given
-            .state()
-            .live()
-            .unwrap()
-            .live_version(&env("production"))
-            .cloned();
+        let live = given.state().live().unwrap().live_version(&env("production")).cloned();
         assert_eq!(live, Some(v("v2")));
         let given = given.and(rollback("production", None));
-        let live = given
-            .state()
-            .live()
-            .unwrap()
-            .live_version(&env("production"))
-            .cloned();
+        let live = given.state().live().unwrap().live_version(&env("production")).cloned();
         assert_eq!(live, Some(v("v1")));
-        assert!(matches!(
-            given.when(rollback("production", None)),
-            Err(DomainError::NothingToRollBack { .. })
-        ));
+        assert!(matches!(given.when(rollback("production", None)), Err(DomainError::NothingToRollBack { .. })));
     }
 
     #[test]
@@ -496,13 +416,7 @@ mod tests {
         let events = given.when(rollback("staging", Some("v2"))).unwrap();
         assert!(matches!(&events[..], [Event::DeploymentRolledBack(e)]
             if e.from_version_string == v("v3") && e.to_version_string == v("v2")));
-        assert!(matches!(
-            given.when(rollback("staging", Some("v3"))),
-            Err(DomainError::AlreadyLive { .. })
-        ));
-        assert!(matches!(
-            given.when(rollback("production", None)),
-            Err(DomainError::NotDeployed { .. })
-        ));
+        assert!(matches!(given.when(rollback("staging", Some("v3"))), Err(DomainError::AlreadyLive { .. })));
+        assert!(matches!(given.when(rollback("production", None)), Err(DomainError::NotDeployed { .. })));
     }
 }

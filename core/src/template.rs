@@ -22,15 +22,7 @@ pub struct TemplateError {
 
 /// Names minijinja provides itself; a template that calls `range(3)` does not expect
 /// the caller to pass `range`.
-const BUILTIN_GLOBALS: &[&str] = &[
-    "range",
-    "dict",
-    "namespace",
-    "debug",
-    "loop",
-    "self",
-    "super",
-];
+const BUILTIN_GLOBALS: &[&str] = &["range", "dict", "namespace", "debug", "loop", "self", "super"];
 
 impl Template {
     /// The largest template accepted, in bytes.
@@ -49,11 +41,7 @@ impl Template {
             return Err(TemplateError {
                 line: 1,
                 column: 1,
-                message: format!(
-                    "the template is {} bytes; the limit is {} bytes",
-                    text.len(),
-                    Self::MAX_BYTES
-                ),
+                message: format!("the template is {} bytes; the limit is {} bytes", text.len(), Self::MAX_BYTES),
             });
         }
         let mut env = minijinja::Environment::new();
@@ -64,10 +52,7 @@ impl Template {
             .into_iter()
             .filter(|v| !BUILTIN_GLOBALS.contains(&v.as_str()))
             .collect();
-        Ok(Self {
-            text: text.to_owned(),
-            variables: variables.into_iter().collect(),
-        })
+        Ok(Self { text: text.to_owned(), variables: variables.into_iter().collect() })
     }
 
     pub fn text(&self) -> &str {
@@ -81,10 +66,7 @@ impl Template {
 
 /// Turns minijinja's byte offset into the line and column a person sees in an editor.
 fn locate(source: &str, err: &minijinja::Error) -> TemplateError {
-    let message = err
-        .detail()
-        .map(str::to_owned)
-        .unwrap_or_else(|| err.kind().to_string());
+    let message = err.detail().map(str::to_owned).unwrap_or_else(|| err.kind().to_string());
     let (line, column) = match err.range() {
         Some(range) => {
             let offset = range.start.min(source.len());
@@ -95,11 +77,7 @@ fn locate(source: &str, err: &minijinja::Error) -> TemplateError {
         }
         None => (err.line().unwrap_or(1), 1),
     };
-    TemplateError {
-        line,
-        column,
-        message,
-    }
+    TemplateError { line, column, message }
 }
 
 #[cfg(test)]
@@ -108,10 +86,8 @@ mod tests {
 
     #[test]
     fn extracts_variables_used_by_the_template() {
-        let t = Template::parse(
-            "Hi {{customer_name}}, {% for i in range(3) %}{{ i }}{% endfor %} {{ order.id }}",
-        )
-        .unwrap();
+        let t =
+            Template::parse("Hi {{customer_name}}, {% for i in range(3) %}{{ i }}{% endfor %} {{ order.id }}").unwrap();
         assert_eq!(t.variables(), ["customer_name", "order"]);
     }
 

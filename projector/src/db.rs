@@ -24,9 +24,7 @@ pub struct Db {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error(
-        "unsupported database URL {0:?}: use sqlite://path/to/file.db or postgres://user@host/db"
-    )]
+    #[error("unsupported database URL {0:?}: use sqlite://path/to/file.db or postgres://user@host/db")]
     UnsupportedUrl(String),
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),
@@ -61,9 +59,7 @@ impl Db {
             }
             _ => url.to_owned(),
         };
-        let options = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10));
+        let options = AnyPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(10));
         let pool = match backend {
             Backend::Sqlite => {
                 options
@@ -118,10 +114,7 @@ impl Db {
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
     }
 }
 
@@ -136,12 +129,7 @@ pub fn redact_url(url: &str) -> String {
     };
     let userinfo = &rest[..at];
     match userinfo.find(':') {
-        Some(colon) => format!(
-            "{}://{}:***@{}",
-            &url[..scheme_end],
-            &userinfo[..colon],
-            &rest[at + 1..]
-        ),
+        Some(colon) => format!("{}://{}:***@{}", &url[..scheme_end], &userinfo[..colon], &rest[at + 1..]),
         None => url.to_owned(),
     }
 }
@@ -161,10 +149,7 @@ impl FromStr for Backend {
 mod tests {
     #[test]
     fn passwords_never_reach_logs() {
-        assert_eq!(
-            super::redact_url("postgres://u:secret@h/db"),
-            "postgres://u:***@h/db"
-        );
+        assert_eq!(super::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(super::redact_url("sqlite://x.db"), "sqlite://x.db");
     }

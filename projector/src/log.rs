@@ -21,10 +21,7 @@ pub struct Metadata {
 
 impl Metadata {
     pub fn new(actor: impl Into<String>) -> Self {
-        Self {
-            actor: actor.into(),
-            request_id: None,
-        }
+        Self { actor: actor.into(), request_id: None }
     }
 }
 
@@ -43,8 +40,7 @@ pub struct StoredEvent {
     pub hash: String,
 }
 
-pub(crate) const EVENT_COLUMNS: &str =
-    "position, stream_id, stream_version, event_id, event_type, \
+pub(crate) const EVENT_COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, \
      payload, metadata, recorded_at, prev_hash, hash";
 
 impl StoredEvent {
@@ -104,17 +100,9 @@ pub fn chain_hash(
     let mut h = Sha256::new();
     let position = position.to_string();
     let stream_version = stream_version.to_string();
-    for field in [
-        prev_hash,
-        &position,
-        stream_id,
-        &stream_version,
-        event_id,
-        event_type,
-        payload,
-        metadata,
-        recorded_at,
-    ] {
+    for field in
+        [prev_hash, &position, stream_id, &stream_version, event_id, event_type, payload, metadata, recorded_at]
+    {
         h.update((field.len() as u64).to_le_bytes());
         h.update(field.as_bytes());
     }
@@ -123,40 +111,24 @@ pub fn chain_hash(
 
 /// Reads events with a position above `after`, in order.
 pub async fn read_after(db: &Db, after: i64, limit: i64) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&db.pool)
-        .await?;
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2");
+    let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(&db.pool).await?;
     rows.iter().map(StoredEvent::from_row).collect()
 }
 
 /// Reads one stream's events with a stream version above `after_version`.
-pub async fn read_stream(
-    db: &Db,
-    stream_id: &str,
-    after_version: i64,
-) -> Result<Vec<StoredEvent>, sqlx::Error> {
+pub async fn read_stream(db: &Db, stream_id: &str, after_version: i64) -> Result<Vec<StoredEvent>, sqlx::Error> {
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND stream_version > $2 \
          ORDER BY stream_version"
     );
-    let rows = sqlx::query(&sql)
-        .bind(stream_id)
-        .bind(after_version)
-        .fetch_all(&db.pool)
-        .await?;
+    let rows = sqlx::query(&sql).bind(stream_id).bind(after_version).fetch_all(&db.pool).await?;
     rows.iter().map(StoredEvent::from_row).collect()
 }
 
 /// The highest position in the log (0 when empty).
 pub async fn head(db: &Db) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query("SELECT COALESCE(MAX(position), 0) FROM events")
-        .fetch_one(&db.pool)
-        .await?;
+    let row = sqlx::query("SELECT COALESCE(MAX(position), 0) FROM events").fetch_one(&db.pool).await?;
     row.try_get(0)
 }
 
@@ -177,27 +149,17 @@ pub struct BadEvent {
 
 /// Walks the whole log checking positions, back-links and hashes; stops at the first
 /// event that is wrong. `progress` is called with the number of events checked.
-pub async fn verify_chain(
-    db: &Db,
-    mut progress: impl FnMut(i64),
-) -> Result<ChainReport, sqlx::Error> {
+pub async fn verify_chain(db: &Db, mut progress: impl FnMut(i64)) -> Result<ChainReport, sqlx::Error> {
     let mut expected_prev = GENESIS_HASH.to_owned();
     let mut expected_position = 1;
     let mut checked = 0;
     loop {
         let batch = read_after(db, expected_position - 1, 5000).await?;
         if batch.is_empty() {
-            return Ok(ChainReport {
-                events_checked: checked,
-                first_bad: None,
-            });
+            return Ok(ChainReport { events_checked: checked, first_bad: None });
         }
         for e in batch {
-            let bad = |reason: String| BadEvent {
-                position: e.position,
-                event_id: e.event_id.clone(),
-                reason,
-            };
+            let bad = |reason: String| BadEvent { position: e.position, event_id: e.event_id.clone(), reason };
             let problem = if e.position != expected_position {
                 Some(bad(format!(
                     "position {} follows {}: event(s) {}..{} are missing",
@@ -207,21 +169,14 @@ pub async fn verify_chain(
                     e.position - 1
                 )))
             } else if e.prev_hash != expected_prev {
-                Some(bad(
-                    "its prev_hash does not match the hash of the event before it".into(),
-                ))
+                Some(bad("its prev_hash does not match the hash of the event before it".into()))
             } else if e.hash != e.expected_hash() {
-                Some(bad(
-                    "its content does not match its hash: the row was edited".into(),
-                ))
+                Some(bad("its content does not match its hash: the row was edited".into()))
             } else {
                 None
             };
             if let Some(first_bad) = problem {
-                return Ok(ChainReport {
-                    events_checked: checked,
-                    first_bad: Some(first_bad),
-                });
+                return Ok(ChainReport { events_checked: checked, first_bad: Some(first_bad) });
             }
             expected_prev = e.hash.clone();
             expected_position += 1;

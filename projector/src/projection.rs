@@ -76,8 +76,54 @@ pub struct IndexRow {
     pub actor: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub username: String,
+    pub role: String,
+    pub disabled: bool,
+    pub password_hash: String,
+    pub password_position: i64,
+    pub created_at: String,
+    pub created_by: String,
+    pub updated_at: String,
+    pub updated_by: String,
+    pub last_position: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRow {
+    pub key_id: String,
+    pub name: String,
+    /// JSON array of environment names.
+    pub environments: String,
+    pub key_hash: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub revoked_at: Option<String>,
+    pub revoked_by: Option<String>,
+    pub last_position: i64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum RowOp {
+    InsertUser(UserRow),
+    /// Role, disabled flag or password of a user changed.
+    UpdateUser {
+        username: String,
+        role: Option<String>,
+        disable: bool,
+        password_hash: Option<String>,
+        at: String,
+        by: String,
+        position: i64,
+    },
+    InsertApiKey(ApiKeyRow),
+    RevokeApiKey {
+        key_id: String,
+        at: String,
+        by: String,
+        position: i64,
+    },
     InsertPrompt(PromptRow),
     UpdateDescription {
         prompt_id: String,
@@ -111,15 +157,25 @@ pub fn row_ops(stored: &StoredEvent) -> Result<Vec<RowOp>, DecodeError> {
     let actor = stored.metadata().actor;
     let at = stored.recorded_at.clone();
     let position = stored.position;
-    let (prompt_id, name) = event.prompt();
-    let prompt_id = prompt_id.to_string();
+    let prompt = event.prompt().map(|(id, name)| (id.to_string(), name.to_string()));
+    let prompt_id = prompt.as_ref().map(|p| p.0.clone()).unwrap_or_default();
     let mut ops = vec![RowOp::InsertIndex(IndexRow {
         position,
-        prompt_name: Some(name.to_string()),
-        prompt_id: Some(prompt_id.clone()),
+        prompt_name: prompt.as_ref().map(|p| p.1.clone()),
+        prompt_id: prompt.as_ref().map(|p| p.0.clone()),
         environment: event.environment().map(|e| e.to_string()),
         actor: actor.clone(),
     })];
+    let update_user =
+        |username: &str, role: Option<String>, disable: bool, password_hash: Option<String>| RowOp::UpdateUser {
+            username: username.to_owned(),
+            role,
+            disable,
+            password_hash,
+            at: at.clone(),
+            by: actor.clone(),
+            position,
+        };
     match &event {
         Event::PromptCreated(e) => ops.push(RowOp::InsertPrompt(PromptRow {
             prompt_id,
@@ -143,12 +199,7 @@ pub fn row_ops(stored: &StoredEvent) -> Result<Vec<RowOp>, DecodeError> {
             by: actor,
             position,
         }),
-        Event::PromptDeleted(_) => ops.push(RowOp::DeletePrompt {
-            prompt_id,
-            at,
-            by: actor,
-            position,
-        }),
+        Event::PromptDeleted(_) => ops.push(RowOp::DeletePrompt { prompt_id, at, by: actor, position }),
         Event::VersionCreated(e) => ops.push(RowOp::InsertVersion(VersionRow {
             prompt_id,
             version_string: e.version_string.to_string(),
@@ -180,10 +231,7 @@ pub fn row_ops(stored: &StoredEvent) -> Result<Vec<RowOp>, DecodeError> {
                 actor,
                 at,
             }));
-            ops.push(RowOp::Touch {
-                prompt_id,
-                position,
-            });
+            ops.push(RowOp::Touch { prompt_id, position });
         }
         Event::DeploymentRolledBack(e) => {
             ops.push(RowOp::UpsertDeployment(DeploymentRow {
@@ -206,10 +254,38 @@ pub fn row_ops(stored: &StoredEvent) -> Result<Vec<RowOp>, DecodeError> {
                 actor,
                 at,
             }));
-            ops.push(RowOp::Touch {
-                prompt_id,
-                position,
-            });
+            ops.push(RowOp::Touch { prompt_id, position });
+        }
+        Event::UserCreated(e) => ops.push(RowOp::InsertUser(UserRow {
+            username: e.username.to_string(),
+            role: e.role.to_string(),
+            disabled: false,
+            password_hash: e.password_hash.clone(),
+            password_position: position,
+            created_at: at.clone(),
+            created_by: actor.clone(),
+            updated_at: at.clone(),
+            updated_by: actor.clone(),
+            last_position: position,
+        })),
+        Event::UserRoleChanged(e) => ops.push(update_user(e.username.as_str(), Some(e.role.to_string()), false, None)),
+        Event::UserDisabled(e) => ops.push(update_user(e.username.as_str(), None, true, None)),
+        Event::PasswordChanged(e) => {
+            ops.push(update_user(e.username.as_str(), None, false, Some(e.password_hash.clone())))
+        }
+        Event::ApiKeyCreated(e) => ops.push(RowOp::InsertApiKey(ApiKeyRow {
+            key_id: e.key_id.clone(),
+            name: e.name.clone(),
+            environments: serde_json::to_string(&e.environments).expect("names serialize"),
+            key_hash: e.key_hash.clone(),
+            created_at: at.clone(),
+            created_by: actor.clone(),
+            revoked_at: None,
+            revoked_by: None,
+            last_position: position,
+        })),
+        Event::ApiKeyRevoked(e) => {
+            ops.push(RowOp::RevokeApiKey { key_id: e.key_id.clone(), at: at.clone(), by: actor.clone(), position })
         }
     }
     Ok(ops)
@@ -223,6 +299,8 @@ pub struct ReadModel {
     pub deployments: BTreeMap<(String, String), DeploymentRow>,
     pub history: BTreeMap<i64, HistoryRow>,
     pub index: BTreeMap<i64, IndexRow>,
+    pub users: BTreeMap<String, UserRow>,
+    pub api_keys: BTreeMap<String, ApiKeyRow>,
 }
 
 impl ReadModel {
@@ -231,13 +309,7 @@ impl ReadModel {
             RowOp::InsertPrompt(row) => {
                 self.prompts.insert(row.prompt_id.clone(), row);
             }
-            RowOp::UpdateDescription {
-                prompt_id,
-                description,
-                at,
-                by,
-                position,
-            } => {
+            RowOp::UpdateDescription { prompt_id, description, at, by, position } => {
                 if let Some(p) = self.prompts.get_mut(&prompt_id) {
                     p.description = description;
                     p.updated_at = at;
@@ -245,12 +317,7 @@ impl ReadModel {
                     p.last_position = position;
                 }
             }
-            RowOp::DeletePrompt {
-                prompt_id,
-                at,
-                by,
-                position,
-            } => {
+            RowOp::DeletePrompt { prompt_id, at, by, position } => {
                 if let Some(p) = self.prompts.get_mut(&prompt_id) {
                     p.deleted_at = Some(at);
                     p.deleted_by = Some(by);
@@ -264,12 +331,10 @@ impl ReadModel {
                     p.version_count += 1;
                     p.last_position = row.position;
                 }
-                self.versions
-                    .insert((row.prompt_id.clone(), row.version_string.clone()), row);
+                self.versions.insert((row.prompt_id.clone(), row.version_string.clone()), row);
             }
             RowOp::UpsertDeployment(row) => {
-                self.deployments
-                    .insert((row.prompt_id.clone(), row.environment.clone()), row);
+                self.deployments.insert((row.prompt_id.clone(), row.environment.clone()), row);
             }
             RowOp::InsertHistory(row) => {
                 self.history.insert(row.position, row);
@@ -277,22 +342,46 @@ impl ReadModel {
             RowOp::InsertIndex(row) => {
                 self.index.insert(row.position, row);
             }
-            RowOp::Touch {
-                prompt_id,
-                position,
-            } => {
+            RowOp::Touch { prompt_id, position } => {
                 if let Some(p) = self.prompts.get_mut(&prompt_id) {
                     p.last_position = position;
+                }
+            }
+            RowOp::InsertUser(row) => {
+                self.users.insert(row.username.clone(), row);
+            }
+            RowOp::UpdateUser { username, role, disable, password_hash, at, by, position } => {
+                if let Some(u) = self.users.get_mut(&username) {
+                    if let Some(role) = role {
+                        u.role = role;
+                    }
+                    if disable {
+                        u.disabled = true;
+                    }
+                    if let Some(hash) = password_hash {
+                        u.password_hash = hash;
+                        u.password_position = position;
+                    }
+                    u.updated_at = at;
+                    u.updated_by = by;
+                    u.last_position = position;
+                }
+            }
+            RowOp::InsertApiKey(row) => {
+                self.api_keys.insert(row.key_id.clone(), row);
+            }
+            RowOp::RevokeApiKey { key_id, at, by, position } => {
+                if let Some(k) = self.api_keys.get_mut(&key_id) {
+                    k.revoked_at = Some(at);
+                    k.revoked_by = Some(by);
+                    k.last_position = position;
                 }
             }
         }
     }
 
     /// Folds events into the model.
-    pub fn replay<'a>(
-        &mut self,
-        events: impl IntoIterator<Item = &'a StoredEvent>,
-    ) -> Result<(), DecodeError> {
+    pub fn replay<'a>(&mut self, events: impl IntoIterator<Item = &'a StoredEvent>) -> Result<(), DecodeError> {
         for e in events {
             for op in row_ops(e)? {
                 self.apply(op);
@@ -301,6 +390,17 @@ impl ReadModel {
         Ok(())
     }
 }
+
+/// Every table the projector writes; `rebuild` empties them all.
+pub const READ_MODEL_TABLES: &[&str] = &[
+    "rm_prompts",
+    "rm_versions",
+    "rm_deployments",
+    "rm_deployment_history",
+    "rm_event_index",
+    "rm_users",
+    "rm_api_keys",
+];
 
 pub(crate) const PROMPT_COLUMNS: &str = "prompt_id, name, description, created_at, created_by, \
     updated_at, updated_by, deleted_at, deleted_by, latest_version, version_count, first_position, last_position";
@@ -311,6 +411,10 @@ pub(crate) const DEPLOYMENT_COLUMNS: &str =
 pub(crate) const HISTORY_COLUMNS: &str = "position, prompt_id, prompt_name, environment, action, \
     version_string, previous_version_string, actor, at";
 pub(crate) const INDEX_COLUMNS: &str = "position, prompt_name, prompt_id, environment, actor";
+pub(crate) const USER_COLUMNS: &str = "username, role, disabled, password_hash, password_position, \
+    created_at, created_by, updated_at, updated_by, last_position";
+pub(crate) const API_KEY_COLUMNS: &str =
+    "key_id, name, environments, key_hash, created_at, created_by, revoked_at, revoked_by, last_position";
 
 /// A value bound into a statement.
 #[derive(Debug, Clone)]
@@ -464,6 +568,68 @@ impl IndexRow {
     }
 }
 
+impl UserRow {
+    pub(crate) fn cells(&self) -> Vec<Cell> {
+        use Cell::*;
+        vec![
+            Text(self.username.clone()),
+            Text(self.role.clone()),
+            Int(self.disabled as i64),
+            Text(self.password_hash.clone()),
+            Int(self.password_position),
+            Text(self.created_at.clone()),
+            Text(self.created_by.clone()),
+            Text(self.updated_at.clone()),
+            Text(self.updated_by.clone()),
+            Int(self.last_position),
+        ]
+    }
+    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            username: r.try_get(0)?,
+            role: r.try_get(1)?,
+            disabled: r.try_get::<i64, _>(2)? != 0,
+            password_hash: r.try_get(3)?,
+            password_position: r.try_get(4)?,
+            created_at: r.try_get(5)?,
+            created_by: r.try_get(6)?,
+            updated_at: r.try_get(7)?,
+            updated_by: r.try_get(8)?,
+            last_position: r.try_get(9)?,
+        })
+    }
+}
+
+impl ApiKeyRow {
+    pub(crate) fn cells(&self) -> Vec<Cell> {
+        use Cell::*;
+        vec![
+            Text(self.key_id.clone()),
+            Text(self.name.clone()),
+            Text(self.environments.clone()),
+            Text(self.key_hash.clone()),
+            Text(self.created_at.clone()),
+            Text(self.created_by.clone()),
+            OptText(self.revoked_at.clone()),
+            OptText(self.revoked_by.clone()),
+            Int(self.last_position),
+        ]
+    }
+    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            key_id: r.try_get(0)?,
+            name: r.try_get(1)?,
+            environments: r.try_get(2)?,
+            key_hash: r.try_get(3)?,
+            created_at: r.try_get(4)?,
+            created_by: r.try_get(5)?,
+            revoked_at: r.try_get(6)?,
+            revoked_by: r.try_get(7)?,
+            last_position: r.try_get(8)?,
+        })
+    }
+}
+
 fn bind_all<'q>(
     mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
     cells: Vec<Cell>,
@@ -496,13 +662,8 @@ pub(crate) async fn insert_many(
     let mut rows = rows.peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Cell>> = rows.by_ref().take(per_statement).collect();
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| placeholders(i * width + 1, width))
-            .collect();
-        let sql = format!(
-            "INSERT INTO {table} ({columns}) VALUES {}",
-            values.join(", ")
-        );
+        let values: Vec<String> = (0..chunk.len()).map(|i| placeholders(i * width + 1, width)).collect();
+        let sql = format!("INSERT INTO {table} ({columns}) VALUES {}", values.join(", "));
         let q = bind_all(sqlx::query(&sql), chunk.into_iter().flatten().collect());
         q.execute(&mut **tx).await?;
     }
@@ -515,13 +676,8 @@ async fn insert_one(
     columns: &str,
     cells: Vec<Cell>,
 ) -> Result<(), sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO {table} ({columns}) VALUES {}",
-        placeholders(1, columns.split(',').count())
-    );
-    bind_all(sqlx::query(&sql), cells)
-        .execute(&mut **tx)
-        .await?;
+    let sql = format!("INSERT INTO {table} ({columns}) VALUES {}", placeholders(1, columns.split(',').count()));
+    bind_all(sqlx::query(&sql), cells).execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -529,13 +685,7 @@ async fn insert_one(
 pub async fn apply_sql(tx: &mut Transaction<'_, Any>, op: RowOp) -> Result<(), sqlx::Error> {
     match op {
         RowOp::InsertPrompt(row) => insert_one(tx, "rm_prompts", PROMPT_COLUMNS, row.cells()).await,
-        RowOp::UpdateDescription {
-            prompt_id,
-            description,
-            at,
-            by,
-            position,
-        } => sqlx::query(
+        RowOp::UpdateDescription { prompt_id, description, at, by, position } => sqlx::query(
             "UPDATE rm_prompts SET description = $1, updated_at = $2, updated_by = $3, \
                  last_position = $4 WHERE prompt_id = $5",
         )
@@ -547,12 +697,7 @@ pub async fn apply_sql(tx: &mut Transaction<'_, Any>, op: RowOp) -> Result<(), s
         .execute(&mut **tx)
         .await
         .map(|_| ()),
-        RowOp::DeletePrompt {
-            prompt_id,
-            at,
-            by,
-            position,
-        } => {
+        RowOp::DeletePrompt { prompt_id, at, by, position } => {
             sqlx::query(
                 "UPDATE rm_prompts SET deleted_at = $1, deleted_by = $2, last_position = $3 \
                  WHERE prompt_id = $4",
@@ -590,25 +735,50 @@ pub async fn apply_sql(tx: &mut Transaction<'_, Any>, op: RowOp) -> Result<(), s
                  position = excluded.position",
                 placeholders(1, 7)
             );
-            bind_all(sqlx::query(&sql), row.cells())
+            bind_all(sqlx::query(&sql), row.cells()).execute(&mut **tx).await.map(|_| ())
+        }
+        RowOp::InsertHistory(row) => insert_one(tx, "rm_deployment_history", HISTORY_COLUMNS, row.cells()).await,
+        RowOp::InsertIndex(row) => insert_one(tx, "rm_event_index", INDEX_COLUMNS, row.cells()).await,
+        RowOp::Touch { prompt_id, position } => {
+            sqlx::query("UPDATE rm_prompts SET last_position = $1 WHERE prompt_id = $2")
+                .bind(position)
+                .bind(prompt_id)
                 .execute(&mut **tx)
                 .await
                 .map(|_| ())
         }
-        RowOp::InsertHistory(row) => {
-            insert_one(tx, "rm_deployment_history", HISTORY_COLUMNS, row.cells()).await
-        }
-        RowOp::InsertIndex(row) => {
-            insert_one(tx, "rm_event_index", INDEX_COLUMNS, row.cells()).await
-        }
-        RowOp::Touch {
-            prompt_id,
-            position,
-        } => sqlx::query("UPDATE rm_prompts SET last_position = $1 WHERE prompt_id = $2")
+        RowOp::InsertUser(row) => insert_one(tx, "rm_users", USER_COLUMNS, row.cells()).await,
+        RowOp::UpdateUser { username, role, disable, password_hash, at, by, position } => {
+            // COALESCE keeps what the event does not change.
+            sqlx::query(
+                "UPDATE rm_users SET role = COALESCE($1, role), \
+                 disabled = CASE WHEN $2 = 1 THEN 1 ELSE disabled END, \
+                 password_hash = COALESCE($3, password_hash), \
+                 password_position = CASE WHEN $4 = 1 THEN $5 ELSE password_position END, \
+                 updated_at = $6, updated_by = $7, last_position = $5 WHERE username = $8",
+            )
+            .bind(role)
+            .bind(disable as i64)
+            .bind(password_hash.clone())
+            .bind(password_hash.is_some() as i64)
             .bind(position)
-            .bind(prompt_id)
+            .bind(at)
+            .bind(by)
+            .bind(username)
             .execute(&mut **tx)
             .await
-            .map(|_| ()),
+            .map(|_| ())
+        }
+        RowOp::InsertApiKey(row) => insert_one(tx, "rm_api_keys", API_KEY_COLUMNS, row.cells()).await,
+        RowOp::RevokeApiKey { key_id, at, by, position } => {
+            sqlx::query("UPDATE rm_api_keys SET revoked_at = $1, revoked_by = $2, last_position = $3 WHERE key_id = $4")
+                .bind(at)
+                .bind(by)
+                .bind(position)
+                .bind(key_id)
+                .execute(&mut **tx)
+                .await
+                .map(|_| ())
+        }
     }
 }

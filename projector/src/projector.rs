@@ -48,10 +48,7 @@ pub struct ProjectorOptions {
 
 impl Default for ProjectorOptions {
     fn default() -> Self {
-        Self {
-            batch_size: 500,
-            crash_after_ops: None,
-        }
+        Self { batch_size: 500, crash_after_ops: None }
     }
 }
 
@@ -72,11 +69,7 @@ pub async fn load_checkpoint(db: &Db) -> Result<i64, sqlx::Error> {
 impl Projector {
     pub fn new(db: Db, options: ProjectorOptions) -> Self {
         let (progress, _) = watch::channel(0);
-        Self {
-            db,
-            options,
-            progress,
-        }
+        Self { db, options, progress }
     }
 
     /// The position the read models include, after each batch this projector commits.
@@ -105,34 +98,25 @@ impl Projector {
 
     /// Applies `events` (which follow `checkpoint`) and moves the checkpoint to the last
     /// of them. Returns false if another projector moved the checkpoint first.
-    async fn project(
-        &self,
-        checkpoint: i64,
-        events: &[StoredEvent],
-    ) -> Result<bool, ProjectorError> {
+    async fn project(&self, checkpoint: i64, events: &[StoredEvent]) -> Result<bool, ProjectorError> {
         let last = events.last().map_or(checkpoint, |e| e.position);
         let mut conn = self.db.pool.acquire().await?;
         let mut tx = match self.db.backend {
             Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => conn.begin().await?,
         };
-        let moved = sqlx::query(
-            "UPDATE projector_checkpoints SET position = $1 WHERE name = $2 AND position = $3",
-        )
-        .bind(last)
-        .bind(CHECKPOINT)
-        .bind(checkpoint)
-        .execute(&mut *tx)
-        .await?;
+        let moved = sqlx::query("UPDATE projector_checkpoints SET position = $1 WHERE name = $2 AND position = $3")
+            .bind(last)
+            .bind(CHECKPOINT)
+            .bind(checkpoint)
+            .execute(&mut *tx)
+            .await?;
         if moved.rows_affected() == 0 {
             return Ok(false);
         }
         let mut applied = 0;
         for e in events {
-            let ops = row_ops(e).map_err(|source| ProjectorError::Decode {
-                position: e.position,
-                source,
-            })?;
+            let ops = row_ops(e).map_err(|source| ProjectorError::Decode { position: e.position, source })?;
             for op in ops {
                 if self.options.crash_after_ops == Some(applied) {
                     return Err(ProjectorError::InjectedCrash(applied));

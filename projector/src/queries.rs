@@ -8,11 +8,7 @@ use sqlx::any::AnyArguments;
 use sqlx::{Any, Arguments, Row};
 
 fn prefixed(columns: &str, alias: &str) -> String {
-    columns
-        .split(',')
-        .map(|c| format!("{alias}.{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ")
+    columns.split(',').map(|c| format!("{alias}.{}", c.trim())).collect::<Vec<_>>().join(", ")
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE prefix match.
@@ -38,19 +34,14 @@ struct Select {
 
 impl Select {
     fn new(sql: String) -> Self {
-        Self {
-            sql,
-            args: AnyArguments::default(),
-            n: 0,
-        }
+        Self { sql, args: AnyArguments::default(), n: 0 }
     }
     fn push<T>(&mut self, clause: &str, value: T) -> Result<(), sqlx::Error>
     where
         T: 'static + Send + sqlx::Encode<'static, Any> + sqlx::Type<Any>,
     {
         self.n += 1;
-        self.sql
-            .push_str(&clause.replacen('?', &format!("${}", self.n), 1));
+        self.sql.push_str(&clause.replacen('?', &format!("${}", self.n), 1));
         self.args.add(value).map_err(sqlx::Error::Encode)
     }
     fn when<T>(&mut self, clause: &str, value: Option<T>) -> Result<(), sqlx::Error>
@@ -63,9 +54,7 @@ impl Select {
         }
     }
     async fn fetch_all(self, db: &Db) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
-        sqlx::query_with(&self.sql, self.args)
-            .fetch_all(&db.pool)
-            .await
+        sqlx::query_with(&self.sql, self.args).fetch_all(&db.pool).await
     }
 }
 
@@ -79,55 +68,37 @@ pub struct PromptListFilter {
 }
 
 pub async fn list_prompts(db: &Db, f: &PromptListFilter) -> Result<Vec<PromptRow>, sqlx::Error> {
-    let mut q = Select::new(format!(
-        "SELECT {PROMPT_COLUMNS} FROM rm_prompts WHERE 1 = 1"
-    ));
+    let mut q = Select::new(format!("SELECT {PROMPT_COLUMNS} FROM rm_prompts WHERE 1 = 1"));
     if !f.include_deleted {
         q.sql.push_str(" AND deleted_at IS NULL");
     }
-    q.when(
-        " AND name LIKE ? ESCAPE '\\'",
-        f.prefix.as_deref().map(like_prefix),
-    )?;
+    q.when(" AND name LIKE ? ESCAPE '\\'", f.prefix.as_deref().map(like_prefix))?;
     if let Some((name, first)) = &f.after {
         q.push(" AND (name > ?", name.clone())?;
         q.push(" OR (name = ?", name.clone())?;
         q.push(" AND first_position > ?))", *first)?;
     }
     q.push(" ORDER BY name, first_position LIMIT ?", f.limit)?;
-    q.fetch_all(db)
-        .await?
-        .iter()
-        .map(PromptRow::from_row)
-        .collect()
+    q.fetch_all(db).await?.iter().map(PromptRow::from_row).collect()
 }
 
 /// The live prompt with this name.
 pub async fn live_prompt(db: &Db, name: &str) -> Result<Option<PromptRow>, sqlx::Error> {
-    let sql =
-        format!("SELECT {PROMPT_COLUMNS} FROM rm_prompts WHERE name = $1 AND deleted_at IS NULL");
-    let row = sqlx::query(&sql)
-        .bind(name)
-        .fetch_optional(&db.pool)
-        .await?;
+    let sql = format!("SELECT {PROMPT_COLUMNS} FROM rm_prompts WHERE name = $1 AND deleted_at IS NULL");
+    let row = sqlx::query(&sql).bind(name).fetch_optional(&db.pool).await?;
     row.as_ref().map(PromptRow::from_row).transpose()
 }
 
 /// Every incarnation of a name, newest first.
 pub async fn incarnations(db: &Db, name: &str) -> Result<Vec<PromptRow>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {PROMPT_COLUMNS} FROM rm_prompts WHERE name = $1 ORDER BY first_position DESC"
-    );
+    let sql = format!("SELECT {PROMPT_COLUMNS} FROM rm_prompts WHERE name = $1 ORDER BY first_position DESC");
     let rows = sqlx::query(&sql).bind(name).fetch_all(&db.pool).await?;
     rows.iter().map(PromptRow::from_row).collect()
 }
 
 pub async fn prompt_by_id(db: &Db, prompt_id: &str) -> Result<Option<PromptRow>, sqlx::Error> {
     let sql = format!("SELECT {PROMPT_COLUMNS} FROM rm_prompts WHERE prompt_id = $1");
-    let row = sqlx::query(&sql)
-        .bind(prompt_id)
-        .fetch_optional(&db.pool)
-        .await?;
+    let row = sqlx::query(&sql).bind(prompt_id).fetch_optional(&db.pool).await?;
     row.as_ref().map(PromptRow::from_row).transpose()
 }
 
@@ -142,36 +113,18 @@ pub async fn versions(
         "SELECT {VERSION_COLUMNS} FROM rm_versions WHERE prompt_id = $1 AND position > $2 \
          ORDER BY position LIMIT $3"
     );
-    let rows = sqlx::query(&sql)
-        .bind(prompt_id)
-        .bind(after_position)
-        .bind(limit)
-        .fetch_all(&db.pool)
-        .await?;
+    let rows = sqlx::query(&sql).bind(prompt_id).bind(after_position).bind(limit).fetch_all(&db.pool).await?;
     rows.iter().map(VersionRow::from_row).collect()
 }
 
-pub async fn version(
-    db: &Db,
-    prompt_id: &str,
-    version_string: &str,
-) -> Result<Option<VersionRow>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {VERSION_COLUMNS} FROM rm_versions WHERE prompt_id = $1 AND version_string = $2"
-    );
-    let row = sqlx::query(&sql)
-        .bind(prompt_id)
-        .bind(version_string)
-        .fetch_optional(&db.pool)
-        .await?;
+pub async fn version(db: &Db, prompt_id: &str, version_string: &str) -> Result<Option<VersionRow>, sqlx::Error> {
+    let sql = format!("SELECT {VERSION_COLUMNS} FROM rm_versions WHERE prompt_id = $1 AND version_string = $2");
+    let row = sqlx::query(&sql).bind(prompt_id).bind(version_string).fetch_optional(&db.pool).await?;
     row.as_ref().map(VersionRow::from_row).transpose()
 }
 
 /// Current deployments of the given prompts.
-pub async fn deployments(
-    db: &Db,
-    prompt_ids: &[String],
-) -> Result<Vec<DeploymentRow>, sqlx::Error> {
+pub async fn deployments(db: &Db, prompt_ids: &[String]) -> Result<Vec<DeploymentRow>, sqlx::Error> {
     if prompt_ids.is_empty() {
         return Ok(vec![]);
     }
@@ -195,11 +148,7 @@ pub async fn deployment_history(
     environment: Option<&str>,
     limit: i64,
 ) -> Result<Vec<HistoryRow>, sqlx::Error> {
-    let env_filter = if environment.is_some() {
-        " AND environment = $3"
-    } else {
-        ""
-    };
+    let env_filter = if environment.is_some() { " AND environment = $3" } else { "" };
     let sql = format!(
         "SELECT {HISTORY_COLUMNS} FROM rm_deployment_history WHERE prompt_id = $1{env_filter} \
          ORDER BY position DESC LIMIT $2"
@@ -231,63 +180,34 @@ async fn deployed_version(
     at: String,
     by: String,
 ) -> Result<Option<Deployed>, sqlx::Error> {
-    Ok(version(db, &prompt.prompt_id, &version_string)
-        .await?
-        .map(|version| Deployed {
-            prompt,
-            version,
-            deployed_position: position,
-            deployed_at: at,
-            deployed_by: by,
-        }))
+    Ok(version(db, &prompt.prompt_id, &version_string).await?.map(|version| Deployed {
+        prompt,
+        version,
+        deployed_position: position,
+        deployed_at: at,
+        deployed_by: by,
+    }))
 }
 
-pub async fn deployed(
-    db: &Db,
-    name: &str,
-    environment: &str,
-) -> Result<Option<Deployed>, sqlx::Error> {
+pub async fn deployed(db: &Db, name: &str, environment: &str) -> Result<Option<Deployed>, sqlx::Error> {
     let Some(prompt) = live_prompt(db, name).await? else {
         return Ok(None);
     };
-    let sql = format!(
-        "SELECT {DEPLOYMENT_COLUMNS} FROM rm_deployments WHERE prompt_id = $1 AND environment = $2"
-    );
-    let row = sqlx::query(&sql)
-        .bind(&prompt.prompt_id)
-        .bind(environment)
-        .fetch_optional(&db.pool)
-        .await?;
+    let sql = format!("SELECT {DEPLOYMENT_COLUMNS} FROM rm_deployments WHERE prompt_id = $1 AND environment = $2");
+    let row = sqlx::query(&sql).bind(&prompt.prompt_id).bind(environment).fetch_optional(&db.pool).await?;
     let Some(d) = row.as_ref().map(DeploymentRow::from_row).transpose()? else {
         return Ok(None);
     };
-    deployed_version(
-        db,
-        prompt,
-        d.version_string,
-        d.position,
-        d.deployed_at,
-        d.deployed_by,
-    )
-    .await
+    deployed_version(db, prompt, d.version_string, d.position, d.deployed_at, d.deployed_by).await
 }
 
 /// What was live in `environment` at time `at` (fixed-width UTC text, as stored).
-pub async fn deployed_as_of(
-    db: &Db,
-    name: &str,
-    environment: &str,
-    at: &str,
-) -> Result<Option<Deployed>, sqlx::Error> {
+pub async fn deployed_as_of(db: &Db, name: &str, environment: &str, at: &str) -> Result<Option<Deployed>, sqlx::Error> {
     let sql = format!(
         "SELECT {PROMPT_COLUMNS} FROM rm_prompts WHERE name = $1 AND created_at <= $2 \
          AND (deleted_at IS NULL OR deleted_at > $2) ORDER BY first_position DESC LIMIT 1"
     );
-    let row = sqlx::query(&sql)
-        .bind(name)
-        .bind(at)
-        .fetch_optional(&db.pool)
-        .await?;
+    let row = sqlx::query(&sql).bind(name).bind(at).fetch_optional(&db.pool).await?;
     let Some(prompt) = row.as_ref().map(PromptRow::from_row).transpose()? else {
         return Ok(None);
     };
@@ -295,12 +215,7 @@ pub async fn deployed_as_of(
         "SELECT {HISTORY_COLUMNS} FROM rm_deployment_history WHERE prompt_id = $1 AND environment = $2 \
          AND at <= $3 ORDER BY position DESC LIMIT 1"
     );
-    let row = sqlx::query(&sql)
-        .bind(&prompt.prompt_id)
-        .bind(environment)
-        .bind(at)
-        .fetch_optional(&db.pool)
-        .await?;
+    let row = sqlx::query(&sql).bind(&prompt.prompt_id).bind(environment).bind(at).fetch_optional(&db.pool).await?;
     let Some(h) = row.as_ref().map(HistoryRow::from_row).transpose()? else {
         return Ok(None);
     };
@@ -343,24 +258,49 @@ pub async fn events(db: &Db, f: &EventFilter) -> Result<Vec<StoredEvent>, sqlx::
     q.when(" AND e.position < ?", f.before_position)?;
     let order = if f.descending { "DESC" } else { "ASC" };
     q.push(&format!(" ORDER BY e.position {order} LIMIT ?"), f.limit)?;
-    q.fetch_all(db)
-        .await?
-        .iter()
-        .map(StoredEvent::from_row)
-        .collect()
+    q.fetch_all(db).await?.iter().map(StoredEvent::from_row).collect()
 }
 
 /// Stream ids of the events in (from, to], for cache invalidation.
 pub async fn streams_between(db: &Db, from: i64, to: i64) -> Result<Vec<String>, sqlx::Error> {
-    let rows =
-        sqlx::query("SELECT DISTINCT stream_id FROM events WHERE position > $1 AND position <= $2")
-            .bind(from)
-            .bind(to)
-            .fetch_all(&db.pool)
-            .await?;
+    let rows = sqlx::query("SELECT DISTINCT stream_id FROM events WHERE position > $1 AND position <= $2")
+        .bind(from)
+        .bind(to)
+        .fetch_all(&db.pool)
+        .await?;
     rows.iter().map(|r| r.try_get::<String, _>(0)).collect()
 }
 
 pub async fn checkpoint(db: &Db) -> Result<i64, sqlx::Error> {
     crate::projector::load_checkpoint(db).await
+}
+
+pub async fn user(db: &Db, username: &str) -> Result<Option<UserRow>, sqlx::Error> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM rm_users WHERE username = $1");
+    let row = sqlx::query(&sql).bind(username).fetch_optional(&db.pool).await?;
+    row.as_ref().map(UserRow::from_row).transpose()
+}
+
+pub async fn users(db: &Db) -> Result<Vec<UserRow>, sqlx::Error> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM rm_users ORDER BY username");
+    sqlx::query(&sql).fetch_all(&db.pool).await?.iter().map(UserRow::from_row).collect()
+}
+
+pub async fn api_key(db: &Db, key_id: &str) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+    let sql = format!("SELECT {API_KEY_COLUMNS} FROM rm_api_keys WHERE key_id = $1");
+    let row = sqlx::query(&sql).bind(key_id).fetch_optional(&db.pool).await?;
+    row.as_ref().map(ApiKeyRow::from_row).transpose()
+}
+
+pub async fn api_keys(db: &Db) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
+    let sql = format!("SELECT {API_KEY_COLUMNS} FROM rm_api_keys ORDER BY created_at, key_id");
+    sqlx::query(&sql).fetch_all(&db.pool).await?.iter().map(ApiKeyRow::from_row).collect()
+}
+
+/// Whether any user was ever created (looked up in the log, not the read models, so a
+/// fresh server that has not projected yet does not bootstrap twice).
+pub async fn any_user_ever(db: &Db) -> Result<bool, sqlx::Error> {
+    let row =
+        sqlx::query("SELECT 1 FROM events WHERE event_type = 'UserCreated' LIMIT 1").fetch_optional(&db.pool).await?;
+    Ok(row.is_some())
 }

@@ -27,10 +27,7 @@ pub async fn replay_all(
         let Some(last) = batch.last() else { break };
         let last = last.position;
         for e in &batch {
-            for op in row_ops(e).map_err(|source| ProjectorError::Decode {
-                position: e.position,
-                source,
-            })? {
+            for op in row_ops(e).map_err(|source| ProjectorError::Decode { position: e.position, source })? {
                 model.apply(op);
             }
         }
@@ -57,52 +54,16 @@ pub async fn rebuild(db: &Db, progress: impl FnMut(i64, i64)) -> Result<i64, Pro
         .bind(CHECKPOINT)
         .execute(&mut *tx)
         .await?;
-    for table in [
-        "rm_prompts",
-        "rm_versions",
-        "rm_deployments",
-        "rm_deployment_history",
-        "rm_event_index",
-    ] {
-        sqlx::query(&format!("DELETE FROM {table}"))
-            .execute(&mut *tx)
-            .await?;
+    for table in READ_MODEL_TABLES {
+        sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
     }
-    insert_many(
-        &mut tx,
-        "rm_prompts",
-        PROMPT_COLUMNS,
-        model.prompts.values().map(|r| r.cells()),
-    )
-    .await?;
-    insert_many(
-        &mut tx,
-        "rm_versions",
-        VERSION_COLUMNS,
-        model.versions.values().map(|r| r.cells()),
-    )
-    .await?;
-    insert_many(
-        &mut tx,
-        "rm_deployments",
-        DEPLOYMENT_COLUMNS,
-        model.deployments.values().map(|r| r.cells()),
-    )
-    .await?;
-    insert_many(
-        &mut tx,
-        "rm_deployment_history",
-        HISTORY_COLUMNS,
-        model.history.values().map(|r| r.cells()),
-    )
-    .await?;
-    insert_many(
-        &mut tx,
-        "rm_event_index",
-        INDEX_COLUMNS,
-        model.index.values().map(|r| r.cells()),
-    )
-    .await?;
+    insert_many(&mut tx, "rm_prompts", PROMPT_COLUMNS, model.prompts.values().map(|r| r.cells())).await?;
+    insert_many(&mut tx, "rm_versions", VERSION_COLUMNS, model.versions.values().map(|r| r.cells())).await?;
+    insert_many(&mut tx, "rm_deployments", DEPLOYMENT_COLUMNS, model.deployments.values().map(|r| r.cells())).await?;
+    insert_many(&mut tx, "rm_deployment_history", HISTORY_COLUMNS, model.history.values().map(|r| r.cells())).await?;
+    insert_many(&mut tx, "rm_event_index", INDEX_COLUMNS, model.index.values().map(|r| r.cells())).await?;
+    insert_many(&mut tx, "rm_users", USER_COLUMNS, model.users.values().map(|r| r.cells())).await?;
+    insert_many(&mut tx, "rm_api_keys", API_KEY_COLUMNS, model.api_keys.values().map(|r| r.cells())).await?;
     if db.backend == Backend::Postgres {
         sqlx::query("SELECT 1 FROM pg_notify('promptos_projected', $1)")
             .bind(position.to_string())

@@ -46,11 +46,7 @@ fn unique_suffix() -> String {
         "{}_{}_{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed),
-        uuid::Uuid::new_v4()
-            .simple()
-            .to_string()
-            .get(..8)
-            .unwrap_or("x")
+        uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap_or("x")
     )
 }
 
@@ -60,27 +56,20 @@ pub async fn scratch(backend: Backend) -> Scratch {
         Backend::Sqlite => {
             let dir = TempDir::new();
             let url = format!("sqlite://{}", dir.0.join("promptos.db").display());
-            Scratch {
-                url,
-                _dir: Some(dir),
-            }
+            Scratch { url, _dir: Some(dir) }
         }
         Backend::Postgres => {
-            let base = std::env::var("PROMPTOS_TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+            let base = std::env::var("PROMPTOS_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
             let name = format!("promptos_t_{}", unique_suffix());
             let mut conn = sqlx::PgConnection::connect(&base).await.unwrap_or_else(|e| {
-                panic!("PostgreSQL is required for these tests ({base}): {e}. Start it or set PROMPTOS_TEST_POSTGRES_URL.")
+                panic!(
+                    "PostgreSQL is required for these tests ({base}): {e}. Start it or set PROMPTOS_TEST_POSTGRES_URL."
+                )
             });
-            conn.execute(format!("CREATE DATABASE {name}").as_str())
-                .await
-                .expect("create scratch database");
+            conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create scratch database");
             let _ = conn.close().await;
             let (prefix, _) = base.rsplit_once('/').expect("database URL has a path");
-            Scratch {
-                url: format!("{prefix}/{name}"),
-                _dir: None,
-            }
+            Scratch { url: format!("{prefix}/{name}"), _dir: None }
         }
     }
 }
@@ -88,9 +77,7 @@ pub async fn scratch(backend: Backend) -> Scratch {
 /// A scratch database, connected and migrated.
 pub async fn scratch_db(backend: Backend) -> (Db, Scratch) {
     let s = scratch(backend).await;
-    let db = Db::connect_and_migrate(&s.url)
-        .await
-        .expect("connect scratch database");
+    let db = Db::connect_and_migrate(&s.url).await.expect("connect scratch database");
     (db, s)
 }
 

@@ -41,10 +41,7 @@ pub async fn load_read_model(db: &Db) -> Result<(i64, ReadModel), sqlx::Error> {
     let mut conn = db.pool.acquire().await?;
     let mut tx = match db.backend {
         Backend::Sqlite => conn.begin().await?,
-        Backend::Postgres => {
-            conn.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                .await?
-        }
+        Backend::Postgres => conn.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?,
     };
     let checkpoint: i64 = sqlx::query("SELECT position FROM projector_checkpoints WHERE name = $1")
         .bind(CHECKPOINT)
@@ -52,44 +49,33 @@ pub async fn load_read_model(db: &Db) -> Result<(i64, ReadModel), sqlx::Error> {
         .await?
         .try_get(0)?;
     let mut m = ReadModel::default();
-    for r in sqlx::query(&format!("SELECT {PROMPT_COLUMNS} FROM rm_prompts"))
-        .fetch_all(&mut *tx)
-        .await?
-    {
+    for r in sqlx::query(&format!("SELECT {PROMPT_COLUMNS} FROM rm_prompts")).fetch_all(&mut *tx).await? {
         let row = PromptRow::from_row(&r)?;
         m.prompts.insert(row.prompt_id.clone(), row);
     }
-    for r in sqlx::query(&format!("SELECT {VERSION_COLUMNS} FROM rm_versions"))
-        .fetch_all(&mut *tx)
-        .await?
-    {
+    for r in sqlx::query(&format!("SELECT {VERSION_COLUMNS} FROM rm_versions")).fetch_all(&mut *tx).await? {
         let row = VersionRow::from_row(&r)?;
-        m.versions
-            .insert((row.prompt_id.clone(), row.version_string.clone()), row);
+        m.versions.insert((row.prompt_id.clone(), row.version_string.clone()), row);
     }
-    for r in sqlx::query(&format!("SELECT {DEPLOYMENT_COLUMNS} FROM rm_deployments"))
-        .fetch_all(&mut *tx)
-        .await?
-    {
+    for r in sqlx::query(&format!("SELECT {DEPLOYMENT_COLUMNS} FROM rm_deployments")).fetch_all(&mut *tx).await? {
         let row = DeploymentRow::from_row(&r)?;
-        m.deployments
-            .insert((row.prompt_id.clone(), row.environment.clone()), row);
+        m.deployments.insert((row.prompt_id.clone(), row.environment.clone()), row);
     }
-    for r in sqlx::query(&format!(
-        "SELECT {HISTORY_COLUMNS} FROM rm_deployment_history"
-    ))
-    .fetch_all(&mut *tx)
-    .await?
-    {
+    for r in sqlx::query(&format!("SELECT {HISTORY_COLUMNS} FROM rm_deployment_history")).fetch_all(&mut *tx).await? {
         let row = HistoryRow::from_row(&r)?;
         m.history.insert(row.position, row);
     }
-    for r in sqlx::query(&format!("SELECT {INDEX_COLUMNS} FROM rm_event_index"))
-        .fetch_all(&mut *tx)
-        .await?
-    {
+    for r in sqlx::query(&format!("SELECT {INDEX_COLUMNS} FROM rm_event_index")).fetch_all(&mut *tx).await? {
         let row = IndexRow::from_row(&r)?;
         m.index.insert(row.position, row);
+    }
+    for r in sqlx::query(&format!("SELECT {USER_COLUMNS} FROM rm_users")).fetch_all(&mut *tx).await? {
+        let row = UserRow::from_row(&r)?;
+        m.users.insert(row.username.clone(), row);
+    }
+    for r in sqlx::query(&format!("SELECT {API_KEY_COLUMNS} FROM rm_api_keys")).fetch_all(&mut *tx).await? {
+        let row = ApiKeyRow::from_row(&r)?;
+        m.api_keys.insert(row.key_id.clone(), row);
     }
     tx.commit().await?;
     Ok((checkpoint, m))
@@ -97,28 +83,14 @@ pub async fn load_read_model(db: &Db) -> Result<(i64, ReadModel), sqlx::Error> {
 
 /// Checks the hash chain, then compares the read models with a replay of the log up to
 /// their checkpoint. `progress(done, total)` reports the replay.
-pub async fn verify(
-    db: &Db,
-    mut progress: impl FnMut(&str, i64, i64),
-) -> Result<VerifyReport, ProjectorError> {
+pub async fn verify(db: &Db, mut progress: impl FnMut(&str, i64, i64)) -> Result<VerifyReport, ProjectorError> {
     let chain = verify_chain(db, |n| progress("chain", n, 0)).await?;
     let (checkpoint, stored) = load_read_model(db).await?;
     let mut fresh = ReadModel::default();
-    replay_all(db, Some(checkpoint), &mut fresh, |d, t| {
-        progress("replay", d, t)
-    })
-    .await?;
+    replay_all(db, Some(checkpoint), &mut fresh, |d, t| progress("replay", d, t)).await?;
     let first_difference = compare(&fresh, &stored);
-    let read_models = ReadModelReport {
-        ok: first_difference.is_none(),
-        checkpoint,
-        first_difference,
-    };
-    Ok(VerifyReport {
-        ok: chain.first_bad.is_none() && read_models.ok,
-        chain,
-        read_models,
-    })
+    let read_models = ReadModelReport { ok: first_difference.is_none(), checkpoint, first_difference };
+    Ok(VerifyReport { ok: chain.first_bad.is_none() && read_models.ok, chain, read_models })
 }
 
 fn diff_table<K: Ord + Debug, V: PartialEq + Debug>(
@@ -157,27 +129,11 @@ fn diff_table<K: Ord + Debug, V: PartialEq + Debug>(
 /// The difference that concerns the earliest event, if any.
 pub fn compare(expected: &ReadModel, found: &ReadModel) -> Option<Difference> {
     [
-        diff_table("rm_prompts", &expected.prompts, &found.prompts, |r| {
-            r.last_position
-        }),
-        diff_table("rm_versions", &expected.versions, &found.versions, |r| {
-            r.position
-        }),
-        diff_table(
-            "rm_deployments",
-            &expected.deployments,
-            &found.deployments,
-            |r| r.position,
-        ),
-        diff_table(
-            "rm_deployment_history",
-            &expected.history,
-            &found.history,
-            |r| r.position,
-        ),
-        diff_table("rm_event_index", &expected.index, &found.index, |r| {
-            r.position
-        }),
+        diff_table("rm_prompts", &expected.prompts, &found.prompts, |r| r.last_position),
+        diff_table("rm_versions", &expected.versions, &found.versions, |r| r.position),
+        diff_table("rm_deployments", &expected.deployments, &found.deployments, |r| r.position),
+        diff_table("rm_deployment_history", &expected.history, &found.history, |r| r.position),
+        diff_table("rm_event_index", &expected.index, &found.index, |r| r.position),
     ]
     .into_iter()
     .flatten()

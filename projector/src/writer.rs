@@ -55,22 +55,13 @@ impl Appended {
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AppendError {
-    #[error(
-        "stream {stream_id} changed concurrently: expected version {expected}, found {actual}"
-    )]
-    Conflict {
-        stream_id: String,
-        expected: i64,
-        actual: i64,
-    },
+    #[error("stream {stream_id} changed concurrently: expected version {expected}, found {actual}")]
+    Conflict { stream_id: String, expected: i64, actual: i64 },
     #[error("the event log is unavailable: {0}")]
     Unavailable(String),
 }
 
-type Job = (
-    AppendRequest,
-    oneshot::Sender<Result<Appended, AppendError>>,
-);
+type Job = (AppendRequest, oneshot::Sender<Result<Appended, AppendError>>);
 
 /// Handle to the task that owns appends for this process.
 #[derive(Clone)]
@@ -95,9 +86,7 @@ impl Writer {
             .send((request, reply))
             .await
             .map_err(|_| AppendError::Unavailable("the writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| AppendError::Unavailable("the writer has stopped".into()))?
+        answer.await.map_err(|_| AppendError::Unavailable("the writer has stopped".into()))?
     }
 
     /// The highest position this process has appended; changes after every commit.
@@ -112,11 +101,7 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Job>, head: watch::Sender<i64>) {
         let (requests, replies): (Vec<_>, Vec<_>) = jobs.drain(..).unzip();
         match append_batch(&db, &requests).await {
             Ok(results) => {
-                let last = results
-                    .iter()
-                    .filter_map(|r| r.as_ref().ok())
-                    .map(Appended::last_position)
-                    .max();
+                let last = results.iter().filter_map(|r| r.as_ref().ok()).map(Appended::last_position).max();
                 if let Some(last) = last {
                     head.send_if_modified(|h| {
                         let moved = last > *h;
@@ -156,46 +141,33 @@ pub async fn append_batch(
         Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
         Backend::Postgres => {
             let mut tx = conn.begin().await?;
-            sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
-                .bind(APPEND_LOCK_KEY)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)").bind(APPEND_LOCK_KEY).execute(&mut *tx).await?;
             tx
         }
     };
-    let tail = sqlx::query(
-        "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1",
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
+    let tail = sqlx::query("SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1")
+        .fetch_optional(&mut *tx)
+        .await?;
     let (mut position, mut prev_hash, last_time) = match tail {
-        Some(row) => (
-            row.try_get::<i64, _>(0)?,
-            row.try_get::<String, _>(1)?,
-            row.try_get::<String, _>(2)?,
-        ),
+        Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?, row.try_get::<String, _>(2)?),
         None => (0, GENESIS_HASH.to_owned(), String::new()),
     };
     // Recorded times never go backwards along the log, even if the clock does, so that
     // "what was live at time t" has one answer.
     let recorded_at = format_timestamp(Utc::now()).max(last_time);
 
-    let insert = format!(
-        "INSERT INTO events ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        crate::log::EVENT_COLUMNS
-    );
+    let insert =
+        format!("INSERT INTO events ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", crate::log::EVENT_COLUMNS);
     let mut versions: HashMap<&str, i64> = HashMap::new();
     let mut results = Vec::with_capacity(requests.len());
     for request in requests {
         let current = match versions.get(request.stream_id.as_str()) {
             Some(v) => *v,
-            None => sqlx::query(
-                "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = $1",
-            )
-            .bind(&request.stream_id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get::<i64, _>(0)?,
+            None => sqlx::query("SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = $1")
+                .bind(&request.stream_id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get::<i64, _>(0)?,
         };
         if current != request.expected_version {
             versions.insert(&request.stream_id, current);

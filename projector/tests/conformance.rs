@@ -20,7 +20,7 @@ fn created(name: &str) -> Event {
 }
 
 fn version_of(created: &Event, v: &str) -> Event {
-    let (id, name) = created.prompt();
+    let (id, name) = created.prompt().expect("a prompt event");
     Event::VersionCreated(VersionCreated {
         prompt_id: *id,
         name: name.clone(),
@@ -32,7 +32,7 @@ fn version_of(created: &Event, v: &str) -> Event {
 }
 
 fn deploy_of(created: &Event, v: &str, previous: Option<&str>) -> Event {
-    let (id, name) = created.prompt();
+    let (id, name) = created.prompt().expect("a prompt event");
     Event::VersionDeployed(VersionDeployed {
         prompt_id: *id,
         name: name.clone(),
@@ -43,272 +43,176 @@ fn deploy_of(created: &Event, v: &str, previous: Option<&str>) -> Event {
 }
 
 fn request(stream: &str, expected: i64, events: Vec<Event>) -> AppendRequest {
-    AppendRequest {
-        stream_id: stream.into(),
-        expected_version: expected,
-        events,
-        metadata: Metadata::new("user:test"),
-    }
+    AppendRequest { stream_id: stream.into(), expected_version: expected, events, metadata: Metadata::new("user:test") }
 }
 
 /// Appends a prompt with `versions` versions and a deployment of each, one request each.
 async fn seed_prompt(writer: &Writer, name: &str, versions: usize) {
     let c = created(name);
     let stream = c.stream_id();
-    writer
-        .append(request(&stream, 0, vec![c.clone()]))
-        .await
-        .unwrap();
+    writer.append(request(&stream, 0, vec![c.clone()])).await.unwrap();
     let mut expected = 1;
     let mut previous: Option<String> = None;
     for i in 1..=versions {
         let v = format!("v{i}");
         let events = vec![version_of(&c, &v), deploy_of(&c, &v, previous.as_deref())];
-        writer
-            .append(request(&stream, expected, events))
-            .await
-            .unwrap();
+        writer.append(request(&stream, expected, events)).await.unwrap();
         expected += 2;
         previous = Some(v);
     }
 }
 
-both_backends!(
-    appends_are_atomic_ordered_and_chained,
-    |backend| async move {
-        let (db, _s) = scratch_db(backend).await;
-        let writer = Writer::start(db.clone());
-        let c = created("greeting");
-        let a = writer
-            .append(request(
-                "prompt:greeting",
-                0,
-                vec![c.clone(), version_of(&c, "v1")],
-            ))
-            .await
-            .unwrap();
-        assert_eq!(
-            a.events.iter().map(|e| e.position).collect::<Vec<_>>(),
-            [1, 2]
-        );
-        assert_eq!(a.stream_version(), 2);
+both_backends!(appends_are_atomic_ordered_and_chained, |backend| async move {
+    let (db, _s) = scratch_db(backend).await;
+    let writer = Writer::start(db.clone());
+    let c = created("greeting");
+    let a = writer.append(request("prompt:greeting", 0, vec![c.clone(), version_of(&c, "v1")])).await.unwrap();
+    assert_eq!(a.events.iter().map(|e| e.position).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(a.stream_version(), 2);
 
-        // A writer that has not seen the second event conflicts and appends nothing.
-        let err = writer
-            .append(request("prompt:greeting", 1, vec![version_of(&c, "v2")]))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                AppendError::Conflict {
-                    expected: 1,
-                    actual: 2,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
-        assert_eq!(read_after(&db, 0, 100).await.unwrap().len(), 2);
+    // A writer that has not seen the second event conflicts and appends nothing.
+    let err = writer.append(request("prompt:greeting", 1, vec![version_of(&c, "v2")])).await.unwrap_err();
+    assert!(matches!(err, AppendError::Conflict { expected: 1, actual: 2, .. }), "{err:?}");
+    assert_eq!(read_after(&db, 0, 100).await.unwrap().len(), 2);
 
-        let events = read_after(&db, 0, 100).await.unwrap();
-        assert_eq!(events[0].prev_hash, log::GENESIS_HASH);
-        assert_eq!(events[1].prev_hash, events[0].hash);
-        assert!(events[0].recorded_at <= events[1].recorded_at);
-        let report = verify_chain(&db, |_| {}).await.unwrap();
-        assert_eq!(report.events_checked, 2);
-        assert!(report.first_bad.is_none());
-    }
-);
+    let events = read_after(&db, 0, 100).await.unwrap();
+    assert_eq!(events[0].prev_hash, log::GENESIS_HASH);
+    assert_eq!(events[1].prev_hash, events[0].hash);
+    assert!(events[0].recorded_at <= events[1].recorded_at);
+    let report = verify_chain(&db, |_| {}).await.unwrap();
+    assert_eq!(report.events_checked, 2);
+    assert!(report.first_bad.is_none());
+});
 
-both_backends!(
-    a_batch_with_a_conflict_still_commits_the_others,
-    |backend| async move {
-        let (db, _s) = scratch_db(backend).await;
-        let a = created("a");
-        let b = created("b");
-        let results = append_batch(
-            &db,
-            &[
-                request("prompt:a", 0, vec![a.clone()]),
-                request("prompt:a", 0, vec![a.clone()]),
-                request("prompt:b", 0, vec![b]),
-            ],
-        )
-        .await
-        .unwrap();
-        assert!(results[0].is_ok());
-        assert!(matches!(results[1], Err(AppendError::Conflict { .. })));
-        assert_eq!(results[2].as_ref().unwrap().events[0].position, 2);
-    }
-);
+both_backends!(a_batch_with_a_conflict_still_commits_the_others, |backend| async move {
+    let (db, _s) = scratch_db(backend).await;
+    let a = created("a");
+    let b = created("b");
+    let results = append_batch(
+        &db,
+        &[
+            request("prompt:a", 0, vec![a.clone()]),
+            request("prompt:a", 0, vec![a.clone()]),
+            request("prompt:b", 0, vec![b]),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(results[0].is_ok());
+    assert!(matches!(results[1], Err(AppendError::Conflict { .. })));
+    assert_eq!(results[2].as_ref().unwrap().events[0].position, 2);
+});
 
 both_backends!(the_log_refuses_updates_and_deletes, |backend| async move {
     let (db, _s) = scratch_db(backend).await;
     let writer = Writer::start(db.clone());
     seed_prompt(&writer, "p", 1).await;
-    let update = sqlx::query("UPDATE events SET payload = '{}' WHERE position = 1")
-        .execute(&db.pool)
-        .await;
+    let update = sqlx::query("UPDATE events SET payload = '{}' WHERE position = 1").execute(&db.pool).await;
     assert!(update.unwrap_err().to_string().contains("append-only"));
-    let delete = sqlx::query("DELETE FROM events WHERE position = 1")
-        .execute(&db.pool)
-        .await;
+    let delete = sqlx::query("DELETE FROM events WHERE position = 1").execute(&db.pool).await;
     assert!(delete.unwrap_err().to_string().contains("append-only"));
 });
 
-both_backends!(
-    an_edited_event_is_detected_and_named,
-    |backend| async move {
-        let (db, _s) = scratch_db(backend).await;
-        let writer = Writer::start(db.clone());
-        seed_prompt(&writer, "p", 3).await;
-        let victim = read_after(&db, 1, 1).await.unwrap().remove(0);
-        assert_eq!(victim.event_type, "VersionCreated");
-        // An attacker with database access first has to get past the append-only trigger.
-        let disable = match backend {
-            Backend::Sqlite => "DROP TRIGGER events_are_append_only_update",
-            Backend::Postgres => "ALTER TABLE events DISABLE TRIGGER events_are_append_only",
-        };
-        sqlx::query(disable).execute(&db.pool).await.unwrap();
-        let edited = victim.payload.replace("Hello", "Goodbye");
-        assert_ne!(edited, victim.payload);
-        sqlx::query("UPDATE events SET payload = $1 WHERE position = 2")
-            .bind(edited)
-            .execute(&db.pool)
-            .await
-            .unwrap();
-        let report = verify_chain(&db, |_| {}).await.unwrap();
-        let bad = report.first_bad.expect("tampering is detected");
-        assert_eq!(bad.position, 2);
-        assert_eq!(bad.event_id, victim.event_id);
-        assert_eq!(report.events_checked, 1);
-    }
-);
+both_backends!(an_edited_event_is_detected_and_named, |backend| async move {
+    let (db, _s) = scratch_db(backend).await;
+    let writer = Writer::start(db.clone());
+    seed_prompt(&writer, "p", 3).await;
+    let victim = read_after(&db, 1, 1).await.unwrap().remove(0);
+    assert_eq!(victim.event_type, "VersionCreated");
+    // An attacker with database access first has to get past the append-only trigger.
+    let disable = match backend {
+        Backend::Sqlite => "DROP TRIGGER events_are_append_only_update",
+        Backend::Postgres => "ALTER TABLE events DISABLE TRIGGER events_are_append_only",
+    };
+    sqlx::query(disable).execute(&db.pool).await.unwrap();
+    let edited = victim.payload.replace("Hello", "Goodbye");
+    assert_ne!(edited, victim.payload);
+    sqlx::query("UPDATE events SET payload = $1 WHERE position = 2").bind(edited).execute(&db.pool).await.unwrap();
+    let report = verify_chain(&db, |_| {}).await.unwrap();
+    let bad = report.first_bad.expect("tampering is detected");
+    assert_eq!(bad.position, 2);
+    assert_eq!(bad.event_id, victim.event_id);
+    assert_eq!(report.events_checked, 1);
+});
 
-both_backends!(
-    a_projector_crashing_mid_batch_resumes_to_what_a_rebuild_produces,
-    |backend| async move {
-        let (db, _s) = scratch_db(backend).await;
-        let writer = Writer::start(db.clone());
-        for i in 0..5 {
-            seed_prompt(&writer, &format!("prompt-{i}"), 4).await;
-        }
-        // Crash part-way through several batches: nothing of a failed batch may stick.
-        for crash_after in [3, 7, 1] {
-            let crashing = Projector::new(
-                db.clone(),
-                ProjectorOptions {
-                    batch_size: 7,
-                    crash_after_ops: Some(crash_after),
-                },
-            );
-            let _ = crashing.step().await; // the first batch (if short enough) may commit
-            let err = crashing.step().await;
-            assert!(
-                err.is_err() || crashing.step().await.is_err(),
-                "failpoint fires"
-            );
-        }
-        let projector = Projector::new(
-            db.clone(),
-            ProjectorOptions {
-                batch_size: 7,
-                crash_after_ops: None,
-            },
-        );
-        let position = projector.catch_up().await.unwrap();
-        assert_eq!(position, log::head(&db).await.unwrap());
-        let (_, projected) = load_read_model(&db).await.unwrap();
-        rebuild::rebuild(&db, |_, _| {}).await.unwrap();
-        let (_, rebuilt) = load_read_model(&db).await.unwrap();
-        assert_eq!(projected, rebuilt);
-        assert_eq!(projected.prompts.len(), 5);
-        assert_eq!(projected.versions.len(), 20);
-        assert_eq!(projected.history.len(), 20);
-        let report = verify(&db, |_, _, _| {}).await.unwrap();
-        assert!(report.ok, "{report:?}");
+both_backends!(a_projector_crashing_mid_batch_resumes_to_what_a_rebuild_produces, |backend| async move {
+    let (db, _s) = scratch_db(backend).await;
+    let writer = Writer::start(db.clone());
+    for i in 0..5 {
+        seed_prompt(&writer, &format!("prompt-{i}"), 4).await;
     }
-);
-
-both_backends!(
-    verify_names_a_read_model_row_that_disagrees_with_the_log,
-    |backend| async move {
-        let (db, _s) = scratch_db(backend).await;
-        let writer = Writer::start(db.clone());
-        seed_prompt(&writer, "p", 2).await;
-        Projector::new(db.clone(), ProjectorOptions::default())
-            .catch_up()
-            .await
-            .unwrap();
-        sqlx::query("UPDATE rm_versions SET text = 'changed' WHERE version_string = 'v2'")
-            .execute(&db.pool)
-            .await
-            .unwrap();
-        let report = verify(&db, |_, _, _| {}).await.unwrap();
-        assert!(!report.ok);
-        let d = report.read_models.first_difference.unwrap();
-        assert_eq!(d.table, "rm_versions");
-        assert_eq!(d.position, Some(4));
+    // Crash part-way through several batches: nothing of a failed batch may stick.
+    for crash_after in [3, 7, 1] {
+        let crashing =
+            Projector::new(db.clone(), ProjectorOptions { batch_size: 7, crash_after_ops: Some(crash_after) });
+        let _ = crashing.step().await; // the first batch (if short enough) may commit
+        let err = crashing.step().await;
+        assert!(err.is_err() || crashing.step().await.is_err(), "failpoint fires");
     }
-);
+    let projector = Projector::new(db.clone(), ProjectorOptions { batch_size: 7, crash_after_ops: None });
+    let position = projector.catch_up().await.unwrap();
+    assert_eq!(position, log::head(&db).await.unwrap());
+    let (_, projected) = load_read_model(&db).await.unwrap();
+    rebuild::rebuild(&db, |_, _| {}).await.unwrap();
+    let (_, rebuilt) = load_read_model(&db).await.unwrap();
+    assert_eq!(projected, rebuilt);
+    assert_eq!(projected.prompts.len(), 5);
+    assert_eq!(projected.versions.len(), 20);
+    assert_eq!(projected.history.len(), 20);
+    let report = verify(&db, |_, _, _| {}).await.unwrap();
+    assert!(report.ok, "{report:?}");
+});
 
-both_backends!(
-    concurrent_writers_never_make_a_follower_skip_an_event,
-    |backend| async move {
-        let (db, s) = scratch_db(backend).await;
-        const WRITERS: usize = 6;
-        const APPENDS: usize = 60;
-        let mut tasks = Vec::new();
-        for w in 0..WRITERS {
-            // Separate pools and writers, as separate server processes would have.
-            let db = Db::connect(&s.url).await.unwrap();
-            tasks.push(tokio::spawn(async move {
-                let writer = Writer::start(db);
-                for i in 0..APPENDS {
-                    let c = created(&format!("w{w}-{i}"));
-                    writer
-                        .append(request(
-                            &c.stream_id(),
-                            0,
-                            vec![c.clone(), version_of(&c, "v1")],
-                        ))
-                        .await
-                        .unwrap();
-                }
-            }));
-        }
-        // Follow the log the way the projector does, while it is being written.
-        let total = (WRITERS * APPENDS * 2) as i64;
-        let mut seen = 0;
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while seen < total {
-            assert!(
-                Instant::now() < deadline,
-                "follower stuck at {seen} of {total}"
-            );
-            let batch = read_after(&db, seen, 50).await.unwrap();
-            for e in &batch {
-                assert_eq!(
-                    e.position,
-                    seen + 1,
-                    "position {} became visible before {}",
-                    e.position,
-                    seen + 1
-                );
-                seen = e.position;
+both_backends!(verify_names_a_read_model_row_that_disagrees_with_the_log, |backend| async move {
+    let (db, _s) = scratch_db(backend).await;
+    let writer = Writer::start(db.clone());
+    seed_prompt(&writer, "p", 2).await;
+    Projector::new(db.clone(), ProjectorOptions::default()).catch_up().await.unwrap();
+    sqlx::query("UPDATE rm_versions SET text = 'changed' WHERE version_string = 'v2'").execute(&db.pool).await.unwrap();
+    let report = verify(&db, |_, _, _| {}).await.unwrap();
+    assert!(!report.ok);
+    let d = report.read_models.first_difference.unwrap();
+    assert_eq!(d.table, "rm_versions");
+    assert_eq!(d.position, Some(4));
+});
+
+both_backends!(concurrent_writers_never_make_a_follower_skip_an_event, |backend| async move {
+    let (db, s) = scratch_db(backend).await;
+    const WRITERS: usize = 6;
+    const APPENDS: usize = 60;
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        // Separate pools and writers, as separate server processes would have.
+        let db = Db::connect(&s.url).await.unwrap();
+        tasks.push(tokio::spawn(async move {
+            let writer = Writer::start(db);
+            for i in 0..APPENDS {
+                let c = created(&format!("w{w}-{i}"));
+                writer.append(request(&c.stream_id(), 0, vec![c.clone(), version_of(&c, "v1")])).await.unwrap();
             }
-            if batch.is_empty() {
-                tokio::task::yield_now().await;
-            }
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
-        let projector = Projector::new(db.clone(), ProjectorOptions::default());
-        assert_eq!(projector.catch_up().await.unwrap(), total);
-        let report = verify(&db, |_, _, _| {}).await.unwrap();
-        assert!(report.ok, "{report:?}");
-        assert_eq!(report.chain.events_checked, total);
+        }));
     }
-);
+    // Follow the log the way the projector does, while it is being written.
+    let total = (WRITERS * APPENDS * 2) as i64;
+    let mut seen = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while seen < total {
+        assert!(Instant::now() < deadline, "follower stuck at {seen} of {total}");
+        let batch = read_after(&db, seen, 50).await.unwrap();
+        for e in &batch {
+            assert_eq!(e.position, seen + 1, "position {} became visible before {}", e.position, seen + 1);
+            seen = e.position;
+        }
+        if batch.is_empty() {
+            tokio::task::yield_now().await;
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let projector = Projector::new(db.clone(), ProjectorOptions::default());
+    assert_eq!(projector.catch_up().await.unwrap(), total);
+    let report = verify(&db, |_, _, _| {}).await.unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.chain.events_checked, total);
+});

@@ -4,10 +4,12 @@ use super::error::{ApiError, ApiResult};
 use super::extract::Query;
 use super::prompts::{page_size, path_name};
 use crate::app::AppState;
+use crate::auth::Caller;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use promptos_core::names::Role;
 use promptos_projector::queries::{self, EventFilter};
 use promptos_projector::verify::VerifyReport;
 use promptos_projector::writer::format_timestamp;
@@ -37,7 +39,11 @@ impl From<StoredEvent> for EventDto {
     fn from(e: StoredEvent) -> Self {
         let meta = e.metadata();
         Self {
-            payload: serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::Null),
+            payload: {
+                let mut payload = serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::Null);
+                promptos_core::events::redact_payload(&mut payload);
+                payload
+            },
             position: e.position,
             event_id: e.event_id,
             stream_id: e.stream_id,
@@ -89,12 +95,7 @@ fn time_bound(field: &str, value: Option<&str>) -> ApiResult<Option<String>> {
         .map(|v| {
             chrono::DateTime::parse_from_rfc3339(v)
                 .map(|t| format_timestamp(t.with_timezone(&chrono::Utc)))
-                .map_err(|e| {
-                    ApiError::bad_query(
-                        Some(field.into()),
-                        format!("{field} must be an RFC 3339 time: {e}"),
-                    )
-                })
+                .map_err(|e| ApiError::bad_query(Some(field.into()), format!("{field} must be an RFC 3339 time: {e}")))
         })
         .transpose()
 }
@@ -104,20 +105,15 @@ fn filter(p: &EventParams, limit: i64) -> ApiResult<EventFilter> {
         None | Some("asc") => false,
         Some("desc") => true,
         Some(other) => {
-            return Err(ApiError::bad_query(
-                Some("order".into()),
-                format!("order must be asc or desc, not {other:?}"),
-            ))
+            return Err(ApiError::bad_query(Some("order".into()), format!("order must be asc or desc, not {other:?}")))
         }
     };
     let cursor = match p.cursor.as_deref() {
         None | Some("") => None,
-        Some(c) => Some(c.parse::<i64>().map_err(|_| {
-            ApiError::bad_query(
-                Some("cursor".into()),
-                "cursor is not one this server issued",
-            )
-        })?),
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| ApiError::bad_query(Some("cursor".into()), "cursor is not one this server issued"))?,
+        ),
     };
     let bound = cursor.or(p.after);
     Ok(EventFilter {
@@ -141,22 +137,14 @@ async fn page(state: &AppState, mut f: EventFilter) -> ApiResult<EventPage> {
     let mut rows = queries::events(&state.db, &f).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| rows.last().map(|e| e.position.to_string()))
-        .flatten();
-    Ok(EventPage {
-        items: rows.into_iter().map(Into::into).collect(),
-        next_cursor,
-    })
+    let next_cursor = more.then(|| rows.last().map(|e| e.position.to_string())).flatten();
+    Ok(EventPage { items: rows.into_iter().map(Into::into).collect(), next_cursor })
 }
 
 /// The event log, filtered and paged.
 #[utoipa::path(get, path = "/events", tag = "audit", params(EventParams),
     responses((status = 200, body = EventPage), (status = 400, body = super::error::ErrorBody)))]
-pub async fn events(
-    State(state): State<AppState>,
-    Query(p): Query<EventParams>,
-) -> ApiResult<axum::Json<EventPage>> {
+pub async fn events(State(state): State<AppState>, Query(p): Query<EventParams>) -> ApiResult<axum::Json<EventPage>> {
     let f = filter(&p, page_size(p.limit, 100)?)?;
     Ok(axum::Json(page(&state, f).await?))
 }
@@ -181,9 +169,11 @@ pub struct HistoryParams {
     responses((status = 200, body = EventPage), (status = 404, body = super::error::ErrorBody)))]
 pub async fn history(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     Query(p): Query<HistoryParams>,
 ) -> ApiResult<axum::Json<EventPage>> {
+    caller.require(Role::Viewer)?;
     let name = path_name(&name)?;
     let incarnations = queries::incarnations(&state.db, name.as_str()).await?;
     let prompt = match &p.prompt_id {
@@ -205,7 +195,9 @@ pub async fn history(
 /// The whole log as JSON Lines, with positions and hashes (for backups and audits).
 #[utoipa::path(get, path = "/events/export", tag = "audit",
     responses((status = 200, description = "One stored event per line", content_type = "application/x-ndjson")))]
-pub async fn export(State(state): State<AppState>) -> Response {
+pub async fn export(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    // Unredacted (password and key hashes included): it is a backup.
+    caller.require(Role::Admin)?;
     let stream = futures::stream::unfold((state, 0i64, false), |(state, after, done)| async move {
         if done {
             return None;
@@ -223,18 +215,11 @@ pub async fn export(State(state): State<AppState>) -> Response {
             }
             Err(e) => {
                 tracing::error!(error = %e, "export failed part-way");
-                Some((
-                    Err(std::io::Error::other("export failed; see the server log")),
-                    (state, after, true),
-                ))
+                Some((Err(std::io::Error::other("export failed; see the server log")), (state, after, true)))
             }
         }
     });
-    (
-        [(header::CONTENT_TYPE, "application/x-ndjson")],
-        Body::from_stream(stream),
-    )
-        .into_response()
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response())
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -249,10 +234,10 @@ pub struct VerifyDto {
 
 /// Checks the hash chain and that the read models equal a fresh replay of the log.
 #[utoipa::path(get, path = "/audit/verify", tag = "audit", responses((status = 200, body = VerifyDto)))]
-pub async fn verify(State(state): State<AppState>) -> ApiResult<axum::Json<VerifyDto>> {
-    let report: VerifyReport = promptos_projector::verify::verify(&state.db, |_, _, _| {})
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+pub async fn verify(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<VerifyDto>> {
+    caller.require(Role::Viewer)?;
+    let report: VerifyReport =
+        promptos_projector::verify::verify(&state.db, |_, _, _| {}).await.map_err(|e| ApiError::Internal(e.into()))?;
     Ok(axum::Json(VerifyDto {
         ok: report.ok,
         chain: serde_json::to_value(&report.chain).unwrap_or_default(),

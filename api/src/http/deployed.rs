@@ -8,6 +8,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::Query;
 use super::prompts::path_name;
 use crate::app::AppState;
+use crate::auth::Caller;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -23,12 +24,6 @@ use utoipa::{IntoParams, ToSchema};
 pub struct CachedDeployed {
     pub etag: HeaderValue,
     pub body: Bytes,
-}
-
-pub type DeployedCache = moka::future::Cache<(String, String), Arc<CachedDeployed>>;
-
-pub fn new_cache(capacity: u64) -> DeployedCache {
-    moka::future::Cache::new(capacity)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -75,8 +70,7 @@ pub struct DeployedParams {
 fn encode(d: Deployed, environment: &str) -> CachedDeployed {
     let mut dto = DeployedDto::from(d);
     dto.environment = environment.to_owned();
-    let etag =
-        HeaderValue::from_str(&format!("\"{}\"", dto.position)).expect("digits are a valid header");
+    let etag = HeaderValue::from_str(&format!("\"{}\"", dto.position)).expect("digits are a valid header");
     let body = Bytes::from(serde_json::to_vec(&dto).expect("plain data serializes"));
     CachedDeployed { etag, body }
 }
@@ -85,26 +79,12 @@ fn respond(entry: &CachedDeployed, headers: &HeaderMap) -> Response {
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().trim_start_matches("W/") == entry.etag || t.trim() == "*")
-        });
-    let common = [
-        (header::ETAG, entry.etag.clone()),
-        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-    ];
+        .is_some_and(|v| v.split(',').any(|t| t.trim().trim_start_matches("W/") == entry.etag || t.trim() == "*"));
+    let common = [(header::ETAG, entry.etag.clone()), (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))];
     if matches {
         return (StatusCode::NOT_MODIFIED, common).into_response();
     }
-    (
-        common,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        entry.body.clone(),
-    )
-        .into_response()
+    (common, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], entry.body.clone()).into_response()
 }
 
 /// The version live in an environment (or at a past moment with `as_of`).
@@ -114,31 +94,20 @@ fn respond(entry: &CachedDeployed, headers: &HeaderMap) -> Response {
         (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     Query(p): Query<DeployedParams>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let environment = EnvironmentName::parse(&p.environment)?;
+    caller.require_read(&environment)?;
     if !state.settings.environments.contains(&environment) {
-        return Err(ApiError::Domain(
-            promptos_core::DomainError::UnknownEnvironment {
-                name: environment.to_string(),
-                known: state
-                    .settings
-                    .environments
-                    .iter()
-                    .map(|e| e.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            },
-        ));
+        return Err(ApiError::Domain(promptos_core::DomainError::UnknownEnvironment {
+            name: environment.to_string(),
+            known: state.settings.environments.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", "),
+        }));
     }
-    let not_found = || {
-        ApiError::NotFound(format!(
-            "no version of prompt {name:?} is deployed in {:?}",
-            p.environment
-        ))
-    };
+    let not_found = || ApiError::NotFound(format!("no version of prompt {name:?} is deployed in {:?}", p.environment));
     if let Some(as_of) = &p.as_of {
         let at = chrono::DateTime::parse_from_rfc3339(as_of).map_err(|e| {
             ApiError::bad_query(
@@ -147,25 +116,16 @@ pub async fn get(
             )
         })?;
         let at = format_timestamp(at.with_timezone(&chrono::Utc));
-        let found = queries::deployed_as_of(&state.db, &name, environment.as_str(), &at)
-            .await?
-            .ok_or_else(not_found)?;
+        let found =
+            queries::deployed_as_of(&state.db, &name, environment.as_str(), &at).await?.ok_or_else(not_found)?;
         return Ok(respond(&encode(found, environment.as_str()), &headers));
     }
     let key = (path_name(&name)?.to_string(), environment.to_string());
-    if let Some(entry) = state.deployed.get(&key).await {
-        return Ok(respond(&entry, &headers));
+    let load = async {
+        Ok(queries::deployed(&state.db, &key.0, &key.1).await?.map(|d| Arc::new(encode(d, environment.as_str()))))
+    };
+    match state.caches.fill(&state.caches.deployed, key.clone(), load).await? {
+        Some(entry) => Ok(respond(&entry, &headers)),
+        None => Err(not_found()),
     }
-    let epoch = state.follower.epoch();
-    let found = queries::deployed(&state.db, &key.0, &key.1)
-        .await?
-        .ok_or_else(not_found)?;
-    let entry = Arc::new(encode(found, environment.as_str()));
-    state.deployed.insert(key.clone(), entry.clone()).await;
-    if state.follower.epoch() != epoch {
-        // The read models changed while we read them; the entry may be older than the
-        // invalidation that ran meanwhile.
-        state.deployed.invalidate(&key).await;
-    }
-    Ok(respond(&entry, &headers))
 }

@@ -1,10 +1,13 @@
 //! `/deployments/`: point an environment at a version, or roll it back.
 
 use super::error::ApiResult;
-use super::extract::{Caller, Json};
+use super::extract::Json;
 use super::prompts::{live_prompt, path_name};
 use crate::app::AppState;
+use crate::auth::Caller;
 use axum::extract::{Path, State};
+use promptos_core::events::prompt_stream;
+use promptos_core::names::Role;
 use promptos_core::names::{EnvironmentName, PromptName, VersionString};
 use promptos_core::prompt::PromptCommand;
 use promptos_core::Event;
@@ -117,7 +120,7 @@ async fn run(
     command: PromptCommand,
     meta: promptos_projector::Metadata,
 ) -> ApiResult<axum::Json<DeployResult>> {
-    let outcome = state.commands.execute(&name, command, meta).await?;
+    let outcome = state.commands.prompts.execute(prompt_stream(&name), command, meta).await?;
     state.settle(outcome.position).await;
     let event = outcome.events.first().and_then(|e| e.decode().ok());
     let result = match event {
@@ -141,11 +144,7 @@ async fn run(
         },
         _ => {
             // Nothing changed: the requested version was already live.
-            let live = outcome
-                .state
-                .live()
-                .and_then(|p| p.live_version(&environment))
-                .map(|v| v.to_string());
+            let live = outcome.state.live().and_then(|p| p.live_version(&environment)).map(|v| v.to_string());
             DeployResult {
                 prompt_name: name.to_string(),
                 environment: environment.to_string(),
@@ -166,18 +165,15 @@ async fn run(
         (status = 422, body = super::error::ErrorBody)))]
 pub async fn deploy(
     State(state): State<AppState>,
-    Caller(meta): Caller,
+    caller: Caller,
     Json(body): Json<Deploy>,
 ) -> ApiResult<axum::Json<DeployResult>> {
-    let name = PromptName::parse(&body.prompt_name)
-        .map_err(|e| super::error::ApiError::invalid("prompt_name", e.message))?;
+    let name =
+        PromptName::parse(&body.prompt_name).map_err(|e| super::error::ApiError::invalid("prompt_name", e.message))?;
     let environment = EnvironmentName::parse(&body.environment)?;
     let version_string = VersionString::parse(&body.version_string)?;
-    let command = PromptCommand::Deploy {
-        environment: environment.clone(),
-        version_string,
-    };
-    run(&state, name, environment, command, meta).await
+    let command = PromptCommand::Deploy { environment: environment.clone(), version_string };
+    run(&state, name, environment, command, caller.meta).await
 }
 
 /// Roll an environment back to the previous (or a named) version.
@@ -186,22 +182,16 @@ pub async fn deploy(
         (status = 409, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
 pub async fn rollback(
     State(state): State<AppState>,
-    Caller(meta): Caller,
+    caller: Caller,
     Json(body): Json<Rollback>,
 ) -> ApiResult<axum::Json<DeployResult>> {
-    let name = PromptName::parse(&body.prompt_name)
-        .map_err(|e| super::error::ApiError::invalid("prompt_name", e.message))?;
+    let name =
+        PromptName::parse(&body.prompt_name).map_err(|e| super::error::ApiError::invalid("prompt_name", e.message))?;
     let environment = EnvironmentName::parse(&body.environment)?;
-    let to = body
-        .to_version_string
-        .as_deref()
-        .map(|v| VersionString::parse_field(v, "to_version_string"))
-        .transpose()?;
-    let command = PromptCommand::Rollback {
-        environment: environment.clone(),
-        to,
-    };
-    run(&state, name, environment, command, meta).await
+    let to =
+        body.to_version_string.as_deref().map(|v| VersionString::parse_field(v, "to_version_string")).transpose()?;
+    let command = PromptCommand::Rollback { environment: environment.clone(), to };
+    run(&state, name, environment, command, caller.meta).await
 }
 
 /// Current version per environment, and the deployment history.
@@ -209,17 +199,16 @@ pub async fn rollback(
     responses((status = 200, body = DeploymentsDto), (status = 404, body = super::error::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<axum::Json<DeploymentsDto>> {
+    caller.require(Role::Viewer)?;
     let prompt = live_prompt(&state, path_name(&name)?.as_str()).await?;
     let current = queries::deployments(&state.db, std::slice::from_ref(&prompt.prompt_id)).await?;
     let history = queries::deployment_history(&state.db, &prompt.prompt_id, None, 1000).await?;
     Ok(axum::Json(DeploymentsDto {
         prompt_name: prompt.name,
-        current: current
-            .into_iter()
-            .map(|d| (d.environment.clone(), d.into()))
-            .collect(),
+        current: current.into_iter().map(|d| (d.environment.clone(), d.into())).collect(),
         history: history.into_iter().map(Into::into).collect(),
     }))
 }

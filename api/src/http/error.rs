@@ -1,7 +1,7 @@
 //! One error type for every handler, turned into `{"error": {"code", "message", "field"}}`
 //! in one place. Internal failures are logged with context and answered without detail.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use promptos_core::names::InvalidInput;
@@ -14,25 +14,19 @@ use utoipa::ToSchema;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
-    BadRequest {
-        code: &'static str,
-        message: String,
-        field: Option<String>,
-    },
+    BadRequest { code: &'static str, message: String, field: Option<String> },
     #[error("{message}")]
-    Unprocessable {
-        code: &'static str,
-        message: String,
-        field: Option<String>,
-    },
+    Unprocessable { code: &'static str, message: String, field: Option<String> },
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("too many failed attempts; try again in {0} seconds")]
+    TooManyAttempts(u64),
     #[error("{message}")]
-    Conflict {
-        code: &'static str,
-        message: String,
-        field: Option<String>,
-    },
+    Conflict { code: &'static str, message: String, field: Option<String> },
     #[error("the request body is larger than the server accepts (PROMPTOS_MAX_BODY_BYTES)")]
     PayloadTooLarge,
     #[error(transparent)]
@@ -74,11 +68,7 @@ pub struct ErrorDetail {
 
 impl From<InvalidInput> for ApiError {
     fn from(e: InvalidInput) -> Self {
-        ApiError::Unprocessable {
-            code: "invalid_input",
-            message: e.message,
-            field: Some(e.field.into()),
-        }
+        ApiError::Unprocessable { code: "invalid_input", message: e.message, field: Some(e.field.into()) }
     }
 }
 
@@ -108,19 +98,11 @@ impl From<AppendError> for ApiError {
 
 impl ApiError {
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        ApiError::Unprocessable {
-            code: "invalid_input",
-            message: message.into(),
-            field: Some(field.into()),
-        }
+        ApiError::Unprocessable { code: "invalid_input", message: message.into(), field: Some(field.into()) }
     }
 
     pub fn bad_query(field: Option<String>, message: impl Into<String>) -> Self {
-        ApiError::BadRequest {
-            code: "invalid_query",
-            message: message.into(),
-            field,
-        }
+        ApiError::BadRequest { code: "invalid_query", message: message.into(), field }
     }
 
     fn parts(&self) -> (StatusCode, ErrorDetail) {
@@ -132,38 +114,19 @@ impl ApiError {
             column: None,
         };
         match self {
-            ApiError::BadRequest {
-                code,
-                message,
-                field,
-            } => (
-                StatusCode::BAD_REQUEST,
-                detail(code, message.clone(), field.clone()),
-            ),
-            ApiError::Unprocessable {
-                code,
-                message,
-                field,
-            } => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                detail(code, message.clone(), field.clone()),
-            ),
-            ApiError::NotFound(message) => (
-                StatusCode::NOT_FOUND,
-                detail("not_found", message.clone(), None),
-            ),
-            ApiError::Conflict {
-                code,
-                message,
-                field,
-            } => (
-                StatusCode::CONFLICT,
-                detail(code, message.clone(), field.clone()),
-            ),
-            ApiError::PayloadTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                detail("payload_too_large", self.to_string(), None),
-            ),
+            ApiError::BadRequest { code, message, field } => {
+                (StatusCode::BAD_REQUEST, detail(code, message.clone(), field.clone()))
+            }
+            ApiError::Unprocessable { code, message, field } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, detail(code, message.clone(), field.clone()))
+            }
+            ApiError::NotFound(message) => (StatusCode::NOT_FOUND, detail("not_found", message.clone(), None)),
+            ApiError::Conflict { code, message, field } => {
+                (StatusCode::CONFLICT, detail(code, message.clone(), field.clone()))
+            }
+            ApiError::PayloadTooLarge => {
+                (StatusCode::PAYLOAD_TOO_LARGE, detail("payload_too_large", self.to_string(), None))
+            }
             ApiError::Template(e) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorDetail {
@@ -178,41 +141,41 @@ impl ApiError {
                 let field = e.field().map(str::to_owned);
                 let (status, code) = match e {
                     DomainError::PromptNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-                    DomainError::VersionNotFound { .. } => {
-                        (StatusCode::NOT_FOUND, "version_not_found")
-                    }
+                    DomainError::VersionNotFound { .. } => (StatusCode::NOT_FOUND, "version_not_found"),
                     DomainError::PromptExists(_) => (StatusCode::CONFLICT, "prompt_exists"),
                     DomainError::VersionExists { .. } => (StatusCode::CONFLICT, "version_exists"),
-                    DomainError::UnknownEnvironment { .. } => {
-                        (StatusCode::UNPROCESSABLE_ENTITY, "unknown_environment")
-                    }
-                    DomainError::NothingToRollBack { .. } => {
-                        (StatusCode::CONFLICT, "nothing_to_roll_back")
-                    }
+                    DomainError::UnknownEnvironment { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_environment"),
+                    DomainError::NothingToRollBack { .. } => (StatusCode::CONFLICT, "nothing_to_roll_back"),
                     DomainError::NotDeployed { .. } => (StatusCode::CONFLICT, "not_deployed"),
                     DomainError::AlreadyLive { .. } => (StatusCode::CONFLICT, "already_live"),
+                    DomainError::UserNotFound(_) => (StatusCode::NOT_FOUND, "user_not_found"),
+                    DomainError::UserExists(_) => (StatusCode::CONFLICT, "user_exists"),
+                    DomainError::UserDisabled(_) => (StatusCode::CONFLICT, "user_disabled"),
+                    DomainError::SameRole { .. } => (StatusCode::CONFLICT, "same_role"),
+                    DomainError::ApiKeyNotFound(_) => (StatusCode::NOT_FOUND, "api_key_not_found"),
+                    DomainError::ApiKeyRevoked(_) => (StatusCode::CONFLICT, "api_key_revoked"),
                 };
                 (status, detail(code, e.to_string(), field))
             }
-            ApiError::UnsupportedMediaType => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                detail("unsupported_media_type", self.to_string(), None),
-            ),
-            ApiError::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                detail("method_not_allowed", self.to_string(), None),
-            ),
-            ApiError::Unavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                detail("unavailable", self.to_string(), None),
-            ),
+            ApiError::Unauthorized(message) => {
+                (StatusCode::UNAUTHORIZED, detail("unauthorized", message.clone(), None))
+            }
+            ApiError::Forbidden(message) => (StatusCode::FORBIDDEN, detail("forbidden", message.clone(), None)),
+            ApiError::TooManyAttempts(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, detail("too_many_attempts", self.to_string(), None))
+            }
+            ApiError::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, detail("unsupported_media_type", self.to_string(), None))
+            }
+            ApiError::MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, detail("method_not_allowed", self.to_string(), None))
+            }
+            ApiError::Unavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, detail("unavailable", self.to_string(), None))
+            }
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                detail(
-                    "internal",
-                    "an internal error occurred; it has been logged".into(),
-                    None,
-                ),
+                detail("internal", "an internal error occurred; it has been logged".into(), None),
             ),
         }
     }
@@ -226,7 +189,17 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let (status, error) = self.parts();
-        (status, Json(ErrorBody { error })).into_response()
+        let mut response = (status, Json(ErrorBody { error })).into_response();
+        match self {
+            ApiError::Unauthorized(_) => {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::TooManyAttempts(secs) => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            _ => {}
+        }
+        response
     }
 }
 

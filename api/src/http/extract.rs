@@ -6,7 +6,6 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
-use promptos_projector::Metadata;
 use serde::de::DeserializeOwned;
 
 /// Deepest nesting of arrays and objects accepted in a request body.
@@ -21,19 +20,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let is_json = json_content_type(req.headers());
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e: BytesRejection| {
-                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge
-                } else {
-                    ApiError::BadRequest {
-                        code: "unreadable_body",
-                        message: e.body_text(),
-                        field: None,
-                    }
-                }
-            })?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest { code: "unreadable_body", message: e.body_text(), field: None }
+            }
+        })?;
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
@@ -46,12 +39,7 @@ fn json_content_type(headers: &HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|v| {
-            let mime = v
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
+            let mime = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
             mime == "application/json" || mime.ends_with("+json")
         })
         .unwrap_or(false)
@@ -75,16 +63,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             // Missing fields are reported at the enclosing object; name the field.
             let message = inner.to_string();
             let field = field.or_else(|| {
-                message
-                    .strip_prefix("missing field `")
-                    .and_then(|r| r.split('`').next())
-                    .map(str::to_owned)
+                message.strip_prefix("missing field `").and_then(|r| r.split('`').next()).map(str::to_owned)
             });
-            ApiError::Unprocessable {
-                code: "invalid_body",
-                message,
-                field,
-            }
+            ApiError::Unprocessable { code: "invalid_body", message, field }
         }
     })?;
     de.end().map_err(|e| ApiError::BadRequest {
@@ -134,42 +115,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|q| Query(q.0))
-            .map_err(|e: QueryRejection| {
+        axum::extract::Query::<T>::from_request_parts(parts, state).await.map(|q| Query(q.0)).map_err(
+            |e: QueryRejection| {
                 let text = e.body_text();
-                let message = text
-                    .trim_start_matches("Failed to deserialize query string: ")
-                    .to_owned();
-                let field = message
-                    .strip_prefix("missing field `")
-                    .and_then(|r| r.split('`').next())
-                    .map(str::to_owned);
+                let message = text.trim_start_matches("Failed to deserialize query string: ").to_owned();
+                let field =
+                    message.strip_prefix("missing field `").and_then(|r| r.split('`').next()).map(str::to_owned);
                 ApiError::bad_query(field, message)
-            })
-    }
-}
-
-/// Who is acting and for which request. Until authentication exists every caller is
-/// `anonymous`; the request id comes from `X-Request-Id` or is generated.
-pub struct Caller(pub Metadata);
-
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let request_id = parts
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 128)
-            .map(str::to_owned)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        Ok(Caller(Metadata {
-            actor: "anonymous".into(),
-            request_id: Some(request_id),
-        }))
+            },
+        )
     }
 }
 
@@ -198,20 +152,11 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(
-            parse_json::<Body>(b"{"),
-            Err(ApiError::BadRequest {
-                code: "malformed_json",
-                ..
-            })
-        ));
+        assert!(matches!(parse_json::<Body>(b"{"), Err(ApiError::BadRequest { code: "malformed_json", .. })));
         let deep = "[".repeat(100) + &"]".repeat(100);
         assert!(matches!(
             parse_json::<serde_json::Value>(deep.as_bytes()),
-            Err(ApiError::BadRequest {
-                code: "too_deeply_nested",
-                ..
-            })
+            Err(ApiError::BadRequest { code: "too_deeply_nested", .. })
         ));
     }
 }

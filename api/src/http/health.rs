@@ -34,11 +34,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     match state.db.ping().await {
         Ok(()) => (
             StatusCode::OK,
-            Json(Readiness {
-                status: "ready",
-                projected_position: state.follower.visible(),
-                reason: None,
-            }),
+            Json(Readiness { status: "ready", projected_position: state.follower.visible(), reason: None }),
         ),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,

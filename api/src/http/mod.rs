@@ -1,12 +1,15 @@
 //! The HTTP API: routes, OpenAPI document and docs UI.
 
+pub mod api_keys;
 pub mod audit;
+pub mod auth;
 pub mod deployed;
 pub mod deployments;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod prompts;
+pub mod users;
 pub mod versions;
 
 use crate::app::AppState;
@@ -30,24 +33,49 @@ use utoipa_swagger_ui::SwaggerUi;
         deployed::get,
         audit::events, audit::history, audit::export, audit::verify,
         health::healthz, health::readyz,
+        auth::token, auth::me,
+        users::create, users::list, users::get, users::change_role, users::disable, users::change_password,
+        api_keys::create, api_keys::list, api_keys::revoke,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
+    modifiers(&SecurityAddon),
+    security(("bearer" = []), ("api_key" = [])),
     tags(
         (name = "prompts", description = "Create and manage prompts"),
         (name = "versions", description = "Immutable versions of a prompt's template"),
         (name = "deployments", description = "What is live where, and the hot read path"),
         (name = "audit", description = "The event log for auditors"),
         (name = "health", description = "Liveness and readiness"),
+        (name = "auth", description = "Log in and find out who you are"),
+        (name = "users", description = "Accounts and roles (admins)"),
+        (name = "api-keys", description = "Read-only keys for applications (admins)"),
     )
 )]
 pub struct ApiDoc;
 
+/// Declares the two ways to authenticate.
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An access token from POST /auth/token, or an API key"))
+                    .build(),
+            ),
+        );
+        components
+            .add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))));
+    }
+}
+
 /// Registers `path` and its twin with or without the trailing slash.
-fn route(
-    router: Router<AppState>,
-    path: &str,
-    handler: MethodRouter<AppState>,
-) -> Router<AppState> {
+fn route(router: Router<AppState>, path: &str, handler: MethodRouter<AppState>) -> Router<AppState> {
     let twin = match path.strip_suffix('/') {
         Some(bare) => bare.to_owned(),
         None => format!("{path}/"),
@@ -59,23 +87,9 @@ pub fn router(state: AppState) -> Router {
     let limit = state.settings.max_body_bytes;
     let mut api = Router::new();
     api = route(api, "/prompts/", post(prompts::create).get(prompts::list));
-    api = route(
-        api,
-        "/prompts/{name}",
-        get(prompts::get)
-            .patch(prompts::update)
-            .delete(prompts::delete),
-    );
-    api = route(
-        api,
-        "/prompts/{name}/versions/",
-        post(versions::create).get(versions::list),
-    );
-    api = route(
-        api,
-        "/prompts/{name}/versions/{version_string}",
-        get(versions::get),
-    );
+    api = route(api, "/prompts/{name}", get(prompts::get).patch(prompts::update).delete(prompts::delete));
+    api = route(api, "/prompts/{name}/versions/", post(versions::create).get(versions::list));
+    api = route(api, "/prompts/{name}/versions/{version_string}", get(versions::get));
     api = route(api, "/prompts/{name}/deployed/", get(deployed::get));
     api = route(api, "/prompts/{name}/deployments/", get(deployments::list));
     api = route(api, "/prompts/{name}/history", get(audit::history));
@@ -84,6 +98,14 @@ pub fn router(state: AppState) -> Router {
     api = route(api, "/events", get(audit::events));
     api = route(api, "/events/export", get(audit::export));
     api = route(api, "/audit/verify", get(audit::verify));
+    api = route(api, "/auth/token", post(auth::token));
+    api = route(api, "/auth/me", get(auth::me));
+    api = route(api, "/users/", post(users::create).get(users::list));
+    api = route(api, "/users/{username}", get(users::get).patch(users::change_role));
+    api = route(api, "/users/{username}/disable", post(users::disable));
+    api = route(api, "/users/{username}/password", post(users::change_password));
+    api = route(api, "/api-keys/", post(api_keys::create).get(api_keys::list));
+    api = route(api, "/api-keys/{key_id}", axum::routing::delete(api_keys::revoke));
     api = route(api, "/healthz", get(health::healthz));
     api = route(api, "/readyz", get(health::readyz));
     api.fallback(|| async { ApiError::NotFound("no such endpoint; see /docs".into()) })

@@ -2,11 +2,14 @@
 
 use super::deployments::DeploymentDto;
 use super::error::{ApiError, ApiResult};
-use super::extract::{Caller, Json, Query};
+use super::extract::{Json, Query};
 use super::versions::VersionDto;
 use crate::app::AppState;
+use crate::auth::Caller;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use promptos_core::events::prompt_stream;
+use promptos_core::names::Role;
 use promptos_core::names::{Description, PromptName};
 use promptos_core::prompt::PromptCommand;
 use promptos_projector::projection::PromptRow;
@@ -98,10 +101,9 @@ pub fn page_size(limit: Option<i64>, default: i64) -> ApiResult<i64> {
     match limit {
         None => Ok(default),
         Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::bad_query(
-            Some("limit".into()),
-            format!("limit must be between 1 and {MAX_PAGE} (got {n})"),
-        )),
+        Some(n) => {
+            Err(ApiError::bad_query(Some("limit".into()), format!("limit must be between 1 and {MAX_PAGE} (got {n})")))
+        }
     }
 }
 
@@ -129,25 +131,17 @@ pub(crate) fn path_name(name: &str) -> ApiResult<PromptName> {
 }
 
 pub(crate) async fn live_prompt(state: &AppState, name: &str) -> ApiResult<PromptRow> {
-    queries::live_prompt(&state.db, name)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("prompt {name:?} not found")))
+    queries::live_prompt(&state.db, name).await?.ok_or_else(|| ApiError::NotFound(format!("prompt {name:?} not found")))
 }
 
 async fn detail(state: &AppState, row: PromptRow) -> ApiResult<PromptDetailDto> {
     let versions = queries::versions(&state.db, &row.prompt_id, 0, i64::MAX).await?;
     let deployments = queries::deployments(&state.db, std::slice::from_ref(&row.prompt_id)).await?;
-    let live = deployments
-        .iter()
-        .map(|d| (d.environment.clone(), d.version_string.clone()))
-        .collect();
+    let live = deployments.iter().map(|d| (d.environment.clone(), d.version_string.clone())).collect();
     Ok(PromptDetailDto {
         prompt: prompt_dto(row, live),
         versions: versions.into_iter().map(VersionDto::from).collect(),
-        deployments: deployments
-            .into_iter()
-            .map(|d| (d.environment.clone(), DeploymentDto::from(d)))
-            .collect(),
+        deployments: deployments.into_iter().map(|d| (d.environment.clone(), DeploymentDto::from(d))).collect(),
     })
 }
 
@@ -156,23 +150,17 @@ async fn detail(state: &AppState, row: PromptRow) -> ApiResult<PromptDetailDto> 
     responses((status = 201, body = PromptDto), (status = 409, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    Caller(meta): Caller,
+    caller: Caller,
     Json(body): Json<CreatePrompt>,
 ) -> ApiResult<(StatusCode, axum::Json<PromptDto>)> {
+    caller.require(Role::Editor)?;
     let name = PromptName::parse(&body.name)?;
     let description = Description::parse(&body.description)?;
-    let command = PromptCommand::Create {
-        prompt_id: uuid::Uuid::new_v4(),
-        name: name.clone(),
-        description,
-    };
-    let outcome = state.commands.execute(&name, command, meta).await?;
+    let command = PromptCommand::Create { prompt_id: uuid::Uuid::new_v4(), name: name.clone(), description };
+    let outcome = state.commands.prompts.execute(prompt_stream(&name), command, caller.meta).await?;
     state.settle(outcome.position).await;
     let row = live_prompt(&state, name.as_str()).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(prompt_dto(row, BTreeMap::new())),
-    ))
+    Ok((StatusCode::CREATED, axum::Json(prompt_dto(row, BTreeMap::new()))))
 }
 
 /// List prompts by name, with what is live in each environment.
@@ -180,23 +168,21 @@ pub async fn create(
     responses((status = 200, body = PromptPage), (status = 400, body = super::error::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     Query(p): Query<ListParams>,
 ) -> ApiResult<axum::Json<PromptPage>> {
+    caller.require(Role::Viewer)?;
     let limit = page_size(p.limit, 50)?;
-    let after = match p.cursor.as_deref() {
-        None | Some("") => None,
-        Some(c) => {
-            let parsed = c
-                .rsplit_once(':')
-                .and_then(|(n, pos)| Some((n.to_owned(), pos.parse::<i64>().ok()?)));
-            Some(parsed.ok_or_else(|| {
-                ApiError::bad_query(
-                    Some("cursor".into()),
-                    "cursor is not one this server issued",
-                )
-            })?)
-        }
-    };
+    let after =
+        match p.cursor.as_deref() {
+            None | Some("") => None,
+            Some(c) => {
+                let parsed = c.rsplit_once(':').and_then(|(n, pos)| Some((n.to_owned(), pos.parse::<i64>().ok()?)));
+                Some(parsed.ok_or_else(|| {
+                    ApiError::bad_query(Some("cursor".into()), "cursor is not one this server issued")
+                })?)
+            }
+        };
     let filter = PromptListFilter {
         prefix: p.prefix.filter(|s| !s.is_empty()),
         after,
@@ -206,18 +192,11 @@ pub async fn list(
     let mut rows = queries::list_prompts(&state.db, &filter).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| {
-            rows.last()
-                .map(|r| format!("{}:{}", r.name, r.first_position))
-        })
-        .flatten();
+    let next_cursor = more.then(|| rows.last().map(|r| format!("{}:{}", r.name, r.first_position))).flatten();
     let ids: Vec<String> = rows.iter().map(|r| r.prompt_id.clone()).collect();
     let mut live: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for d in queries::deployments(&state.db, &ids).await? {
-        live.entry(d.prompt_id)
-            .or_default()
-            .insert(d.environment, d.version_string);
+        live.entry(d.prompt_id).or_default().insert(d.environment, d.version_string);
     }
     let items = rows
         .into_iter()
@@ -234,8 +213,10 @@ pub async fn list(
     responses((status = 200, body = PromptDetailDto), (status = 404, body = super::error::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<axum::Json<PromptDetailDto>> {
+    caller.require(Role::Viewer)?;
     let row = live_prompt(&state, path_name(&name)?.as_str()).await?;
     Ok(axum::Json(detail(&state, row).await?))
 }
@@ -246,18 +227,16 @@ pub async fn get(
 pub async fn update(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Caller(meta): Caller,
+    caller: Caller,
     Json(body): Json<UpdatePrompt>,
 ) -> ApiResult<axum::Json<PromptDto>> {
+    caller.require(Role::Editor)?;
     let name = path_name(&name)?;
     let description = Description::parse(&body.description)?;
     let outcome = state
         .commands
-        .execute(
-            &name,
-            PromptCommand::UpdateDescription { description },
-            meta,
-        )
+        .prompts
+        .execute(prompt_stream(&name), PromptCommand::UpdateDescription { description }, caller.meta)
         .await?;
     state.settle(outcome.position).await;
     let row = live_prompt(&state, name.as_str()).await?;
@@ -270,19 +249,28 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Caller(meta): Caller,
+    caller: Caller,
 ) -> ApiResult<axum::Json<Deleted>> {
+    caller.require(Role::Editor)?;
     let name = path_name(&name)?;
-    let outcome = state
-        .commands
-        .execute(&name, PromptCommand::Delete, meta)
-        .await?;
+    // Taking a prompt out of a protected environment is an admin's decision.
+    if let Some(prompt) = queries::live_prompt(&state.db, name.as_str()).await? {
+        let live = queries::deployments(&state.db, std::slice::from_ref(&prompt.prompt_id)).await?;
+        if let Some(d) =
+            live.iter().find(|d| state.settings.protected_environments.iter().any(|p| p.as_str() == d.environment))
+        {
+            caller.require(Role::Admin).map_err(|_| {
+                ApiError::Forbidden(format!(
+                    "the prompt is live in the protected environment {}; only admins may delete it",
+                    d.environment
+                ))
+            })?;
+        }
+    }
+    let outcome = state.commands.prompts.execute(prompt_stream(&name), PromptCommand::Delete, caller.meta).await?;
     state.settle(outcome.position).await;
-    let prompt_id = outcome
-        .events
-        .first()
-        .and_then(|e| e.decode().ok())
-        .map(|e| e.prompt().0.to_string());
+    let prompt_id =
+        outcome.events.first().and_then(|e| e.decode().ok()).and_then(|e| e.prompt().map(|(id, _)| id.to_string()));
     Ok(axum::Json(Deleted {
         name: name.to_string(),
         prompt_id: prompt_id.unwrap_or_default(),

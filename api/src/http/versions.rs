@@ -1,11 +1,14 @@
 //! `/prompts/{name}/versions/`: immutable versions of a prompt's text.
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{Caller, Json, Query};
+use super::extract::{Json, Query};
 use super::prompts::{live_prompt, page_size, path_name};
 use crate::app::AppState;
+use crate::auth::Caller;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use promptos_core::events::prompt_stream;
+use promptos_core::names::Role;
 use promptos_core::names::{CommitMessage, VersionString};
 use promptos_core::prompt::PromptCommand;
 use promptos_core::template::Template;
@@ -75,30 +78,21 @@ pub struct VersionListParams {
 pub async fn create(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Caller(meta): Caller,
+    caller: Caller,
     Json(body): Json<CreateVersion>,
 ) -> ApiResult<(StatusCode, axum::Json<VersionDto>)> {
+    caller.require(Role::Editor)?;
     let name = path_name(&name)?;
     let version_string = VersionString::parse(&body.version_string)?;
     let template = Template::parse(&body.text)?;
-    let commit_message = body
-        .commit_message
-        .as_deref()
-        .map(CommitMessage::parse)
-        .transpose()?;
-    let command = PromptCommand::CreateVersion {
-        version_string: version_string.clone(),
-        template,
-        commit_message,
-    };
-    let outcome = state.commands.execute(&name, command, meta).await?;
+    let commit_message = body.commit_message.as_deref().map(CommitMessage::parse).transpose()?;
+    let command = PromptCommand::CreateVersion { version_string: version_string.clone(), template, commit_message };
+    let outcome = state.commands.prompts.execute(prompt_stream(&name), command, caller.meta).await?;
     state.settle(outcome.position).await;
     let prompt = live_prompt(&state, name.as_str()).await?;
     let row = queries::version(&state.db, &prompt.prompt_id, version_string.as_str())
         .await?
-        .ok_or_else(|| {
-            ApiError::Internal(anyhow::anyhow!("created version is not in the read model"))
-        })?;
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("created version is not in the read model")))?;
     Ok((StatusCode::CREATED, axum::Json(row.into())))
 }
 
@@ -107,30 +101,24 @@ pub async fn create(
     responses((status = 200, body = VersionPage), (status = 404, body = super::error::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     Query(p): Query<VersionListParams>,
 ) -> ApiResult<axum::Json<VersionPage>> {
+    caller.require(Role::Viewer)?;
     let prompt = live_prompt(&state, path_name(&name)?.as_str()).await?;
     let limit = page_size(p.limit, 100)?;
     let after = match p.cursor.as_deref() {
         None | Some("") => 0,
-        Some(c) => c.parse::<i64>().map_err(|_| {
-            ApiError::bad_query(
-                Some("cursor".into()),
-                "cursor is not one this server issued",
-            )
-        })?,
+        Some(c) => c
+            .parse::<i64>()
+            .map_err(|_| ApiError::bad_query(Some("cursor".into()), "cursor is not one this server issued"))?,
     };
     let mut rows = queries::versions(&state.db, &prompt.prompt_id, after, limit + 1).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| rows.last().map(|r| r.position.to_string()))
-        .flatten();
-    Ok(axum::Json(VersionPage {
-        items: rows.into_iter().map(Into::into).collect(),
-        next_cursor,
-    }))
+    let next_cursor = more.then(|| rows.last().map(|r| r.position.to_string())).flatten();
+    Ok(axum::Json(VersionPage { items: rows.into_iter().map(Into::into).collect(), next_cursor }))
 }
 
 /// One version.
@@ -139,13 +127,13 @@ pub async fn list(
     responses((status = 200, body = VersionDto), (status = 404, body = super::error::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
+    caller: Caller,
     Path((name, version_string)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<VersionDto>> {
+    caller.require(Role::Viewer)?;
     let prompt = live_prompt(&state, path_name(&name)?.as_str()).await?;
     let row = queries::version(&state.db, &prompt.prompt_id, &version_string)
         .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!("prompt {name:?} has no version {version_string:?}"))
-        })?;
+        .ok_or_else(|| ApiError::NotFound(format!("prompt {name:?} has no version {version_string:?}")))?;
     Ok(axum::Json(row.into()))
 }

@@ -5,11 +5,16 @@ use promptos_projector::{Backend, Db};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+pub const JWT_SECRET: &str = "a-test-signing-secret-of-32-chars-or-more";
+
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub db: Db,
     pub scratch: Scratch,
+    /// The bootstrap admin's access token, sent by `get`/`post` and the typed helpers.
+    pub token: String,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -19,22 +24,20 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     let scratch = scratch(backend).await;
     let mut args = ServeArgs::for_database(&scratch.url);
+    args.admin_password = Some(ADMIN_PASSWORD.into());
+    args.jwt_secret = Some(JWT_SECRET.into());
     configure(&mut args);
-    let state = AppState::start(&args).await.expect("app starts");
+    let (state, _) = AppState::start(&args).await.expect("app starts");
     let db = state.db.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
-        axum::serve(listener, promptos_api::http::router(state))
-            .await
-            .unwrap();
+        let app = promptos_api::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, app).await.unwrap();
     });
-    TestApp {
-        base,
-        http: reqwest::Client::new(),
-        db,
-        scratch,
-    }
+    let mut app = TestApp { base, http: reqwest::Client::new(), db, scratch, token: String::new() };
+    app.token = app.login("admin", ADMIN_PASSWORD).await;
+    app
 }
 
 impl TestApp {
@@ -43,50 +46,72 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Response {
-        self.http
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
+        self.http.post(self.url(path)).bearer_auth(&self.token).json(&body).send().await.unwrap()
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        self.http.get(self.url(path)).send().await.unwrap()
+        self.http.get(self.url(path)).bearer_auth(&self.token).send().await.unwrap()
+    }
+
+    /// A request with the given credential (or none), as `Authorization: Bearer`.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        credential: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut r = self.http.request(method, self.url(path));
+        if let Some(c) = credential {
+            r = r.bearer_auth(c);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        r.send().await.unwrap()
+    }
+
+    /// Logs in with the password grant (form-encoded, as OAuth2 clients send it).
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let form = [("grant_type", "password"), ("username", username), ("password", password)];
+        let r = self.http.post(self.url("/auth/token")).form(&form).send().await.unwrap();
+        let body = expect_status(r, StatusCode::OK).await;
+        assert_eq!(body["token_type"], "bearer");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a user with the given role and returns a token for them.
+    pub async fn user_token(&self, username: &str, role: &str) -> String {
+        let password = format!("{username}-password-123");
+        let r = self.post("/users/", json!({"username": username, "role": role, "password": password})).await;
+        expect_status(r, StatusCode::CREATED).await;
+        self.login(username, &password).await
+    }
+
+    /// Creates an API key for the environments and returns (key id, key).
+    pub async fn api_key(&self, environments: &[&str]) -> (String, String) {
+        let r = self.post("/api-keys/", json!({"name": "test app", "environments": environments})).await;
+        let body = expect_status(r, StatusCode::CREATED).await;
+        (body["key_id"].as_str().unwrap().to_owned(), body["key"].as_str().unwrap().to_owned())
     }
 
     pub async fn create_prompt(&self, name: &str) -> Value {
-        let r = self
-            .post(
-                "/prompts/",
-                json!({"name": name, "description": "test prompt"}),
-            )
-            .await;
+        let r = self.post("/prompts/", json!({"name": name, "description": "test prompt"})).await;
         expect_status(r, StatusCode::CREATED).await
     }
 
     pub async fn create_version(&self, name: &str, version: &str, text: &str) -> Value {
-        let r = self
-            .post(
-                &format!("/prompts/{name}/versions/"),
-                json!({"version_string": version, "text": text}),
-            )
-            .await;
+        let r =
+            self.post(&format!("/prompts/{name}/versions/"), json!({"version_string": version, "text": text})).await;
         expect_status(r, StatusCode::CREATED).await
     }
 
     pub async fn deploy(&self, name: &str, env: &str, version: &str) -> Response {
-        self.post(
-            "/deployments/",
-            json!({"prompt_name": name, "environment": env, "version_string": version}),
-        )
-        .await
+        self.post("/deployments/", json!({"prompt_name": name, "environment": env, "version_string": version})).await
     }
 
     pub async fn deployed_text(&self, name: &str, env: &str) -> Option<String> {
-        let r = self
-            .get(&format!("/prompts/{name}/deployed/?environment={env}"))
-            .await;
+        let r = self.get(&format!("/prompts/{name}/deployed/?environment={env}")).await;
         if r.status() == StatusCode::NOT_FOUND {
             return None;
         }
@@ -117,9 +142,6 @@ pub async fn expect_error(r: Response, status: StatusCode, code: &str) -> Value 
     let body = expect_status(r, status).await;
     let error = body["error"].clone();
     assert_eq!(error["code"], code, "{body}");
-    assert!(
-        error["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
+    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     error
 }

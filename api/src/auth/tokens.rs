@@ -1,0 +1,86 @@
+//! Access tokens: HS256 JWTs signed with `PROMPTOS_JWT_SECRET`, or with a random secret
+//! generated once and kept in the database so tokens survive restarts.
+
+use super::passwords::random_bytes;
+use jsonwebtoken::{decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use promptos_projector::Db;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// Username.
+    pub sub: String,
+    pub iat: i64,
+    pub exp: i64,
+    /// Log position of the user's current password when the token was issued; a token
+    /// issued before a password change no longer works.
+    pub pwp: i64,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum TokenError {
+    Expired,
+    Invalid,
+}
+
+#[derive(Clone)]
+pub struct Tokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    pub lifetime: Duration,
+}
+
+impl Tokens {
+    pub fn new(secret: &[u8], lifetime: Duration) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            lifetime,
+        }
+    }
+
+    pub fn issue(&self, username: &str, password_position: i64) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: username.to_owned(),
+            iat: now,
+            exp: now + self.lifetime.as_secs() as i64,
+            pwp: password_position,
+        };
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).expect("HS256 signing cannot fail")
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        decode::<Claims>(token, &self.decoding, &self.validation).map(|d| d.claims).map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => TokenError::Expired,
+            _ => TokenError::Invalid,
+        })
+    }
+}
+
+/// The signing secret: the configured one, or the one kept in the database (created on
+/// first use; two servers starting together agree on whichever was inserted first).
+pub async fn signing_secret(db: &Db, configured: Option<&str>) -> anyhow::Result<Vec<u8>> {
+    if let Some(secret) = configured.filter(|s| !s.is_empty()) {
+        anyhow::ensure!(secret.len() >= 32, "PROMPTOS_JWT_SECRET must be at least 32 characters long");
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let candidate = hex::encode(random_bytes::<32>());
+    sqlx::query(
+        "INSERT INTO server_secrets (name, value) VALUES ('jwt_signing_key', $1) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(candidate)
+    .execute(&db.pool)
+    .await?;
+    let row =
+        sqlx::query("SELECT value FROM server_secrets WHERE name = 'jwt_signing_key'").fetch_one(&db.pool).await?;
+    let value: String = row.try_get(0)?;
+    Ok(value.into_bytes())
+}

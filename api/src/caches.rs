@@ -1,0 +1,97 @@
+//! In-memory caches on the request path, kept exact by the follower: deployed prompts
+//! (the hot read path) and the users and API keys every request is authenticated
+//! against.
+//!
+//! Filling a cache races with invalidation: a value read just before the projector
+//! commits a change could be inserted just after the follower evicted that key. Every
+//! fill therefore reads the invalidation epoch before querying and, if the epoch moved
+//! by the time the value is inserted, evicts what it inserted.
+
+use crate::http::deployed::CachedDeployed;
+use moka::future::Cache;
+use promptos_core::names::EnvironmentName;
+use promptos_projector::projection::{ApiKeyRow, UserRow};
+use promptos_projector::{queries, Db};
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Deployed prompts by (name, environment); `None` remembers that nothing is deployed.
+pub type DeployedCache = Cache<(String, String), Option<Arc<CachedDeployed>>>;
+
+#[derive(Clone)]
+pub struct Caches {
+    pub deployed: DeployedCache,
+    users: Cache<String, Option<Arc<UserRow>>>,
+    api_keys: Cache<String, Option<Arc<ApiKeyRow>>>,
+    epoch: Arc<AtomicU64>,
+}
+
+impl Caches {
+    pub fn new(capacity: u64) -> Self {
+        Self {
+            deployed: Cache::new(capacity),
+            users: Cache::new(10_000),
+            api_keys: Cache::new(10_000),
+            epoch: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Evicts everything the events of these streams may have changed.
+    pub async fn invalidate_streams(&self, streams: &[String], environments: &[EnvironmentName]) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        for stream in streams {
+            match stream.split_once(':') {
+                Some(("prompt", name)) => {
+                    for env in environments {
+                        self.deployed.invalidate(&(name.to_owned(), env.to_string())).await;
+                    }
+                }
+                Some(("user", name)) => self.users.invalidate(name).await,
+                Some(("apikey", id)) => self.api_keys.invalidate(id).await,
+                _ => {}
+            }
+        }
+    }
+
+    pub fn invalidate_all(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.deployed.invalidate_all();
+        self.users.invalidate_all();
+        self.api_keys.invalidate_all();
+    }
+
+    /// Looks `key` up, or loads and caches it with the epoch guard described above.
+    pub async fn fill<K, V, F>(&self, cache: &Cache<K, V>, key: K, load: F) -> Result<V, sqlx::Error>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        F: Future<Output = Result<V, sqlx::Error>>,
+    {
+        if let Some(v) = cache.get(&key).await {
+            return Ok(v);
+        }
+        let epoch = self.epoch();
+        let value = load.await?;
+        cache.insert(key.clone(), value.clone()).await;
+        if self.epoch() != epoch {
+            cache.invalidate(&key).await;
+        }
+        Ok(value)
+    }
+
+    pub async fn user(&self, db: &Db, username: &str) -> Result<Option<Arc<UserRow>>, sqlx::Error> {
+        let load = async { Ok(queries::user(db, username).await?.map(Arc::new)) };
+        self.fill(&self.users, username.to_owned(), load).await
+    }
+
+    pub async fn api_key(&self, db: &Db, key_id: &str) -> Result<Option<Arc<ApiKeyRow>>, sqlx::Error> {
+        let load = async { Ok(queries::api_key(db, key_id).await?.map(Arc::new)) };
+        self.fill(&self.api_keys, key_id.to_owned(), load).await
+    }
+}
