@@ -144,7 +144,12 @@ async fn page(state: &AppState, mut f: EventFilter) -> ApiResult<EventPage> {
 /// The event log, filtered and paged.
 #[utoipa::path(get, path = "/events", tag = "audit", params(EventParams),
     responses((status = 200, body = EventPage), (status = 400, body = super::error::ErrorBody)))]
-pub async fn events(State(state): State<AppState>, Query(p): Query<EventParams>) -> ApiResult<axum::Json<EventPage>> {
+pub async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(p): Query<EventParams>,
+) -> ApiResult<axum::Json<EventPage>> {
+    caller.require(Role::Viewer)?;
     let f = filter(&p, page_size(p.limit, 100)?)?;
     Ok(axum::Json(page(&state, f).await?))
 }

@@ -168,10 +168,12 @@ pub async fn deploy(
     caller: Caller,
     Json(body): Json<Deploy>,
 ) -> ApiResult<axum::Json<DeployResult>> {
+    caller.require(Role::Editor)?;
     let name =
         PromptName::parse(&body.prompt_name).map_err(|e| super::error::ApiError::invalid("prompt_name", e.message))?;
     let environment = EnvironmentName::parse(&body.environment)?;
     let version_string = VersionString::parse(&body.version_string)?;
+    caller.require_deploy(&state, &environment)?;
     let command = PromptCommand::Deploy { environment: environment.clone(), version_string };
     run(&state, name, environment, command, caller.meta).await
 }
@@ -185,11 +187,13 @@ pub async fn rollback(
     caller: Caller,
     Json(body): Json<Rollback>,
 ) -> ApiResult<axum::Json<DeployResult>> {
+    caller.require(Role::Editor)?;
     let name =
         PromptName::parse(&body.prompt_name).map_err(|e| super::error::ApiError::invalid("prompt_name", e.message))?;
     let environment = EnvironmentName::parse(&body.environment)?;
     let to =
         body.to_version_string.as_deref().map(|v| VersionString::parse_field(v, "to_version_string")).transpose()?;
+    caller.require_deploy(&state, &environment)?;
     let command = PromptCommand::Rollback { environment: environment.clone(), to };
     run(&state, name, environment, command, caller.meta).await
 }
