@@ -1,5 +1,7 @@
 //! The `promptos` command line.
 
+mod access;
+
 use crate::app::AppState;
 use crate::config::{DatabaseArgs, ServeArgs};
 use anyhow::Context as _;
@@ -35,6 +37,10 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Write the whole event log as JSON Lines (positions and hashes included).
     Export(ExportArgs),
+    /// Manage users: create, list, set-role, disable, reset-password.
+    Users(access::UsersArgs),
+    /// Manage API keys for applications: create, list, revoke.
+    ApiKeys(access::ApiKeysArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -82,6 +88,8 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Serve(args) => serve(args).await.map(|_| 0),
+        Command::Users(args) => access::users(args).await,
+        Command::ApiKeys(args) => access::api_keys(args).await,
         Command::Projector(args) => {
             let db = open(&args).await?;
             tracing::info!(database = %db.redacted_url(), "projector starting");
