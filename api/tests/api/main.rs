@@ -7,4 +7,5 @@ mod auth;
 mod bad_input;
 mod cli;
 mod concurrency;
+mod seed_client;
 mod workflow;
