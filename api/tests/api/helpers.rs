@@ -22,7 +22,11 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
-    let scratch = scratch(backend).await;
+    spawn_app_on(scratch(backend).await, configure).await
+}
+
+/// Starts the app on an existing scratch database.
+pub async fn spawn_app_on(scratch: Scratch, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     let mut args = ServeArgs::for_database(&scratch.url);
     args.admin_password = Some(ADMIN_PASSWORD.into());
     args.jwt_secret = Some(JWT_SECRET.into());
@@ -144,4 +148,26 @@ pub async fn expect_error(r: Response, status: StatusCode, code: &str) -> Value 
     assert_eq!(error["code"], code, "{body}");
     assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     error
+}
+
+/// A `promptos` child process, killed when dropped.
+pub struct Child(pub std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn promptos_process(database_url: &str, args: &[&str]) -> Child {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_promptos"))
+        .args(args)
+        .env("PROMPTOS_DATABASE_URL", database_url)
+        .env("PROMPTOS_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start promptos");
+    Child(child)
 }

@@ -7,5 +7,6 @@ mod auth;
 mod bad_input;
 mod cli;
 mod concurrency;
+mod scale_out;
 mod seed_client;
 mod workflow;
