@@ -57,7 +57,8 @@ impl AppState {
         let in_process = if args.no_projector {
             None
         } else {
-            let projector = Projector::new(db.clone(), ProjectorOptions::default());
+            let projector =
+                Projector::new(db.clone(), ProjectorOptions::default()).with_change_feed(args.feed.nats_url.clone());
             let progress = projector.progress();
             tokio::spawn(projector.run(Wakeup::InProcess(writer.appended())));
             Some(progress)

@@ -16,10 +16,30 @@ pub struct DatabaseArgs {
     pub database_url: String,
 }
 
+/// Options of the projector, in `serve` and in `promptos projector`.
+#[derive(Debug, Clone, Args)]
+pub struct FeedArgs {
+    /// NATS server to publish the change feed on (`nats://127.0.0.1:4222`). Without it
+    /// the change feed is still served as Server-Sent Events by the API.
+    #[arg(long, env = "PROMPTOS_NATS_URL")]
+    pub nats_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProjectorArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    #[command(flatten)]
+    pub feed: FeedArgs,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub db: DatabaseArgs,
+
+    #[command(flatten)]
+    pub feed: FeedArgs,
 
     /// Address and port to listen on.
     #[arg(long, env = "PROMPTOS_BIND", default_value = "127.0.0.1:8080")]
@@ -86,6 +106,7 @@ impl ServeArgs {
     pub fn for_database(database_url: &str) -> Self {
         Self {
             db: DatabaseArgs { database_url: database_url.to_owned() },
+            feed: FeedArgs { nats_url: None },
             bind: "127.0.0.1:0".parse().expect("valid address"),
             environments: EnvironmentName::defaults(),
             protected_environments: vec![EnvironmentName::parse("production").expect("valid")],

@@ -8,13 +8,19 @@
 
 use crate::caches::Caches;
 use promptos_core::names::EnvironmentName;
-use promptos_projector::{queries, Backend, Db};
+use promptos_projector::changes::{changes_for, ChangeMessage};
+use promptos_projector::{log, queries, Backend, Db};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
+
+/// Events read from the log per query while catching up.
+const BATCH: i64 = 1000;
 
 #[derive(Clone)]
 pub struct Follower {
     visible: watch::Receiver<i64>,
+    changes: broadcast::Sender<Arc<ChangeMessage>>,
 }
 
 impl Follower {
@@ -27,8 +33,19 @@ impl Follower {
     ) -> Result<Self, sqlx::Error> {
         let start = queries::checkpoint(&db).await?;
         let (tx, visible) = watch::channel(start);
-        tokio::spawn(follow(db, caches, environments, in_process, tx));
-        Ok(Self { visible })
+        let (changes, _) = broadcast::channel(4096);
+        tokio::spawn(follow(db, caches, environments, in_process, tx, changes.clone()));
+        Ok(Self { visible, changes })
+    }
+
+    /// Change messages as the read models (and caches) come to include them.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<ChangeMessage>> {
+        self.changes.subscribe()
+    }
+
+    /// Number of live change-feed subscribers (SSE clients).
+    pub fn subscribers(&self) -> usize {
+        self.changes.receiver_count()
     }
 
     /// The highest position the read models (and this server's caches) include.
@@ -50,6 +67,7 @@ async fn follow(
     environments: Vec<EnvironmentName>,
     mut in_process: Option<watch::Receiver<i64>>,
     visible: watch::Sender<i64>,
+    changes: broadcast::Sender<Arc<ChangeMessage>>,
 ) {
     let mut listener = None;
     let mut current = *visible.borrow();
@@ -87,14 +105,36 @@ async fn follow(
         if checkpoint == current {
             continue;
         }
-        // A rebuild can reset the checkpoint; then everything counts as changed.
-        let streams =
-            if checkpoint > current { queries::streams_between(&db, current, checkpoint).await.ok() } else { None };
-        match streams {
-            Some(streams) => caches.invalidate_streams(&streams, &environments).await,
-            None => caches.invalidate_all(),
+        if checkpoint < current {
+            // A rebuild reset the checkpoint: everything counts as changed.
+            caches.invalidate_all();
+            current = checkpoint;
+            visible.send_replace(checkpoint);
+            continue;
         }
-        current = checkpoint;
-        visible.send_replace(checkpoint);
+        // Evict what changed, then publish the new position, then tell subscribers:
+        // whoever hears of a change can read it at once.
+        let mut messages = Vec::new();
+        while current < checkpoint {
+            let events = match log::read_after(&db, current, BATCH.min(checkpoint - current)).await {
+                Ok(events) if !events.is_empty() => events,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot read the log");
+                    break;
+                }
+            };
+            let streams: Vec<String> = events.iter().map(|e| e.stream_id.clone()).collect();
+            caches.invalidate_streams(&streams, &environments).await;
+            match changes_for(&db, &events).await {
+                Ok(m) => messages.extend(m),
+                Err(e) => tracing::warn!(error = %e, "cannot derive change messages"),
+            }
+            current = events.last().map_or(current, |e| e.position);
+        }
+        visible.send_replace(current);
+        for m in messages {
+            let _ = changes.send(Arc::new(m));
+        }
     }
 }

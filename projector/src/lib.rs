@@ -8,10 +8,12 @@
 //! - [`rebuild`] and [`verify`]: maintenance over the whole log.
 //! - [`queries`]: what the read side asks of the read models.
 
+pub mod changes;
 pub mod db;
 pub mod log;
 pub mod projection;
 pub mod projector;
+pub mod publisher;
 pub mod queries;
 pub mod rebuild;
 pub mod testing;

@@ -56,6 +56,7 @@ pub struct Projector {
     db: Db,
     options: ProjectorOptions,
     progress: watch::Sender<i64>,
+    publisher: Option<crate::publisher::Publisher>,
 }
 
 pub async fn load_checkpoint(db: &Db) -> Result<i64, sqlx::Error> {
@@ -69,7 +70,13 @@ pub async fn load_checkpoint(db: &Db) -> Result<i64, sqlx::Error> {
 impl Projector {
     pub fn new(db: Db, options: ProjectorOptions) -> Self {
         let (progress, _) = watch::channel(0);
-        Self { db, options, progress }
+        Self { db, options, progress, publisher: None }
+    }
+
+    /// Also publish the change feed on NATS at `nats_url` while this projector is active.
+    pub fn with_change_feed(mut self, nats_url: Option<String>) -> Self {
+        self.publisher = nats_url.map(|url| crate::publisher::Publisher::new(self.db.clone(), url));
+        self
     }
 
     /// The position the read models include, after each batch this projector commits.
@@ -143,11 +150,15 @@ impl Projector {
     }
 
     /// Runs forever: project, then sleep until woken.
-    pub async fn run(self, mut wakeup: Wakeup) {
+    pub async fn run(mut self, mut wakeup: Wakeup) {
         let _leadership = match self.db.backend {
             Backend::Postgres => Some(self.become_leader().await),
             Backend::Sqlite => None,
         };
+        // Only the active projector publishes, so standbys send no duplicates.
+        if let Some(publisher) = self.publisher.take() {
+            tokio::spawn(publisher.run(self.progress.subscribe()));
+        }
         let mut listener = None;
         let mut backoff = Duration::from_millis(100);
         loop {

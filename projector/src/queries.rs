@@ -304,3 +304,44 @@ pub async fn any_user_ever(db: &Db) -> Result<bool, sqlx::Error> {
         sqlx::query("SELECT 1 FROM events WHERE event_type = 'UserCreated' LIMIT 1").fetch_optional(&db.pool).await?;
     Ok(row.is_some())
 }
+
+/// One prompt deployed in an environment, for warming a cache.
+#[derive(Debug, Clone)]
+pub struct DeployedItem {
+    pub prompt_id: String,
+    pub prompt_name: String,
+    pub version_string: String,
+    pub text: String,
+    pub variables: String,
+    pub deployed_at: String,
+    pub deployed_by: String,
+    pub position: i64,
+}
+
+/// Every live prompt deployed in `environment`, by name.
+pub async fn deployed_in(db: &Db, environment: &str) -> Result<Vec<DeployedItem>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT p.prompt_id, p.name, v.version_string, v.text, v.variables, d.deployed_at, d.deployed_by, d.position \
+         FROM rm_deployments d \
+         JOIN rm_prompts p ON p.prompt_id = d.prompt_id AND p.deleted_at IS NULL \
+         JOIN rm_versions v ON v.prompt_id = d.prompt_id AND v.version_string = d.version_string \
+         WHERE d.environment = $1 ORDER BY p.name",
+    )
+    .bind(environment)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(DeployedItem {
+                prompt_id: r.try_get(0)?,
+                prompt_name: r.try_get(1)?,
+                version_string: r.try_get(2)?,
+                text: r.try_get(3)?,
+                variables: r.try_get(4)?,
+                deployed_at: r.try_get(5)?,
+                deployed_by: r.try_get(6)?,
+                position: r.try_get(7)?,
+            })
+        })
+        .collect()
+}

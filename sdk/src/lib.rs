@@ -1,2 +1,45 @@
-//! PromptOS SDK. The push-invalidated client arrives with its own issue; this crate
-//! reserves the name and place in the workspace.
+//! The PromptOS SDK: fetch the prompt deployed in an environment with one call.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), promptos_sdk::Error> {
+//! use promptos_sdk::Prompts;
+//! let prompts = Prompts::connect("http://127.0.0.1:8080").api_key("pos_…").build().await?;
+//! let text = prompts
+//!     .get("customer-support-agent", "production", minijinja::context! { customer_name => "Alex" })
+//!     .await?;
+//! println!("{text}");
+//! # Ok(()) }
+//! ```
+//!
+//! # How it stays fresh
+//! Prompts are cached (moka) with their compiled template, so a cached `get` is a hash
+//! lookup plus rendering. The client subscribes to the server's change feed — on NATS
+//! (subject `promptos.changes.<environment>.<prompt>`, see [`Change`]) when given
+//! [`PromptsBuilder::nats_url`], otherwise as Server-Sent Events from
+//! `GET /changes/stream` — and refreshes exactly the entry a change concerns, so a
+//! deploy reaches a running application within milliseconds. Changes carry the log
+//! position; a message not newer than the cached entry is ignored, so duplicates and
+//! late messages never bring back an older version. After any reconnect every cached
+//! entry is revalidated (ETag), since messages may have been missed. The TTL
+//! ([`PromptsBuilder::ttl`], default 5 minutes) is only a safety net.
+//!
+//! # When the server is down
+//! `get` keeps serving the last known text and [`Prompts::is_stale`] turns true (with a
+//! warning in the log). With [`PromptsBuilder::snapshot_file`], known prompts are kept
+//! on disk and loaded at start, so an application can start while the server is down.
+//!
+//! Applications without an async runtime use [`blocking::Prompts`].
+
+pub mod blocking;
+mod client;
+mod error;
+mod feed;
+mod snapshot;
+mod template;
+
+pub use client::{Prompts, PromptsBuilder};
+pub use error::{Error, Result};
+pub use feed::{Change, SUBJECT};
+/// Re-exported so applications can build variables with `minijinja::context!`.
+pub use minijinja;
+pub use template::Template;

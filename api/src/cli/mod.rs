@@ -3,7 +3,7 @@
 mod access;
 
 use crate::app::AppState;
-use crate::config::{DatabaseArgs, ServeArgs};
+use crate::config::{DatabaseArgs, ProjectorArgs, ServeArgs};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -27,7 +27,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run only the projector, for scale-out beside API servers started with
     /// --no-projector. Several may run; one projects at a time.
-    Projector(DatabaseArgs),
+    Projector(ProjectorArgs),
     /// Create or upgrade the database schema and exit.
     Migrate(DatabaseArgs),
     /// Rebuild every read model from the event log.
@@ -91,13 +91,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Users(args) => access::users(args).await,
         Command::ApiKeys(args) => access::api_keys(args).await,
         Command::Projector(args) => {
-            let db = open(&args).await?;
+            let db = open(&args.db).await?;
             tracing::info!(database = %db.redacted_url(), "projector starting");
             let wakeup = match db.backend {
                 Backend::Postgres => Wakeup::Listen,
                 Backend::Sqlite => Wakeup::Poll(Duration::from_millis(100)),
             };
-            let projector = Projector::new(db, ProjectorOptions::default());
+            let projector = Projector::new(db, ProjectorOptions::default()).with_change_feed(args.feed.nats_url);
             tokio::select! {
                 _ = projector.run(wakeup) => {}
                 _ = shutdown_signal() => tracing::info!("projector stopping"),

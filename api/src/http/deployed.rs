@@ -65,6 +65,9 @@ pub struct DeployedParams {
     pub environment: String,
     /// RFC 3339 time: answer what was live at that moment (use `Z` or `%2B` for `+`).
     pub as_of: Option<String>,
+    /// Answer only once this server includes this log position (the `position` of a
+    /// change message), waiting up to the consistency timeout.
+    pub min_position: Option<i64>,
 }
 
 fn encode(d: Deployed, environment: &str) -> CachedDeployed {
@@ -101,12 +104,7 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let environment = EnvironmentName::parse(&p.environment)?;
     caller.require_read(&environment)?;
-    if !state.settings.environments.contains(&environment) {
-        return Err(ApiError::Domain(promptos_core::DomainError::UnknownEnvironment {
-            name: environment.to_string(),
-            known: state.settings.environments.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", "),
-        }));
-    }
+    known_environment(&state, &environment)?;
     let not_found = || ApiError::NotFound(format!("no version of prompt {name:?} is deployed in {:?}", p.environment));
     if let Some(as_of) = &p.as_of {
         let at = chrono::DateTime::parse_from_rfc3339(as_of).map_err(|e| {
@@ -120,6 +118,9 @@ pub async fn get(
             queries::deployed_as_of(&state.db, &name, environment.as_str(), &at).await?.ok_or_else(not_found)?;
         return Ok(respond(&encode(found, environment.as_str()), &headers));
     }
+    if let Some(min) = p.min_position {
+        state.settle(min).await;
+    }
     let key = (path_name(&name)?.to_string(), environment.to_string());
     let load = async {
         Ok(queries::deployed(&state.db, &key.0, &key.1).await?.map(|d| Arc::new(encode(d, environment.as_str()))))
@@ -128,4 +129,60 @@ pub async fn get(
         Some(entry) => Ok(respond(&entry, &headers)),
         None => Err(not_found()),
     }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EnvironmentParams {
+    /// e.g. `production`.
+    pub environment: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeployedList {
+    pub environment: String,
+    /// Log position the answer includes: resume the change feed after it.
+    pub position: i64,
+    pub items: Vec<DeployedDto>,
+}
+
+/// Every prompt deployed in an environment, in one response (to warm a cache).
+#[utoipa::path(get, path = "/deployed/", tag = "deployments", params(EnvironmentParams),
+    responses((status = 200, body = DeployedList), (status = 403, body = super::error::ErrorBody),
+        (status = 422, body = super::error::ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(p): Query<EnvironmentParams>,
+) -> ApiResult<axum::Json<DeployedList>> {
+    let environment = EnvironmentName::parse(&p.environment)?;
+    caller.require_read(&environment)?;
+    known_environment(&state, &environment)?;
+    let position = state.follower.visible();
+    let items = queries::deployed_in(&state.db, environment.as_str())
+        .await?
+        .into_iter()
+        .map(|d| DeployedDto {
+            prompt_name: d.prompt_name,
+            environment: environment.to_string(),
+            version_string: d.version_string,
+            prompt_text: d.text,
+            variables: serde_json::from_str(&d.variables).unwrap_or_default(),
+            deployed_at: d.deployed_at,
+            deployed_by: d.deployed_by,
+            position: d.position,
+            prompt_id: d.prompt_id,
+        })
+        .collect();
+    Ok(axum::Json(DeployedList { environment: environment.to_string(), position, items }))
+}
+
+fn known_environment(state: &AppState, environment: &EnvironmentName) -> ApiResult<()> {
+    if state.settings.environments.contains(environment) {
+        return Ok(());
+    }
+    Err(ApiError::Domain(promptos_core::DomainError::UnknownEnvironment {
+        name: environment.to_string(),
+        known: state.settings.environments.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", "),
+    }))
 }

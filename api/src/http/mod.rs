@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod changes;
 pub mod deployed;
 pub mod deployments;
 pub mod error;
@@ -30,7 +31,7 @@ use utoipa_swagger_ui::SwaggerUi;
         prompts::create, prompts::list, prompts::get, prompts::update, prompts::delete,
         versions::create, versions::list, versions::get,
         deployments::deploy, deployments::rollback, deployments::list,
-        deployed::get,
+        deployed::get, deployed::list, changes::stream,
         audit::events, audit::history, audit::export, audit::verify,
         health::healthz, health::readyz,
         auth::token, auth::me,
@@ -93,6 +94,8 @@ pub fn router(state: AppState) -> Router {
     api = route(api, "/prompts/{name}/deployed/", get(deployed::get));
     api = route(api, "/prompts/{name}/deployments/", get(deployments::list));
     api = route(api, "/prompts/{name}/history", get(audit::history));
+    api = route(api, "/deployed/", get(deployed::list));
+    api = route(api, "/changes/stream", get(changes::stream));
     api = route(api, "/deployments/", post(deployments::deploy));
     api = route(api, "/deployments/rollback", post(deployments::rollback));
     api = route(api, "/events", get(audit::events));

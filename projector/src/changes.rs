@@ -1,0 +1,84 @@
+//! The change feed: one message per change to what an environment serves, published on
+//! NATS by the projector and streamed as Server-Sent Events by every API server.
+//!
+//! # Subjects and payload
+//! Subject: `promptos.changes.<environment>.<prompt name>` (a prompt name with dots
+//! spans several subject tokens, so subscribe with `promptos.changes.<environment>.>`
+//! or `promptos.changes.>` and read the names from the payload). Payload (JSON):
+//!
+//! ```json
+//! {"position": 42, "event_id": "…", "type": "VersionDeployed", "prompt": "greeting",
+//!  "environment": "production", "version_string": "v2", "at": "2026-01-31T12:00:00.000000Z"}
+//! ```
+//!
+//! `type` is `VersionDeployed`, `DeploymentRolledBack` or `PromptDeleted` (sent for every
+//! environment the prompt was deployed in; `version_string` is then null). Delivery is
+//! at least once and may repeat after a crash or reconnect: a consumer ignores a message
+//! whose `position` is not above what it holds.
+
+use crate::db::Db;
+use crate::log::StoredEvent;
+use promptos_core::Event;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeMessage {
+    /// Log position of the event; the message's identity and order.
+    pub position: i64,
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub prompt: String,
+    pub environment: String,
+    /// The version live now; null when nothing is (the prompt was deleted).
+    pub version_string: Option<String>,
+    /// When the event was recorded.
+    pub at: String,
+}
+
+pub const SUBJECT_PREFIX: &str = "promptos.changes";
+
+impl ChangeMessage {
+    pub fn subject(&self) -> String {
+        format!("{SUBJECT_PREFIX}.{}.{}", self.environment, self.prompt)
+    }
+}
+
+/// The change messages that follow from `events`, which the read models already include.
+pub async fn changes_for(db: &Db, events: &[StoredEvent]) -> Result<Vec<ChangeMessage>, sqlx::Error> {
+    let mut out = Vec::new();
+    for stored in events {
+        let Ok(event) = stored.decode() else { continue };
+        let message = |environment: String, version_string: Option<String>| ChangeMessage {
+            position: stored.position,
+            event_id: stored.event_id.clone(),
+            event_type: stored.event_type.clone(),
+            prompt: event.prompt().map(|(_, n)| n.to_string()).unwrap_or_default(),
+            environment,
+            version_string,
+            at: stored.recorded_at.clone(),
+        };
+        match &event {
+            Event::VersionDeployed(e) => {
+                out.push(message(e.environment.to_string(), Some(e.version_string.to_string())))
+            }
+            Event::DeploymentRolledBack(e) => {
+                out.push(message(e.environment.to_string(), Some(e.to_version_string.to_string())))
+            }
+            Event::PromptDeleted(e) => {
+                let rows = sqlx::query(
+                    "SELECT DISTINCT environment FROM rm_deployment_history WHERE prompt_id = $1 ORDER BY environment",
+                )
+                .bind(e.prompt_id.to_string())
+                .fetch_all(&db.pool)
+                .await?;
+                for row in rows {
+                    out.push(message(row.try_get(0)?, None));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}

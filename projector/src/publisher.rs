@@ -1,0 +1,120 @@
+//! Publishes the change feed on NATS, at least once.
+//!
+//! The publisher follows the log with a checkpoint of its own (`change_feed`), never
+//! ahead of the read models: it publishes the messages of a batch the projector has
+//! committed, waits until NATS has them (flush), and only then moves its checkpoint. A
+//! crash between the two publishes the batch again on restart; while NATS is down it
+//! keeps retrying the same batch, and writes go on meanwhile.
+
+use crate::changes::changes_for;
+use crate::db::Db;
+use crate::log::read_after;
+use crate::projector::CHECKPOINT;
+use sqlx::Row;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub const FEED_CHECKPOINT: &str = "change_feed";
+const BATCH: i64 = 500;
+
+pub struct Publisher {
+    db: Db,
+    nats_url: String,
+}
+
+async fn checkpoint(db: &Db, name: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query("SELECT position FROM projector_checkpoints WHERE name = $1")
+        .bind(name)
+        .fetch_one(&db.pool)
+        .await?
+        .try_get(0)
+}
+
+impl Publisher {
+    pub fn new(db: Db, nats_url: String) -> Self {
+        Self { db, nats_url }
+    }
+
+    /// Connects to NATS (retrying in the background when it is down).
+    pub async fn connect(url: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
+        async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(5))
+            .event_callback(|event| async move {
+                match event {
+                    async_nats::Event::Disconnected => {
+                        tracing::warn!("NATS disconnected; will publish once it is back")
+                    }
+                    async_nats::Event::Connected => tracing::info!("NATS connected"),
+                    other => tracing::debug!(?other, "NATS event"),
+                }
+            })
+            .connect(url)
+            .await
+    }
+
+    /// Runs forever. `projected` tells when the read models moved.
+    pub async fn run(self, mut projected: watch::Receiver<i64>) {
+        // Enabling the feed starts it at the present, not at the beginning of history.
+        let init = sqlx::query(
+            "INSERT INTO projector_checkpoints (name, position) \
+             SELECT $1, position FROM projector_checkpoints WHERE name = $2 ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(FEED_CHECKPOINT)
+        .bind(CHECKPOINT)
+        .execute(&self.db.pool)
+        .await;
+        if let Err(e) = init {
+            tracing::error!(error = %e, "cannot initialise the change feed checkpoint");
+        }
+        let client = match Self::connect(&self.nats_url).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot set up the NATS client; the change feed is off");
+                return;
+            }
+        };
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.step(&client).await {
+                Ok(true) => {
+                    backoff = Duration::from_millis(100);
+                    continue;
+                }
+                Ok(false) => {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), projected.changed()).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "publishing the change feed failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Publishes one batch; false when there is nothing to publish.
+    pub async fn step(&self, client: &async_nats::Client) -> anyhow::Result<bool> {
+        let published = checkpoint(&self.db, FEED_CHECKPOINT).await?;
+        let projected = checkpoint(&self.db, CHECKPOINT).await?;
+        if published >= projected {
+            return Ok(false);
+        }
+        let events = read_after(&self.db, published, BATCH.min(projected - published)).await?;
+        let Some(last) = events.last().map(|e| e.position) else { return Ok(false) };
+        for message in changes_for(&self.db, &events).await? {
+            let payload = serde_json::to_vec(&message)?;
+            client.publish(message.subject(), payload.into()).await?;
+        }
+        tokio::time::timeout(Duration::from_secs(5), client.flush())
+            .await
+            .map_err(|_| anyhow::anyhow!("NATS did not acknowledge the batch in time"))??;
+        sqlx::query("UPDATE projector_checkpoints SET position = $1 WHERE name = $2 AND position = $3")
+            .bind(last)
+            .bind(FEED_CHECKPOINT)
+            .bind(published)
+            .execute(&self.db.pool)
+            .await?;
+        Ok(true)
+    }
+}

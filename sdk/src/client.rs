@@ -1,0 +1,465 @@
+//! The client: a cache of compiled prompts, filled on demand and kept exact by the
+//! change feed.
+
+use crate::error::{Error, Result, Unreachable};
+use crate::feed::{self, Change};
+use crate::snapshot;
+use crate::template::{Compiled, Template};
+use minijinja::Value;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, ETAG, IF_NONE_MATCH};
+use reqwest::StatusCode;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+type Key = (String, String);
+type Listener = Arc<dyn Fn(&Change) + Send + Sync>;
+
+pub(crate) struct Entry {
+    pub compiled: Compiled,
+    /// When the server last confirmed this entry.
+    pub checked: Instant,
+}
+
+pub(crate) struct Inner {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub cache: moka::future::Cache<Key, Arc<Entry>>,
+    pub ttl: Duration,
+    pub strict: bool,
+    pub stale: AtomicBool,
+    /// Highest change-feed position seen.
+    pub last_position: AtomicI64,
+    pub listeners: RwLock<Vec<Listener>>,
+    pub snapshot_dirty: AtomicBool,
+    pub feed_task: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(task) = self.feed_task.lock().ok().and_then(|mut t| t.take()) {
+            task.abort();
+        }
+    }
+}
+
+/// A PromptOS client. Cheap to clone; clones share one cache and one subscription.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), promptos_sdk::Error> {
+/// let prompts = promptos_sdk::Prompts::connect("http://127.0.0.1:8080")
+///     .api_key("pos_…")
+///     .build()
+///     .await?;
+/// let text = prompts
+///     .get("customer-support-agent", "production", minijinja::context! { customer_name => "Alex" })
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Prompts {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// Configures a [`Prompts`] client; start with [`Prompts::connect`].
+///
+/// ```no_run
+/// # async fn run() -> Result<(), promptos_sdk::Error> {
+/// use std::time::Duration;
+/// let prompts = promptos_sdk::Prompts::connect("http://127.0.0.1:8080")
+///     .api_key("pos_…")
+///     .nats_url("nats://127.0.0.1:4222")
+///     .ttl(Duration::from_secs(300))
+///     .cache_capacity(10_000)
+///     .request_timeout(Duration::from_secs(2))
+///     .snapshot_file("/var/lib/myapp/prompts.json")
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct PromptsBuilder {
+    url: String,
+    api_key: Option<String>,
+    nats_url: Option<String>,
+    ttl: Duration,
+    capacity: u64,
+    timeout: Duration,
+    snapshot: Option<PathBuf>,
+    strict: bool,
+    feed: bool,
+}
+
+impl PromptsBuilder {
+    /// The API key (or access token) sent as `Authorization: Bearer …`.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// Subscribe to change events on NATS instead of the server's SSE feed.
+    pub fn nats_url(mut self, url: impl Into<String>) -> Self {
+        self.nats_url = Some(url.into());
+        self
+    }
+
+    /// How long an entry is trusted without hearing from the server; a safety net
+    /// behind push invalidation (default 5 minutes).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Most (prompt, environment) entries kept (default 10,000).
+    pub fn cache_capacity(mut self, capacity: u64) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Timeout of each request to the server (default 5 seconds).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Keep known prompts in this file and load them at start, so an application can
+    /// start while the server is down.
+    pub fn snapshot_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.snapshot = Some(path.into());
+        self
+    }
+
+    /// Render missing variables as empty text instead of failing with
+    /// [`Error::MissingVariable`].
+    pub fn lenient(mut self) -> Self {
+        self.strict = false;
+        self
+    }
+
+    /// Do not subscribe to the change feed (rely on the TTL alone).
+    pub fn without_change_feed(mut self) -> Self {
+        self.feed = false;
+        self
+    }
+
+    /// Builds the client: loads the snapshot (if any) and starts the change-feed
+    /// subscription in the background. It does not need the server to be up.
+    pub async fn build(self) -> Result<Prompts> {
+        let mut headers = HeaderMap::new();
+        if let Some(key) = &self.api_key {
+            let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
+                .map_err(|_| Error::Config("the API key contains characters not allowed in a header".into()))?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout)
+            .build()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let inner = Arc::new(Inner {
+            base: self.url.trim_end_matches('/').to_owned(),
+            http,
+            cache: moka::future::Cache::new(self.capacity),
+            ttl: self.ttl,
+            strict: self.strict,
+            stale: AtomicBool::new(false),
+            last_position: AtomicI64::new(0),
+            listeners: RwLock::new(Vec::new()),
+            snapshot_dirty: AtomicBool::new(false),
+            feed_task: std::sync::Mutex::new(None),
+        });
+        let prompts = Prompts { inner };
+        if let Some(path) = &self.snapshot {
+            snapshot::load(&prompts, path).await;
+            tokio::spawn(snapshot::keep_writing(Arc::downgrade(&prompts.inner), path.clone()));
+        }
+        if self.feed {
+            feed::start(&prompts, self.nats_url)?;
+        }
+        Ok(prompts)
+    }
+}
+
+impl Prompts {
+    /// Starts configuring a client for the server at `url`.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), promptos_sdk::Error> {
+    /// let prompts = promptos_sdk::Prompts::connect("http://127.0.0.1:8080").api_key("pos_…").build().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn connect(url: impl Into<String>) -> PromptsBuilder {
+        PromptsBuilder {
+            url: url.into(),
+            api_key: None,
+            nats_url: None,
+            ttl: Duration::from_secs(300),
+            capacity: 10_000,
+            timeout: Duration::from_secs(5),
+            snapshot: None,
+            strict: true,
+            feed: true,
+        }
+    }
+
+    /// The prompt deployed as `name` in `env`, rendered with `vars` (anything that
+    /// serializes to a map: `minijinja::context!{..}`, a `HashMap`, a struct).
+    ///
+    /// Served from the cache when it holds the prompt (a hash lookup plus rendering);
+    /// fetched otherwise. When the server cannot be reached, the last known text is
+    /// served and [`Prompts::is_stale`] turns true.
+    ///
+    /// ```no_run
+    /// # async fn run(prompts: promptos_sdk::Prompts) -> Result<(), promptos_sdk::Error> {
+    /// let text = prompts.get("greeting", "production", minijinja::context! { name => "Alex" }).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn get(&self, name: &str, env: &str, vars: impl Serialize) -> Result<String> {
+        let entry = self.entry(name, env).await?;
+        entry.compiled.render(&Value::from_serialize(&vars), self.inner.strict)
+    }
+
+    /// The raw template with its version and position, without rendering.
+    ///
+    /// ```no_run
+    /// # async fn run(prompts: promptos_sdk::Prompts) -> Result<(), promptos_sdk::Error> {
+    /// let t = prompts.get_template("greeting", "production").await?;
+    /// println!("{} is live: {}", t.version_string, t.prompt_text);
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_template(&self, name: &str, env: &str) -> Result<Template> {
+        Ok(self.entry(name, env).await?.compiled.template.clone())
+    }
+
+    /// Fetches every prompt deployed in `env` in one request, so that later `get`s are
+    /// cache hits. Returns how many prompts were loaded.
+    ///
+    /// ```no_run
+    /// # async fn run(prompts: promptos_sdk::Prompts) -> Result<(), promptos_sdk::Error> {
+    /// let n = prompts.prefetch("production").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn prefetch(&self, env: &str) -> Result<usize> {
+        #[derive(serde::Deserialize)]
+        struct List {
+            items: Vec<Template>,
+        }
+        let url = format!("{}/deployed/", self.inner.base);
+        let response = self.inner.http.get(url).query(&[("environment", env)]).send().await;
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => {
+                self.inner.stale.store(true, Ordering::Relaxed);
+                return Err(Error::Unavailable { prompt: "*".into(), environment: env.into(), reason: e.to_string() });
+            }
+        };
+        let status = response.status();
+        if !status.is_success() {
+            return Err(answer_error(status, response.text().await.unwrap_or_default(), "*", env));
+        }
+        let list: List = response.json().await.map_err(|e| Error::Protocol(e.to_string()))?;
+        let n = list.items.len();
+        for t in list.items {
+            let compiled = Compiled::new(t, None, self.inner.strict)?;
+            self.store(compiled).await;
+        }
+        self.inner.stale.store(false, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    /// Calls `callback` for every change message this client receives (after its cache
+    /// has been updated).
+    ///
+    /// ```no_run
+    /// # fn run(prompts: promptos_sdk::Prompts) {
+    /// prompts.on_change(|change| println!("{} is now {:?} in {}", change.prompt, change.version_string, change.environment));
+    /// # }
+    /// ```
+    pub fn on_change(&self, callback: impl Fn(&Change) + Send + Sync + 'static) {
+        self.inner.listeners.write().expect("listeners lock").push(Arc::new(callback));
+    }
+
+    /// True when the last attempt to reach the server failed, so answers may be older
+    /// than what is deployed.
+    ///
+    /// ```no_run
+    /// # fn run(prompts: promptos_sdk::Prompts) {
+    /// if prompts.is_stale() { eprintln!("serving the last known prompts; PromptOS is unreachable"); }
+    /// # }
+    /// ```
+    pub fn is_stale(&self) -> bool {
+        self.inner.stale.load(Ordering::Relaxed)
+    }
+
+    async fn entry(&self, name: &str, env: &str) -> Result<Arc<Entry>> {
+        let key = (name.to_owned(), env.to_owned());
+        let cached = self.inner.cache.get(&key).await;
+        if let Some(entry) = &cached {
+            if entry.checked.elapsed() < self.inner.ttl {
+                return Ok(entry.clone());
+            }
+        }
+        match self.fetch(name, env, cached.as_deref(), None).await {
+            Ok(Some(entry)) => Ok(entry),
+            Ok(None) => Err(Error::NotFound { prompt: name.into(), environment: env.into() }),
+            Err(FetchError::Answer(e)) => Err(e),
+            Err(FetchError::Unreachable(why)) => match cached {
+                Some(entry) => {
+                    tracing::warn!(prompt = name, environment = env, reason = %why, "PromptOS unreachable; serving the last known prompt");
+                    Ok(entry)
+                }
+                None => Err(Error::Unavailable { prompt: name.into(), environment: env.into(), reason: why.0 }),
+            },
+        }
+    }
+
+    /// Asks the server for the prompt (revalidating `cached` with its ETag) and stores
+    /// the answer. `Ok(None)`: nothing is deployed.
+    pub(crate) async fn fetch(
+        &self,
+        name: &str,
+        env: &str,
+        cached: Option<&Entry>,
+        min_position: Option<i64>,
+    ) -> Result<Option<Arc<Entry>>, FetchError> {
+        let url = format!("{}/prompts/{}/deployed/", self.inner.base, name);
+        let mut request = self.inner.http.get(url).query(&[("environment", env)]);
+        if let Some(min) = min_position {
+            request = request.query(&[("min_position", min)]);
+        }
+        if let Some(etag) = cached.and_then(|c| c.compiled.etag.as_deref()) {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                self.inner.stale.store(true, Ordering::Relaxed);
+                return Err(FetchError::Unreachable(Unreachable(e.to_string())));
+            }
+        };
+        let status = response.status();
+        if status.is_server_error() {
+            self.inner.stale.store(true, Ordering::Relaxed);
+            return Err(FetchError::Unreachable(Unreachable(format!("server answered {status}"))));
+        }
+        self.inner.stale.store(false, Ordering::Relaxed);
+        let key = (name.to_owned(), env.to_owned());
+        match status {
+            StatusCode::NOT_MODIFIED => {
+                let Some(cached) = cached else {
+                    return Err(FetchError::Answer(Error::Protocol("304 without a cached entry".into())));
+                };
+                let compiled =
+                    Compiled::new(cached.compiled.template.clone(), cached.compiled.etag.clone(), self.inner.strict)
+                        .map_err(FetchError::Answer)?;
+                Ok(Some(self.store(compiled).await))
+            }
+            StatusCode::NOT_FOUND => {
+                self.inner.cache.invalidate(&key).await;
+                self.inner.snapshot_dirty.store(true, Ordering::Relaxed);
+                Ok(None)
+            }
+            s if s.is_success() => {
+                let etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                let template: Template =
+                    response.json().await.map_err(|e| FetchError::Answer(Error::Protocol(e.to_string())))?;
+                let compiled = Compiled::new(template, etag, self.inner.strict).map_err(FetchError::Answer)?;
+                Ok(Some(self.store(compiled).await))
+            }
+            s => Err(FetchError::Answer(answer_error(s, response.text().await.unwrap_or_default(), name, env))),
+        }
+    }
+
+    /// Stores an entry unless the cache already holds a newer one (answers can arrive
+    /// out of order); returns what the cache holds afterwards.
+    pub(crate) async fn store(&self, compiled: Compiled) -> Arc<Entry> {
+        let t = &compiled.template;
+        let key = (t.prompt_name.clone(), t.environment.clone());
+        let fresh = Arc::new(Entry { compiled, checked: Instant::now() });
+        let entry = self
+            .inner
+            .cache
+            .entry(key)
+            .and_upsert_with(|existing| async {
+                match existing.map(|e| e.into_value()) {
+                    Some(old) if old.compiled.template.position > fresh.compiled.template.position => old,
+                    _ => fresh.clone(),
+                }
+            })
+            .await
+            .into_value();
+        self.inner.snapshot_dirty.store(true, Ordering::Relaxed);
+        entry
+    }
+
+    /// Stores an entry read from the snapshot, marked as due for revalidation.
+    pub(crate) async fn store_loaded(&self, compiled: Compiled) {
+        let t = &compiled.template;
+        let key = (t.prompt_name.clone(), t.environment.clone());
+        let checked = Instant::now().checked_sub(self.inner.ttl * 2).unwrap_or_else(Instant::now);
+        self.inner.cache.insert(key, Arc::new(Entry { compiled, checked })).await;
+    }
+
+    /// Applies a change message: refreshes the affected entry if the message is newer
+    /// than what is cached, then tells the listeners.
+    pub(crate) async fn apply(&self, change: Change) {
+        self.inner.last_position.fetch_max(change.position, Ordering::Relaxed);
+        let key = (change.prompt.clone(), change.environment.clone());
+        if let Some(entry) = self.inner.cache.get(&key).await {
+            if change.position > entry.compiled.template.position {
+                match change.version_string {
+                    None => {
+                        self.inner.cache.invalidate(&key).await;
+                        self.inner.snapshot_dirty.store(true, Ordering::Relaxed);
+                    }
+                    Some(_) => {
+                        // Drop the old version at once, then fetch the new one as of
+                        // this change (the server waits until it includes it).
+                        self.inner.cache.invalidate(&key).await;
+                        if let Err(e) =
+                            self.fetch(&change.prompt, &change.environment, None, Some(change.position)).await
+                        {
+                            tracing::warn!(prompt = %change.prompt, error = ?e, "refresh after a change failed; the next get fetches");
+                        }
+                    }
+                }
+            }
+        }
+        let listeners: Vec<Listener> = self.inner.listeners.read().expect("listeners lock").clone();
+        for l in listeners {
+            l(&change);
+        }
+    }
+
+    /// Revalidates every cached entry (after a reconnect, when messages may have been
+    /// missed).
+    pub(crate) async fn revalidate_all(&self) {
+        let entries: Vec<Arc<Entry>> = self.inner.cache.iter().map(|(_, v)| v).collect();
+        for entry in entries {
+            let t = &entry.compiled.template;
+            let _ = self.fetch(&t.prompt_name, &t.environment, Some(&entry), None).await;
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum FetchError {
+    Unreachable(Unreachable),
+    Answer(Error),
+}
+
+fn answer_error(status: StatusCode, body: String, prompt: &str, env: &str) -> Error {
+    let message = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::Unauthorized(message),
+        StatusCode::NOT_FOUND => Error::NotFound { prompt: prompt.into(), environment: env.into() },
+        _ => Error::Protocol(message),
+    }
+}

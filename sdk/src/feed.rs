@@ -1,0 +1,151 @@
+//! Listening to the change feed, over NATS or the server's Server-Sent Events.
+
+use crate::client::{Inner, Prompts};
+#[cfg(not(feature = "nats"))]
+use crate::error::Error;
+use crate::error::Result;
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// A change to what an environment serves, as published on NATS
+/// (`promptos.changes.<environment>.<prompt>`) and on `GET /changes/stream`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// Log position: the change's identity and order.
+    pub position: i64,
+    pub event_id: String,
+    /// `VersionDeployed`, `DeploymentRolledBack` or `PromptDeleted`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub prompt: String,
+    pub environment: String,
+    /// The version live now, or `None` when the prompt was deleted.
+    pub version_string: Option<String>,
+    /// When the change was recorded (RFC 3339).
+    pub at: String,
+}
+
+/// NATS subject the SDK subscribes to.
+pub const SUBJECT: &str = "promptos.changes.>";
+
+fn client(weak: &Weak<Inner>) -> Option<Prompts> {
+    weak.upgrade().map(|inner| Prompts { inner })
+}
+
+pub(crate) fn start(prompts: &Prompts, nats_url: Option<String>) -> Result<()> {
+    let weak = Arc::downgrade(&prompts.inner);
+    let task = match nats_url {
+        #[cfg(feature = "nats")]
+        Some(url) => tokio::spawn(nats(weak, url)),
+        #[cfg(not(feature = "nats"))]
+        Some(_) => return Err(Error::Config("this build of promptos-sdk has no NATS support (feature `nats`)".into())),
+        None => tokio::spawn(sse(weak)),
+    };
+    *prompts.inner.feed_task.lock().expect("feed task lock") = Some(task.abort_handle());
+    Ok(())
+}
+
+#[cfg(feature = "nats")]
+async fn nats(weak: Weak<Inner>, url: String) {
+    let (connected_tx, mut connected) = tokio::sync::mpsc::unbounded_channel();
+    let options = async_nats::ConnectOptions::new().retry_on_initial_connect().event_callback(move |event| {
+        let tx = connected_tx.clone();
+        async move {
+            match event {
+                async_nats::Event::Connected => {
+                    let _ = tx.send(());
+                }
+                async_nats::Event::Disconnected => {
+                    tracing::warn!("NATS disconnected; the SDK will revalidate when it is back")
+                }
+                _ => {}
+            }
+        }
+    });
+    let nats = match options.connect(&url).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot set up the NATS client; relying on the TTL");
+            return;
+        }
+    };
+    let mut subscription = match nats.subscribe(SUBJECT).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot subscribe to the change feed; relying on the TTL");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            message = subscription.next() => {
+                let Some(message) = message else { return };
+                let Some(prompts) = client(&weak) else { return };
+                match serde_json::from_slice::<Change>(&message.payload) {
+                    Ok(change) => prompts.apply(change).await,
+                    Err(e) => tracing::warn!(error = %e, "ignoring a malformed change message"),
+                }
+            }
+            Some(()) = connected.recv() => {
+                // Messages may have been missed while disconnected.
+                let Some(prompts) = client(&weak) else { return };
+                prompts.revalidate_all().await;
+            }
+        }
+    }
+}
+
+async fn sse(weak: Weak<Inner>) {
+    let mut backoff = Duration::from_millis(100);
+    let mut ever_connected = false;
+    loop {
+        let Some(prompts) = client(&weak) else { return };
+        let last = prompts.inner.last_position.load(std::sync::atomic::Ordering::Relaxed);
+        let mut request = prompts
+            .inner
+            .http
+            .get(format!("{}/changes/stream", prompts.inner.base))
+            // The stream stays open; the server sends keep-alives.
+            .timeout(Duration::from_secs(365 * 24 * 3600));
+        if last > 0 {
+            request = request.header("Last-Event-ID", last.to_string());
+        }
+        match request.send().await {
+            Ok(response) if response.status().is_success() => {
+                backoff = Duration::from_millis(100);
+                prompts.inner.stale.store(false, std::sync::atomic::Ordering::Relaxed);
+                if ever_connected {
+                    prompts.revalidate_all().await;
+                }
+                ever_connected = true;
+                drop(prompts);
+                let mut events = response.bytes_stream().eventsource();
+                while let Some(event) = events.next().await {
+                    let Ok(event) = event else { break };
+                    if event.event != "change" {
+                        continue;
+                    }
+                    let Some(prompts) = client(&weak) else { return };
+                    match serde_json::from_str::<Change>(&event.data) {
+                        Ok(change) => prompts.apply(change).await,
+                        Err(e) => tracing::warn!(error = %e, "ignoring a malformed change event"),
+                    }
+                }
+                tracing::warn!("change feed (SSE) ended; reconnecting");
+                if let Some(inner) = weak.upgrade() {
+                    // Until we are back, answers may be older than what is deployed.
+                    inner.stale.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            Ok(response) => {
+                tracing::warn!(status = %response.status(), "change feed (SSE) refused; retrying");
+            }
+            Err(e) => tracing::debug!(error = %e, "change feed (SSE) unreachable; retrying"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,184 @@
+//! The SDK against a real server process and a real nats-server.
+
+mod common;
+
+use common::*;
+use minijinja::context;
+use promptos_sdk::{Change, Error, Prompts};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const HOURS: Duration = Duration::from_secs(10 * 3600);
+const PUSH_DEADLINE: Duration = Duration::from_secs(10);
+
+async fn current(prompts: &Prompts, name: &str) -> String {
+    prompts.get(name, "production", context! { who => "Alex" }).await.unwrap_or_else(|e| format!("error: {e}"))
+}
+
+async fn deploy_reaches_a_running_sdk(prompts: Prompts, server: &Server) {
+    assert_eq!(current(&prompts, "greeting").await, "Hello Alex v1");
+    server.deploy("greeting", "production", "v2").await;
+    // The TTL is hours: only the push can make this true.
+    eventually(PUSH_DEADLINE, "the deploy to reach the SDK", || async {
+        current(&prompts, "greeting").await == "Hello Alex v2"
+    })
+    .await;
+    server
+        .post("/deployments/rollback", serde_json::json!({"prompt_name": "greeting", "environment": "production"}))
+        .await;
+    eventually(PUSH_DEADLINE, "the rollback to reach the SDK", || async {
+        current(&prompts, "greeting").await == "Hello Alex v1"
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_reaches_a_running_sdk_over_nats_without_a_ttl_wait() {
+    let nats = Nats::start();
+    let server = Server::start(Some(nats.url())).await;
+    server.prompt("greeting", "Hello {{ who }}", 2, &["production"]).await;
+    let key = server.api_key(&["production"]).await;
+    let prompts = Prompts::connect(&server.base).api_key(key).nats_url(nats.url()).ttl(HOURS).build().await.unwrap();
+    deploy_reaches_a_running_sdk(prompts, &server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_reaches_a_running_sdk_over_sse_without_a_ttl_wait() {
+    let server = Server::start(None).await;
+    server.prompt("greeting", "Hello {{ who }}", 2, &["production"]).await;
+    let key = server.api_key(&["production"]).await;
+    let prompts = Prompts::connect(&server.base).api_key(key).ttl(HOURS).build().await.unwrap();
+    deploy_reaches_a_running_sdk(prompts, &server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_converges_after_nats_is_restarted() {
+    let mut nats = Nats::start();
+    let server = Server::start(Some(nats.url())).await;
+    server.prompt("greeting", "Hello {{ who }}", 3, &["production"]).await;
+    let key = server.api_key(&["production"]).await;
+    let prompts = Prompts::connect(&server.base).api_key(key).nats_url(nats.url()).ttl(HOURS).build().await.unwrap();
+    assert_eq!(current(&prompts, "greeting").await, "Hello Alex v1");
+    nats.stop();
+    // Writes go on while NATS is down; the message for v2 cannot be delivered now.
+    server.deploy("greeting", "production", "v2").await;
+    nats.resume();
+    eventually(Duration::from_secs(30), "the SDK to converge after NATS came back", || async {
+        current(&prompts, "greeting").await == "Hello Alex v2"
+    })
+    .await;
+    // And the feed works again afterwards.
+    server.deploy("greeting", "production", "v3").await;
+    eventually(PUSH_DEADLINE, "a deploy after the restart to arrive", || async {
+        current(&prompts, "greeting").await == "Hello Alex v3"
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_server_down_the_sdk_serves_the_last_known_text_and_a_snapshot_lets_a_new_one_start() {
+    let mut server = Server::start(None).await;
+    server.prompt("greeting", "Hello {{ who }}", 1, &["production"]).await;
+    let key = server.api_key(&["production"]).await;
+    let dir = promptos_projector::testing::TempDir::new();
+    let snapshot = dir.0.join("prompts.json");
+    let prompts =
+        Prompts::connect(&server.base).api_key(&key).ttl(HOURS).snapshot_file(&snapshot).build().await.unwrap();
+    assert_eq!(current(&prompts, "greeting").await, "Hello Alex v1");
+    assert!(!prompts.is_stale());
+    eventually(PUSH_DEADLINE, "the snapshot to be written", || async {
+        std::fs::read_to_string(&snapshot).is_ok_and(|s| s.contains("Hello {{ who }} v1"))
+    })
+    .await;
+
+    server.stop();
+    eventually(PUSH_DEADLINE, "the SDK to notice the server is gone", || async { prompts.is_stale() }).await;
+    assert_eq!(current(&prompts, "greeting").await, "Hello Alex v1", "the last known text is served");
+
+    // A new process starts while the server is still down.
+    let fresh = Prompts::connect(&server.base).api_key(&key).snapshot_file(&snapshot).build().await.unwrap();
+    assert_eq!(current(&fresh, "greeting").await, "Hello Alex v1");
+    assert!(fresh.is_stale());
+    let err = fresh.get("never-seen", "production", context! {}).await.unwrap_err();
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+
+    server.resume().await;
+    eventually(PUSH_DEADLINE, "the SDK to be current again", || async {
+        current(&fresh, "greeting").await == "Hello Alex v1" && !fresh.is_stale()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_or_repeated_change_messages_never_bring_back_an_older_version() {
+    let nats = Nats::start();
+    let server = Server::start(Some(nats.url())).await;
+    server.prompt("greeting", "Hello {{ who }}", 2, &["production"]).await;
+    let key = server.api_key(&["production"]).await;
+    let prompts = Prompts::connect(&server.base).api_key(key).nats_url(nats.url()).ttl(HOURS).build().await.unwrap();
+    let seen: Arc<Mutex<Vec<Change>>> = Arc::default();
+    let log = seen.clone();
+    prompts.on_change(move |c| log.lock().unwrap().push(c.clone()));
+    assert_eq!(current(&prompts, "greeting").await, "Hello Alex v1");
+    let v2 = server.deploy("greeting", "production", "v2").await;
+    let v2_position = v2["position"].as_i64().unwrap();
+    eventually(PUSH_DEADLINE, "v2", || async { current(&prompts, "greeting").await == "Hello Alex v2" }).await;
+
+    // Replay the old deployment's message and repeat the new one, out of order.
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let old = Change {
+        position: v2_position - 1,
+        event_id: "old".into(),
+        event_type: "VersionDeployed".into(),
+        prompt: "greeting".into(),
+        environment: "production".into(),
+        version_string: Some("v1".into()),
+        at: "2020-01-01T00:00:00.000000Z".into(),
+    };
+    let repeat =
+        Change { position: v2_position, version_string: Some("v2".into()), event_id: "again".into(), ..old.clone() };
+    for c in [&repeat, &old, &repeat] {
+        client.publish("promptos.changes.production.greeting", serde_json::to_vec(c).unwrap().into()).await.unwrap();
+    }
+    client.flush().await.unwrap();
+    eventually(PUSH_DEADLINE, "the SDK to receive the replayed messages", || async {
+        seen.lock().unwrap().iter().filter(|c| c.event_id == "again" || c.event_id == "old").count() == 3
+    })
+    .await;
+    assert_eq!(current(&prompts, "greeting").await, "Hello Alex v2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_variables_are_named_prefetch_warms_and_keys_are_scoped() {
+    let server = Server::start(None).await;
+    server.prompt("greeting", "Hello {{ who }}", 1, &["production", "staging"]).await;
+    server.prompt("farewell", "Bye {{ who }}", 1, &["production"]).await;
+    let key = server.api_key(&["production"]).await;
+    let prompts = Prompts::connect(&server.base).api_key(&key).ttl(HOURS).build().await.unwrap();
+    assert_eq!(prompts.prefetch("production").await.unwrap(), 2);
+    let err = prompts.get("greeting", "production", context! {}).await.unwrap_err();
+    assert_eq!(err, Error::MissingVariable { prompt: "greeting".into(), name: "who".into() });
+    let t = prompts.get_template("farewell", "production").await.unwrap();
+    assert_eq!((t.version_string.as_str(), t.prompt_text.as_str()), ("v1", "Bye {{ who }} v1"));
+    let err = prompts.get("greeting", "staging", context! { who => "x" }).await.unwrap_err();
+    assert!(matches!(err, Error::Unauthorized(_)), "{err:?}");
+    let err = prompts.get("nope", "production", context! {}).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    let lenient = Prompts::connect(&server.base).api_key(&key).lenient().build().await.unwrap();
+    assert_eq!(lenient.get("greeting", "production", context! {}).await.unwrap(), "Hello  v1");
+}
+
+#[test]
+fn the_blocking_client_works_without_a_runtime() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (server, key) = rt.block_on(async {
+        let server = Server::start(None).await;
+        server.prompt("greeting", "Hello {{ who }}", 1, &["production"]).await;
+        let key = server.api_key(&["production"]).await;
+        (server, key)
+    });
+    let prompts = promptos_sdk::blocking::Prompts::build(Prompts::connect(&server.base).api_key(key)).unwrap();
+    assert_eq!(prompts.get("greeting", "production", context! { who => "Alex" }).unwrap(), "Hello Alex v1");
+    drop(prompts);
+    drop(server);
+}
