@@ -35,7 +35,8 @@ fn main() {
         server.prompt("bench", "Hello {{ who }}", 2, &["production"]).await;
         let key = server.api_key(&["production"]).await;
         let ttl = Duration::from_secs(10 * 3600);
-        let over_nats = Prompts::connect(&server.base).api_key(&key).nats_url(nats.url()).ttl(ttl).build().await.unwrap();
+        let over_nats =
+            Prompts::connect(&server.base).api_key(&key).nats_url(nats.url()).ttl(ttl).build().await.unwrap();
         let over_sse = Prompts::connect(&server.base).api_key(&key).ttl(ttl).build().await.unwrap();
         for p in [&over_nats, &over_sse] {
             p.get("bench", "production", context! { who => "x" }).await.unwrap();
@@ -50,10 +51,14 @@ fn main() {
             let sent = Instant::now();
             let (mut nats_at, mut sse_at) = (None, None);
             while nats_at.is_none() || sse_at.is_none() {
-                if nats_at.is_none() && over_nats.get("bench", "production", context! { who => "x" }).await.unwrap() == expected {
+                if nats_at.is_none()
+                    && over_nats.get("bench", "production", context! { who => "x" }).await.unwrap() == expected
+                {
                     nats_at = Some(sent.elapsed());
                 }
-                if sse_at.is_none() && over_sse.get("bench", "production", context! { who => "x" }).await.unwrap() == expected {
+                if sse_at.is_none()
+                    && over_sse.get("bench", "production", context! { who => "x" }).await.unwrap() == expected
+                {
                     sse_at = Some(sent.elapsed());
                 }
                 assert!(sent.elapsed() < Duration::from_secs(10), "deploy {i} did not propagate");

@@ -31,7 +31,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let prompts = builder.build().await?;
     prompts.on_change(|c| {
-        eprintln!("[promptos] {} in {} is now {}", c.prompt, c.environment, c.version_string.as_deref().unwrap_or("gone"))
+        eprintln!(
+            "[promptos] {} in {} is now {}",
+            c.prompt,
+            c.environment,
+            c.version_string.as_deref().unwrap_or("gone")
+        )
     });
 
     let customers = ["Alex", "Sam", "Kim"];

@@ -94,12 +94,26 @@ pub struct PromptsBuilder {
 
 impl PromptsBuilder {
     /// The API key (or access token) sent as `Authorization: Bearer …`.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), promptos_sdk::Error> {
+    /// use promptos_sdk::Prompts;
+    /// let prompts = Prompts::connect("http://127.0.0.1:8080").api_key("pos_…").build().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(key.into());
         self
     }
 
     /// Subscribe to change events on NATS instead of the server's SSE feed.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), promptos_sdk::Error> {
+    /// use promptos_sdk::Prompts;
+    /// let prompts = Prompts::connect("http://127.0.0.1:8080").nats_url("nats://127.0.0.1:4222").build().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn nats_url(mut self, url: impl Into<String>) -> Self {
         self.nats_url = Some(url.into());
         self
@@ -107,18 +121,39 @@ impl PromptsBuilder {
 
     /// How long an entry is trusted without hearing from the server; a safety net
     /// behind push invalidation (default 5 minutes).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), promptos_sdk::Error> {
+    /// use promptos_sdk::Prompts;
+    /// let prompts = Prompts::connect("http://127.0.0.1:8080").ttl(std::time::Duration::from_secs(600)).build().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
         self
     }
 
     /// Most (prompt, environment) entries kept (default 10,000).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), promptos_sdk::Error> {
+    /// use promptos_sdk::Prompts;
+    /// let prompts = Prompts::connect("http://127.0.0.1:8080").cache_capacity(50_000).build().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn cache_capacity(mut self, capacity: u64) -> Self {
         self.capacity = capacity;
         self
     }
 
     /// Timeout of each request to the server (default 5 seconds).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), promptos_sdk::Error> {
+    /// use promptos_sdk::Prompts;
+    /// let prompts = Prompts::connect("http://127.0.0.1:8080").request_timeout(std::time::Duration::from_secs(1)).build().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -126,6 +161,13 @@ impl PromptsBuilder {
 
     /// Keep known prompts in this file and load them at start, so an application can
     /// start while the server is down.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), promptos_sdk::Error> {
+    /// use promptos_sdk::Prompts;
+    /// let prompts = Prompts::connect("http://127.0.0.1:8080").snapshot_file("prompts.json").build().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn snapshot_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.snapshot = Some(path.into());
         self
@@ -133,12 +175,26 @@ impl PromptsBuilder {
 
     /// Render missing variables as empty text instead of failing with
     /// [`Error::MissingVariable`].
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), promptos_sdk::Error> {
+    /// use promptos_sdk::Prompts;
+    /// let prompts = Prompts::connect("http://127.0.0.1:8080").lenient().build().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn lenient(mut self) -> Self {
         self.strict = false;
         self
     }
 
     /// Do not subscribe to the change feed (rely on the TTL alone).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), promptos_sdk::Error> {
+    /// use promptos_sdk::Prompts;
+    /// let prompts = Prompts::connect("http://127.0.0.1:8080").without_change_feed().build().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn without_change_feed(mut self) -> Self {
         self.feed = false;
         self
@@ -146,6 +202,13 @@ impl PromptsBuilder {
 
     /// Builds the client: loads the snapshot (if any) and starts the change-feed
     /// subscription in the background. It does not need the server to be up.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), promptos_sdk::Error> {
+    /// use promptos_sdk::Prompts;
+    /// let prompts = Prompts::connect("http://127.0.0.1:8080").build().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn build(self) -> Result<Prompts> {
         let mut headers = HeaderMap::new();
         if let Some(key) = &self.api_key {

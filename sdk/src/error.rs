@@ -1,6 +1,17 @@
 use std::fmt;
 
 /// What can go wrong when fetching or rendering a prompt.
+///
+/// ```no_run
+/// # async fn run(prompts: promptos_sdk::Prompts) {
+/// use promptos_sdk::Error;
+/// match prompts.get("greeting", "production", minijinja::context! {}).await {
+///     Ok(text) => println!("{text}"),
+///     Err(Error::MissingVariable { name, .. }) => eprintln!("pass the variable {name}"),
+///     Err(other) => eprintln!("{other}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// Nothing is deployed under that name in that environment.
@@ -36,4 +47,9 @@ impl fmt::Display for Unreachable {
     }
 }
 
+/// The SDK's result type.
+///
+/// ```
+/// fn nothing() -> promptos_sdk::Result<()> { Ok(()) }
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;

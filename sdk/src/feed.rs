@@ -12,6 +12,14 @@ use std::time::Duration;
 
 /// A change to what an environment serves, as published on NATS
 /// (`promptos.changes.<environment>.<prompt>`) and on `GET /changes/stream`.
+///
+/// ```
+/// let change: promptos_sdk::Change = serde_json::from_str(r#"{
+///     "position": 42, "event_id": "0b6c…", "type": "VersionDeployed", "prompt": "greeting",
+///     "environment": "production", "version_string": "v2", "at": "2026-01-31T12:00:00.000000Z"
+/// }"#).unwrap();
+/// assert_eq!(change.version_string.as_deref(), Some("v2"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     /// Log position: the change's identity and order.
@@ -28,7 +36,11 @@ pub struct Change {
     pub at: String,
 }
 
-/// NATS subject the SDK subscribes to.
+/// NATS subject the SDK subscribes to: every environment, every prompt.
+///
+/// ```
+/// assert_eq!(promptos_sdk::SUBJECT, "promptos.changes.>");
+/// ```
 pub const SUBJECT: &str = "promptos.changes.>";
 
 fn client(weak: &Weak<Inner>) -> Option<Prompts> {

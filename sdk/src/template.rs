@@ -4,7 +4,14 @@ use crate::error::{Error, Result};
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::{Deserialize, Serialize};
 
-/// A prompt version as the server sent it.
+/// A prompt version as the server sent it (see [`crate::Prompts::get_template`]).
+///
+/// ```
+/// let t: promptos_sdk::Template = serde_json::from_str(r#"{"prompt_name": "greeting",
+///     "environment": "production", "version_string": "v1", "prompt_text": "Hello {{ name }}",
+///     "variables": ["name"], "position": 7}"#).unwrap();
+/// assert_eq!(t.variables, ["name"]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Template {
     pub prompt_name: String,
