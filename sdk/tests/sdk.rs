@@ -182,3 +182,37 @@ fn the_blocking_client_works_without_a_runtime() {
     drop(prompts);
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_could_not_be_published_while_nats_was_down_is_published_when_it_is_back() {
+    let mut nats = Nats::start();
+    let server = Server::start(Some(nats.url())).await;
+    server.prompt("greeting", "Hello {{ who }}", 2, &["production"]).await;
+    let db = promptos_projector::Db::connect(&server.scratch.url).await.unwrap();
+    let checkpoint = |name: &'static str| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT position FROM projector_checkpoints WHERE name = $1")
+                .bind(name)
+                .fetch_one(&db.pool)
+                .await
+                .unwrap()
+        }
+    };
+    eventually(PUSH_DEADLINE, "the feed to catch up", || async {
+        checkpoint("change_feed").await == checkpoint("read_models").await
+    })
+    .await;
+    nats.stop();
+    let deployed = server.deploy("greeting", "production", "v2").await;
+    let position = deployed["position"].as_i64().unwrap();
+    assert!(checkpoint("read_models").await >= position, "writes go on while NATS is down");
+    // Give the publisher time to try (and fail) before NATS returns.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(checkpoint("change_feed").await < position, "nothing is marked published while NATS is down");
+    nats.resume();
+    eventually(Duration::from_secs(30), "the backlog to be published", || async {
+        checkpoint("change_feed").await >= position
+    })
+    .await;
+}

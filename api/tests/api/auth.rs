@@ -143,6 +143,7 @@ both_backends!(every_endpoint_checks_every_kind_of_credential, |backend| async m
             (Method::GET, "/audit/verify".into(), None, Rule::Viewers),
             (Method::GET, "/prompts/p/deployed/?environment=staging".into(), None, Rule::StagingReaders),
             (Method::GET, "/prompts/p/deployed/?environment=production".into(), None, Rule::ProductionReaders),
+            (Method::GET, "/deployed/?environment=staging".into(), None, Rule::StagingReaders),
             (Method::GET, "/events/export".into(), None, Rule::Admins),
             (Method::GET, "/users/".into(), None, Rule::Admins),
             (Method::GET, "/users/admin".into(), None, Rule::Admins),

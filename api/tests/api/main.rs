@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod bad_input;
+mod changes;
 mod cli;
 mod concurrency;
 mod scale_out;
