@@ -21,6 +21,8 @@ pub(crate) struct Entry {
     pub compiled: Compiled,
     /// When the server last confirmed this entry.
     pub checked: Instant,
+    /// Set when a change was announced but the refresh failed: revalidate on next use.
+    pub due: AtomicBool,
 }
 
 pub(crate) struct Inner {
@@ -362,7 +364,7 @@ impl Prompts {
         let key = (name.to_owned(), env.to_owned());
         let cached = self.inner.cache.get(&key).await;
         if let Some(entry) = &cached {
-            if entry.checked.elapsed() < self.inner.ttl {
+            if entry.checked.elapsed() < self.inner.ttl && !entry.due.load(Ordering::Relaxed) {
                 return Ok(entry.clone());
             }
         }
@@ -442,7 +444,7 @@ impl Prompts {
     pub(crate) async fn store(&self, compiled: Compiled) -> Arc<Entry> {
         let t = &compiled.template;
         let key = (t.prompt_name.clone(), t.environment.clone());
-        let fresh = Arc::new(Entry { compiled, checked: Instant::now() });
+        let fresh = Arc::new(Entry { compiled, checked: Instant::now(), due: AtomicBool::new(false) });
         let entry = self
             .inner
             .cache
@@ -464,7 +466,7 @@ impl Prompts {
         let t = &compiled.template;
         let key = (t.prompt_name.clone(), t.environment.clone());
         let checked = Instant::now().checked_sub(self.inner.ttl * 2).unwrap_or_else(Instant::now);
-        self.inner.cache.insert(key, Arc::new(Entry { compiled, checked })).await;
+        self.inner.cache.insert(key, Arc::new(Entry { compiled, checked, due: AtomicBool::new(false) })).await;
     }
 
     /// Applies a change message: refreshes the affected entry if the message is newer
@@ -480,13 +482,12 @@ impl Prompts {
                         self.inner.snapshot_dirty.store(true, Ordering::Relaxed);
                     }
                     Some(_) => {
-                        // Drop the old version at once, then fetch the new one as of
-                        // this change (the server waits until it includes it).
-                        self.inner.cache.invalidate(&key).await;
-                        if let Err(e) =
-                            self.fetch(&change.prompt, &change.environment, None, Some(change.position)).await
-                        {
-                            tracing::warn!(prompt = %change.prompt, error = ?e, "refresh after a change failed; the next get fetches");
+                        // Fetch the new version as of this change (the server waits until
+                        // it includes it); the old one keeps serving until then, and
+                        // afterwards too if the server cannot be reached.
+                        if let Err(e) = self.fetch(&change.prompt, &change.environment, None, Some(change.position)).await {
+                            entry.due.store(true, Ordering::Relaxed);
+                            tracing::warn!(prompt = %change.prompt, error = ?e, "refresh after a change failed; the next get revalidates");
                         }
                     }
                 }
