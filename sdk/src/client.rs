@@ -28,7 +28,7 @@ pub(crate) struct Entry {
 pub(crate) struct Inner {
     pub base: String,
     pub http: reqwest::Client,
-    pub cache: moka::future::Cache<Key, Arc<Entry>>,
+    pub cache: moka::sync::Cache<Key, Arc<Entry>>,
     pub ttl: Duration,
     pub strict: bool,
     pub stale: AtomicBool,
@@ -228,7 +228,7 @@ impl PromptsBuilder {
         let inner = Arc::new(Inner {
             base: self.url.trim_end_matches('/').to_owned(),
             http,
-            cache: moka::future::Cache::new(self.capacity),
+            cache: moka::sync::Cache::new(self.capacity),
             ttl: self.ttl,
             strict: self.strict,
             stale: AtomicBool::new(false),
@@ -362,7 +362,7 @@ impl Prompts {
 
     async fn entry(&self, name: &str, env: &str) -> Result<Arc<Entry>> {
         let key = (name.to_owned(), env.to_owned());
-        let cached = self.inner.cache.get(&key).await;
+        let cached = self.inner.cache.get(&key);
         if let Some(entry) = &cached {
             if entry.checked.elapsed() < self.inner.ttl && !entry.due.load(Ordering::Relaxed) {
                 return Ok(entry.clone());
@@ -424,7 +424,7 @@ impl Prompts {
                 Ok(Some(self.store(compiled).await))
             }
             StatusCode::NOT_FOUND => {
-                self.inner.cache.invalidate(&key).await;
+                self.inner.cache.invalidate(&key);
                 self.inner.snapshot_dirty.store(true, Ordering::Relaxed);
                 Ok(None)
             }
@@ -449,13 +449,10 @@ impl Prompts {
             .inner
             .cache
             .entry(key)
-            .and_upsert_with(|existing| async {
-                match existing.map(|e| e.into_value()) {
-                    Some(old) if old.compiled.template.position > fresh.compiled.template.position => old,
-                    _ => fresh.clone(),
-                }
+            .and_upsert_with(|existing| match existing.map(|e| e.into_value()) {
+                Some(old) if old.compiled.template.position > fresh.compiled.template.position => old,
+                _ => fresh.clone(),
             })
-            .await
             .into_value();
         self.inner.snapshot_dirty.store(true, Ordering::Relaxed);
         entry
@@ -466,7 +463,7 @@ impl Prompts {
         let t = &compiled.template;
         let key = (t.prompt_name.clone(), t.environment.clone());
         let checked = Instant::now().checked_sub(self.inner.ttl * 2).unwrap_or_else(Instant::now);
-        self.inner.cache.insert(key, Arc::new(Entry { compiled, checked, due: AtomicBool::new(false) })).await;
+        self.inner.cache.insert(key, Arc::new(Entry { compiled, checked, due: AtomicBool::new(false) }));
     }
 
     /// Applies a change message: refreshes the affected entry if the message is newer
@@ -474,18 +471,20 @@ impl Prompts {
     pub(crate) async fn apply(&self, change: Change) {
         self.inner.last_position.fetch_max(change.position, Ordering::Relaxed);
         let key = (change.prompt.clone(), change.environment.clone());
-        if let Some(entry) = self.inner.cache.get(&key).await {
+        if let Some(entry) = self.inner.cache.get(&key) {
             if change.position > entry.compiled.template.position {
                 match change.version_string {
                     None => {
-                        self.inner.cache.invalidate(&key).await;
+                        self.inner.cache.invalidate(&key);
                         self.inner.snapshot_dirty.store(true, Ordering::Relaxed);
                     }
                     Some(_) => {
                         // Fetch the new version as of this change (the server waits until
                         // it includes it); the old one keeps serving until then, and
                         // afterwards too if the server cannot be reached.
-                        if let Err(e) = self.fetch(&change.prompt, &change.environment, None, Some(change.position)).await {
+                        if let Err(e) =
+                            self.fetch(&change.prompt, &change.environment, None, Some(change.position)).await
+                        {
                             entry.due.store(true, Ordering::Relaxed);
                             tracing::warn!(prompt = %change.prompt, error = ?e, "refresh after a change failed; the next get revalidates");
                         }
