@@ -35,9 +35,18 @@ fn main() {
         server.prompt("bench", "Hello {{ who }}", 2, &["production"]).await;
         let key = server.api_key(&["production"]).await;
         let ttl = Duration::from_secs(10 * 3600);
-        let over_nats =
-            Prompts::connect(&server.base).api_key(&key).nats_url(nats.url()).ttl(ttl).build().await.unwrap();
+        let over_nats = Prompts::connect(&server.base).api_key(&key).nats_url(nats.url()).ttl(ttl).build().await.unwrap();
         let over_sse = Prompts::connect(&server.base).api_key(&key).ttl(ttl).build().await.unwrap();
+        // on_change fires once the client's cache holds the new version: timestamp there
+        // instead of busy-polling, which would steal a core from the server.
+        let (nats_tx, mut nats_seen) = tokio::sync::mpsc::unbounded_channel();
+        let (sse_tx, mut sse_seen) = tokio::sync::mpsc::unbounded_channel();
+        over_nats.on_change(move |c| {
+            let _ = nats_tx.send((Instant::now(), c.position));
+        });
+        over_sse.on_change(move |c| {
+            let _ = sse_tx.send((Instant::now(), c.position));
+        });
         for p in [&over_nats, &over_sse] {
             p.get("bench", "production", context! { who => "x" }).await.unwrap();
         }
@@ -47,25 +56,24 @@ fn main() {
         for i in 0..deploys {
             let version = if i % 2 == 0 { "v2" } else { "v1" };
             let expected = format!("Hello x {version}");
-            server.deploy("bench", "production", version).await;
+            let deployed = server.deploy("bench", "production", version).await;
             let sent = Instant::now();
-            let (mut nats_at, mut sse_at) = (None, None);
-            while nats_at.is_none() || sse_at.is_none() {
-                if nats_at.is_none()
-                    && over_nats.get("bench", "production", context! { who => "x" }).await.unwrap() == expected
-                {
-                    nats_at = Some(sent.elapsed());
+            let position = deployed["position"].as_i64().unwrap();
+            for (seen, samples) in [(&mut nats_seen, &mut nats_samples), (&mut sse_seen, &mut sse_samples)] {
+                loop {
+                    let (at, p) = tokio::time::timeout(Duration::from_secs(10), seen.recv())
+                        .await
+                        .unwrap_or_else(|_| panic!("deploy {i} did not propagate"))
+                        .unwrap();
+                    if p == position {
+                        samples.push(at.saturating_duration_since(sent));
+                        break;
+                    }
                 }
-                if sse_at.is_none()
-                    && over_sse.get("bench", "production", context! { who => "x" }).await.unwrap() == expected
-                {
-                    sse_at = Some(sent.elapsed());
-                }
-                assert!(sent.elapsed() < Duration::from_secs(10), "deploy {i} did not propagate");
-                tokio::task::yield_now().await;
             }
-            nats_samples.push(nats_at.unwrap());
-            sse_samples.push(sse_at.unwrap());
+            for p in [&over_nats, &over_sse] {
+                assert_eq!(p.get("bench", "production", context! { who => "x" }).await.unwrap(), expected);
+            }
         }
         report("NATS", nats_samples);
         report("SSE", sse_samples);
