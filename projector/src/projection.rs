@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PromptRow {
     pub prompt_id: String,
     pub name: String,
@@ -29,7 +29,7 @@ pub struct PromptRow {
     pub last_position: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct VersionRow {
     pub prompt_id: String,
     pub version_string: String,
@@ -42,7 +42,7 @@ pub struct VersionRow {
     pub position: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DeploymentRow {
     pub prompt_id: String,
     pub environment: String,
@@ -53,7 +53,7 @@ pub struct DeploymentRow {
     pub position: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct HistoryRow {
     pub position: i64,
     pub prompt_id: String,
@@ -67,7 +67,7 @@ pub struct HistoryRow {
     pub at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct IndexRow {
     pub position: i64,
     pub prompt_name: Option<String>,
@@ -90,7 +90,7 @@ pub struct UserRow {
     pub last_position: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ApiKeyRow {
     pub key_id: String,
     pub name: String,
@@ -443,23 +443,6 @@ impl PromptRow {
             Int(self.last_position),
         ]
     }
-    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            prompt_id: r.try_get(0)?,
-            name: r.try_get(1)?,
-            description: r.try_get(2)?,
-            created_at: r.try_get(3)?,
-            created_by: r.try_get(4)?,
-            updated_at: r.try_get(5)?,
-            updated_by: r.try_get(6)?,
-            deleted_at: r.try_get(7)?,
-            deleted_by: r.try_get(8)?,
-            latest_version: r.try_get(9)?,
-            version_count: r.try_get(10)?,
-            first_position: r.try_get(11)?,
-            last_position: r.try_get(12)?,
-        })
-    }
 }
 
 impl VersionRow {
@@ -476,18 +459,6 @@ impl VersionRow {
             Int(self.position),
         ]
     }
-    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            prompt_id: r.try_get(0)?,
-            version_string: r.try_get(1)?,
-            text: r.try_get(2)?,
-            variables: r.try_get(3)?,
-            commit_message: r.try_get(4)?,
-            author: r.try_get(5)?,
-            created_at: r.try_get(6)?,
-            position: r.try_get(7)?,
-        })
-    }
 }
 
 impl DeploymentRow {
@@ -502,17 +473,6 @@ impl DeploymentRow {
             Text(self.deployed_at.clone()),
             Int(self.position),
         ]
-    }
-    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            prompt_id: r.try_get(0)?,
-            environment: r.try_get(1)?,
-            prompt_name: r.try_get(2)?,
-            version_string: r.try_get(3)?,
-            deployed_by: r.try_get(4)?,
-            deployed_at: r.try_get(5)?,
-            position: r.try_get(6)?,
-        })
     }
 }
 
@@ -531,19 +491,6 @@ impl HistoryRow {
             Text(self.at.clone()),
         ]
     }
-    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            position: r.try_get(0)?,
-            prompt_id: r.try_get(1)?,
-            prompt_name: r.try_get(2)?,
-            environment: r.try_get(3)?,
-            action: r.try_get(4)?,
-            version_string: r.try_get(5)?,
-            previous_version_string: r.try_get(6)?,
-            actor: r.try_get(7)?,
-            at: r.try_get(8)?,
-        })
-    }
 }
 
 impl IndexRow {
@@ -556,15 +503,6 @@ impl IndexRow {
             OptText(self.environment.clone()),
             Text(self.actor.clone()),
         ]
-    }
-    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            position: r.try_get(0)?,
-            prompt_name: r.try_get(1)?,
-            prompt_id: r.try_get(2)?,
-            environment: r.try_get(3)?,
-            actor: r.try_get(4)?,
-        })
     }
 }
 
@@ -614,19 +552,6 @@ impl ApiKeyRow {
             OptText(self.revoked_by.clone()),
             Int(self.last_position),
         ]
-    }
-    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            key_id: r.try_get(0)?,
-            name: r.try_get(1)?,
-            environments: r.try_get(2)?,
-            key_hash: r.try_get(3)?,
-            created_at: r.try_get(4)?,
-            created_by: r.try_get(5)?,
-            revoked_at: r.try_get(6)?,
-            revoked_by: r.try_get(7)?,
-            last_position: r.try_get(8)?,
-        })
     }
 }
 

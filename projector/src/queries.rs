@@ -5,6 +5,7 @@ use crate::db::Db;
 use crate::log::{StoredEvent, EVENT_COLUMNS};
 use crate::projection::*;
 use sqlx::any::AnyArguments;
+use sqlx::FromRow;
 use sqlx::{Any, Arguments, Row};
 
 fn prefixed(columns: &str, alias: &str) -> String {

@@ -6,6 +6,7 @@ use crate::projection::*;
 use crate::projector::{ProjectorError, CHECKPOINT};
 use crate::rebuild::replay_all;
 use serde::Serialize;
+use sqlx::FromRow;
 use sqlx::{Connection, Row};
 use std::collections::BTreeMap;
 use std::fmt::Debug;

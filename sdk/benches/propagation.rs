@@ -35,7 +35,8 @@ fn main() {
         server.prompt("bench", "Hello {{ who }}", 2, &["production"]).await;
         let key = server.api_key(&["production"]).await;
         let ttl = Duration::from_secs(10 * 3600);
-        let over_nats = Prompts::connect(&server.base).api_key(&key).nats_url(nats.url()).ttl(ttl).build().await.unwrap();
+        let over_nats =
+            Prompts::connect(&server.base).api_key(&key).nats_url(nats.url()).ttl(ttl).build().await.unwrap();
         let over_sse = Prompts::connect(&server.base).api_key(&key).ttl(ttl).build().await.unwrap();
         // on_change fires once the client's cache holds the new version: timestamp there
         // instead of busy-polling, which would steal a core from the server.
