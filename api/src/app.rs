@@ -20,6 +20,7 @@ pub struct Settings {
     pub protected_environments: Vec<EnvironmentName>,
     pub consistency_timeout: Duration,
     pub max_body_bytes: usize,
+    pub ui_dir: std::path::PathBuf,
 }
 
 /// Shared by every handler.
@@ -81,6 +82,7 @@ impl AppState {
                 protected_environments: args.protected_environments.clone(),
                 consistency_timeout: Duration::from_millis(args.consistency_timeout_ms),
                 max_body_bytes: args.max_body_bytes,
+                ui_dir: args.ui_dir.clone(),
             }),
         };
         let bootstrap = state.bootstrap_admin(args.admin_password.clone()).await?;

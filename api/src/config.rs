@@ -92,6 +92,11 @@ pub struct ServeArgs {
     #[arg(long, env = "PROMPTOS_CONSISTENCY_TIMEOUT_MS", default_value_t = 5000)]
     pub consistency_timeout_ms: u64,
 
+    /// Folder with the built web UI (`scripts/build-ui` writes `ui/dist`), served at
+    /// `/ui/`.
+    #[arg(long, env = "PROMPTOS_UI_DIR", default_value = "ui/dist")]
+    pub ui_dir: std::path::PathBuf,
+
     /// Entries in the in-memory cache of deployed prompts.
     #[arg(long, env = "PROMPTOS_CACHE_CAPACITY", default_value_t = 100_000)]
     pub cache_capacity: u64,
@@ -117,6 +122,7 @@ impl ServeArgs {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             consistency_timeout_ms: 5000,
             cache_capacity: 10_000,
+            ui_dir: "ui/dist".into(),
         }
     }
 }

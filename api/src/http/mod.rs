@@ -84,8 +84,33 @@ fn route(router: Router<AppState>, path: &str, handler: MethodRouter<AppState>) 
     router.route(path, handler.clone()).route(&twin, handler)
 }
 
+/// The web UI: static files, and `index.html` for any other path under `/ui/` so deep
+/// links survive a reload.
+fn ui(dir: &std::path::Path) -> Router {
+    use axum::response::Redirect;
+    use tower_http::services::{ServeDir, ServeFile};
+    let index = dir.join("index.html");
+    let files = if index.exists() {
+        Router::new().nest_service("/ui/", ServeDir::new(dir).fallback(ServeFile::new(index)))
+    } else {
+        let missing =
+            format!("The web UI is not built in {}: run scripts/build-ui (or start with scripts/run).", dir.display());
+        Router::new().route(
+            "/ui/{*rest}",
+            get(move || {
+                let missing = missing.clone();
+                async move { (axum::http::StatusCode::NOT_FOUND, missing) }
+            }),
+        )
+    };
+    files
+        .route("/", get(|| async { Redirect::temporary("/ui/") }))
+        .route("/ui", get(|| async { Redirect::temporary("/ui/") }))
+}
+
 pub fn router(state: AppState) -> Router {
     let limit = state.settings.max_body_bytes;
+    let ui_dir = state.settings.ui_dir.clone();
     let mut api = Router::new();
     api = route(api, "/prompts/", post(prompts::create).get(prompts::list));
     api = route(api, "/prompts/{name}", get(prompts::get).patch(prompts::update).delete(prompts::delete));
@@ -116,4 +141,5 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .merge(ui(&ui_dir))
 }

@@ -1,0 +1,103 @@
+//! The application shell: session, routing and the top bar.
+
+use crate::api;
+use crate::pages::{login::Login, prompt::PromptPage, prompts::PromptsPage};
+use serde_json::Value;
+use sycamore::prelude::*;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+
+/// Who is logged in, shared through context.
+#[derive(Clone, Copy)]
+pub struct Session {
+    pub me: Signal<Option<Value>>,
+    pub path: Signal<String>,
+}
+
+impl Session {
+    pub fn role(&self) -> String {
+        self.me.with(|m| m.as_ref().and_then(|m| m["role"].as_str().map(str::to_owned)).unwrap_or_default())
+    }
+
+    pub fn can_edit(&self) -> bool {
+        matches!(self.role().as_str(), "editor" | "admin")
+    }
+
+    /// Goes to `path` inside the app without reloading the page.
+    pub fn navigate(&self, path: &str) {
+        if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+            let _ = history.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(path));
+        }
+        self.path.set(path.to_owned());
+    }
+
+    pub fn logout(&self) {
+        api::store_token(None);
+        self.me.set(None);
+        self.navigate("/ui/login");
+    }
+}
+
+/// Sets a signal from an async task, unless the page that owns it was closed meanwhile
+/// (setting a disposed signal would panic and stop the whole app).
+pub fn deliver<T>(signal: Signal<T>, value: T) {
+    if signal.is_alive() {
+        signal.set(value);
+    }
+}
+
+fn current_path() -> String {
+    web_sys::window().and_then(|w| w.location().pathname().ok()).unwrap_or_else(|| "/ui/".into())
+}
+
+#[component]
+pub fn App() -> View {
+    let session = Session { me: create_signal(None), path: create_signal(current_path()) };
+    provide_context(session);
+    // Back and forward buttons.
+    let on_pop = Closure::<dyn Fn()>::new(move || session.path.set(current_path()));
+    if let Some(w) = web_sys::window() {
+        let _ = w.add_event_listener_with_callback("popstate", on_pop.as_ref().unchecked_ref());
+    }
+    on_pop.forget();
+    // Restore the session of this browser tab.
+    if api::stored_token().is_some() {
+        wasm_bindgen_futures::spawn_local(async move {
+            match api::get("/auth/me").await {
+                Ok(me) => session.me.set(Some(me)),
+                Err(_) => session.navigate("/ui/login"),
+            }
+        });
+    }
+
+    let page = move || {
+        let path = session.path.get_clone();
+        let logged_in = api::stored_token().is_some();
+        if !logged_in || path == "/ui/login" {
+            return view! { Login {} };
+        }
+        match path.strip_prefix("/ui/prompts/").map(|n| n.trim_end_matches('/')) {
+            Some(name) if !name.is_empty() => {
+                let name = js_sys::decode_uri_component(name).map(String::from).unwrap_or_else(|_| name.to_owned());
+                view! { PromptPage(name=name) }
+            }
+            _ => view! { PromptsPage {} },
+        }
+    };
+
+    view! {
+        header(class="topbar") {
+            a(class="brand", href="/ui/", on:click=move |e: web_sys::MouseEvent| { e.prevent_default(); session.navigate("/ui/"); }) { "PromptOS" }
+            (if session.me.with(|m| m.is_some()) {
+                let who = session.me.with(|m| m.as_ref().map(|m| format!("{} ({})", m["name"].as_str().unwrap_or(""), m["role"].as_str().unwrap_or(""))).unwrap_or_default());
+                view! {
+                    span(class="who", "data-testid"="whoami") { (who) }
+                    button(class="link", on:click=move |_| session.logout()) { "Log out" }
+                }
+            } else {
+                view! {}
+            })
+        }
+        main(class="page") { (page()) }
+    }
+}
