@@ -126,6 +126,50 @@ test("log in, create a prompt with inline name checking, and open it by deep lin
     await page.getByRole("alert").filter({ hasText: "already exists" }).waitFor();
   }));
 
+test("the seed workflow in the browser: versions, deploy, roll back", () =>
+  withPage("workflow", async (page) => {
+    await login(page, "admin", ADMIN);
+    await page.getByLabel("Name", { exact: true }).fill("support-agent");
+    await page.getByRole("button", { name: "Create prompt" }).click();
+    await page.getByRole("heading", { name: "support-agent" }).waitFor();
+
+    // A template error shows inline, with its place, before anything is sent.
+    await page.getByLabel("Version", { exact: true }).fill("v1");
+    await page.getByLabel("Template").fill("Hello {{ customer_name }");
+    await page.getByText(/Line 1, column \d+/).waitFor();
+    assert.equal(await page.getByRole("button", { name: "Create version" }).isDisabled(), true);
+    await page.getByLabel("Template").fill("Hello {{ customer_name }}, how can I help?");
+    await page.getByText("Variables: customer_name").waitFor();
+    await page.getByRole("button", { name: "Create version" }).click();
+    await page.getByRole("cell", { name: "v1", exact: true }).waitFor();
+    await page.getByLabel("Version", { exact: true }).fill("v2");
+    await page.getByLabel("Template").fill("Hi {{ customer_name }}! I am {{ agent }}.");
+    await page.getByRole("button", { name: "Create version" }).click();
+    await page.getByRole("cell", { name: "v2", exact: true }).waitFor();
+
+    await page.getByRole("tab", { name: "Deployments" }).click();
+    const deploy = async (version) => {
+      await page.getByLabel("Environment", { exact: true }).selectOption("production");
+      await page.getByLabel("Version", { exact: true }).selectOption(version);
+      await page.getByRole("button", { name: "Deploy" }).click();
+      await page.locator('tr[data-env="production"] .live-version', { hasText: version }).waitFor();
+    };
+    await deploy("v1");
+    const { access_token } = await api("/auth/token", { method: "POST", body: JSON.stringify({ username: "admin", password: ADMIN }) });
+    const live = await api("/prompts/support-agent/deployed/?environment=production", {}, access_token);
+    assert.equal(live.version_string, "v1");
+    assert.equal(live.prompt_text, "Hello {{ customer_name }}, how can I help?");
+    await deploy("v2");
+
+    page.once("dialog", (d) => d.accept());
+    await page.getByRole("button", { name: "Roll back production" }).click();
+    await page.locator('tr[data-env="production"] .live-version', { hasText: "v1" }).waitFor();
+    // The deployment history lists every step with its actor.
+    const history = page.locator("table.history tbody tr");
+    await until("three history rows", async () => (await history.count()) === 3);
+    assert.match(await history.first().innerText(), /rollback\s+v1\s+v2\s+user:admin/);
+  }));
+
 test("a viewer sees prompts but no create form", () =>
   withPage("viewer", async (page) => {
     const { access_token } = await api("/auth/token", { method: "POST", body: JSON.stringify({ username: "admin", password: ADMIN }) });

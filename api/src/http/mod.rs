@@ -6,6 +6,7 @@ pub mod auth;
 pub mod changes;
 pub mod deployed;
 pub mod deployments;
+pub mod environments;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -31,7 +32,7 @@ use utoipa_swagger_ui::SwaggerUi;
         prompts::create, prompts::list, prompts::get, prompts::update, prompts::delete,
         versions::create, versions::list, versions::get,
         deployments::deploy, deployments::rollback, deployments::list,
-        deployed::get, deployed::list, changes::stream,
+        deployed::get, deployed::list, changes::stream, environments::list,
         audit::events, audit::history, audit::export, audit::verify,
         health::healthz, health::readyz,
         auth::token, auth::me,
@@ -120,6 +121,7 @@ pub fn router(state: AppState) -> Router {
     api = route(api, "/prompts/{name}/deployments/", get(deployments::list));
     api = route(api, "/prompts/{name}/history", get(audit::history));
     api = route(api, "/deployed/", get(deployed::list));
+    api = route(api, "/environments", get(environments::list));
     api = route(api, "/changes/stream", get(changes::stream));
     api = route(api, "/deployments/", post(deployments::deploy));
     api = route(api, "/deployments/rollback", post(deployments::rollback));

@@ -140,6 +140,7 @@ both_backends!(every_endpoint_checks_every_kind_of_credential, |backend| async m
             (Method::GET, "/prompts/p/deployments/".into(), None, Rule::Viewers),
             (Method::GET, "/prompts/p/history".into(), None, Rule::Viewers),
             (Method::GET, "/events".into(), None, Rule::Viewers),
+            (Method::GET, "/environments".into(), None, Rule::Viewers),
             (Method::GET, "/audit/verify".into(), None, Rule::Viewers),
             (Method::GET, "/prompts/p/deployed/?environment=staging".into(), None, Rule::StagingReaders),
             (Method::GET, "/prompts/p/deployed/?environment=production".into(), None, Rule::ProductionReaders),

@@ -1,0 +1,34 @@
+//! `GET /environments`: where prompts can be deployed, and which places are protected.
+
+use super::error::ApiResult;
+use crate::app::AppState;
+use crate::auth::Caller;
+use axum::extract::State;
+use promptos_core::names::Role;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnvironmentDto {
+    pub name: String,
+    /// Only admins may deploy to or roll back a protected environment.
+    pub protected: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnvironmentList {
+    pub items: Vec<EnvironmentDto>,
+}
+
+/// The configured environments.
+#[utoipa::path(get, path = "/environments", tag = "deployments", responses((status = 200, body = EnvironmentList)))]
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<EnvironmentList>> {
+    caller.require(Role::Viewer)?;
+    let items = state
+        .settings
+        .environments
+        .iter()
+        .map(|e| EnvironmentDto { name: e.to_string(), protected: state.settings.protected_environments.contains(e) })
+        .collect();
+    Ok(axum::Json(EnvironmentList { items }))
+}
