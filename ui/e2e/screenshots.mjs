@@ -1,0 +1,67 @@
+// Takes the README's screenshots from the real UI: starts `promptos serve` on a fresh
+// database, adds sample prompts through the API, and captures the pages in headless
+// Chromium. Usage: scripts/build-ui && node ui/e2e/screenshots.mjs
+import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const binary = process.env.PROMPTOS_BIN || join(process.env.CARGO_TARGET_DIR || join(root, "target"), "debug", "promptos");
+const out = join(root, "docs/screenshots");
+const port = 18000 + Math.floor(Math.random() * 1000);
+const base = `http://127.0.0.1:${port}`;
+const password = "screenshots-admin-password";
+const dir = mkdtempSync(join(tmpdir(), "promptos-shots-"));
+const server = spawn(binary, ["serve", "--bind", `127.0.0.1:${port}`], {
+  env: { ...process.env, PROMPTOS_DATABASE_URL: `sqlite://${dir}/promptos.db`, PROMPTOS_ADMIN_PASSWORD: password,
+    PROMPTOS_UI_DIR: join(root, "ui/dist"), PROMPTOS_LOG: "warn" },
+  stdio: "ignore",
+});
+try {
+  for (let i = 0; ; i++) {
+    try { if ((await fetch(base + "/readyz")).ok) break; } catch {}
+    if (i > 200) throw new Error("server did not start");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const token = (await (await fetch(base + "/auth/token", { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username: "admin", password }) })).json()).access_token;
+  const post = (path, body) => fetch(base + path, { method: "POST", body: JSON.stringify(body),
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` } });
+  const samples = [
+    ["customer-support-agent", "First reply to a customer", ["Hello {{ customer_name }}, how can I help?", "Hi {{ customer_name }}! I am {{ agent_name }}. What can I do for you today?"]],
+    ["order-status", "Explains where an order is", ["Order {{ order_id }} is {{ status }}."]],
+    ["refund-policy", "Answers refund questions", ["Refunds are possible within {{ days }} days of delivery."]],
+  ];
+  for (const [name, description, texts] of samples) {
+    await post("/prompts/", { name, description });
+    for (const [i, text] of texts.entries()) {
+      await post(`/prompts/${name}/versions/`, { version_string: `v1.${i}`, text, commit_message: i ? "Friendlier greeting" : "First draft" });
+    }
+    await post("/deployments/", { prompt_name: name, environment: "staging", version_string: `v1.${texts.length - 1}` });
+    await post("/deployments/", { prompt_name: name, environment: "production", version_string: "v1.0" });
+  }
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
+  const page = await browser.newPage({ viewport: { width: 1200, height: 760 } });
+  await page.goto(base + "/");
+  await page.getByLabel("Username").fill("admin");
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByRole("link", { name: "refund-policy" }).waitFor();
+  await page.screenshot({ path: join(out, "prompts.png"), fullPage: true });
+  await page.getByRole("link", { name: "customer-support-agent" }).click();
+  await page.getByRole("cell", { name: "v1.1", exact: true }).waitFor();
+  await page.getByLabel("Template").fill("Hello {{ customer_name }}, thanks for waiting.\nYour order {{ order_id }");
+  await page.getByText(/Line 2, column/).waitFor();
+  await page.screenshot({ path: join(out, "prompt-versions.png"), fullPage: true });
+  await page.getByRole("tab", { name: "Deployments" }).click();
+  await page.locator('tr[data-env="production"] .live-version', { hasText: "v1.0" }).waitFor();
+  await page.screenshot({ path: join(out, "prompt-deployments.png"), fullPage: true });
+  await browser.close();
+  console.log(`screenshots written to ${out}`);
+} finally {
+  server.kill();
+}
