@@ -16,7 +16,6 @@ use std::time::Duration;
 
 #[derive(Debug)]
 pub struct Settings {
-    pub environments: Vec<EnvironmentName>,
     pub protected_environments: Vec<EnvironmentName>,
     pub consistency_timeout: Duration,
     pub max_body_bytes: usize,
@@ -78,7 +77,6 @@ impl AppState {
                 throttle: LoginThrottle::default(),
             }),
             settings: Arc::new(Settings {
-                environments: args.environments.clone(),
                 protected_environments: args.protected_environments.clone(),
                 consistency_timeout: Duration::from_millis(args.consistency_timeout_ms),
                 max_body_bytes: args.max_body_bytes,

@@ -52,6 +52,17 @@ pub struct Context {
     pub environments: Vec<EnvironmentName>,
 }
 
+impl Context {
+    /// Refuses an environment that is not configured, listing those that are.
+    pub fn check_environment(&self, env: &EnvironmentName) -> Result<(), DomainError> {
+        if self.environments.contains(env) {
+            return Ok(());
+        }
+        let known: Vec<&str> = self.environments.iter().map(|e| e.as_str()).collect();
+        Err(DomainError::UnknownEnvironment { name: env.to_string(), known: known.join(", ") })
+    }
+}
+
 impl Default for Context {
     fn default() -> Self {
         Self { environments: EnvironmentName::defaults() }
@@ -176,7 +187,7 @@ pub fn decide(state: &PromptState, ctx: &Context, command: PromptCommand) -> Res
             })])
         }
         PromptCommand::Deploy { environment, version_string } => {
-            check_environment(ctx, &environment)?;
+            ctx.check_environment(&environment)?;
             check_version(p, &version_string)?;
             let previous = p.live_version(&environment).cloned();
             if previous.as_ref() == Some(&version_string) {
@@ -191,7 +202,7 @@ pub fn decide(state: &PromptState, ctx: &Context, command: PromptCommand) -> Res
             })])
         }
         PromptCommand::Rollback { environment, to } => {
-            check_environment(ctx, &environment)?;
+            ctx.check_environment(&environment)?;
             let stack = p.deployments.get(&environment).map(Vec::as_slice).unwrap_or_default();
             let Some(current) = stack.last().cloned() else {
                 return Err(DomainError::NotDeployed {
@@ -229,14 +240,6 @@ pub fn decide(state: &PromptState, ctx: &Context, command: PromptCommand) -> Res
             })])
         }
     }
-}
-
-fn check_environment(ctx: &Context, env: &EnvironmentName) -> Result<(), DomainError> {
-    if ctx.environments.contains(env) {
-        return Ok(());
-    }
-    let known: Vec<&str> = ctx.environments.iter().map(|e| e.as_str()).collect();
-    Err(DomainError::UnknownEnvironment { name: env.to_string(), known: known.join(", ") })
 }
 
 fn check_version(p: &LivePrompt, v: &VersionString) -> Result<(), DomainError> {

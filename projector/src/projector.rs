@@ -59,9 +59,10 @@ pub struct Projector {
     publisher: Option<crate::publisher::Publisher>,
 }
 
-pub async fn load_checkpoint(db: &Db) -> Result<i64, sqlx::Error> {
+/// The position a checkpoint (`read_models`, `change_feed`) has reached.
+pub async fn load_checkpoint(db: &Db, name: &str) -> Result<i64, sqlx::Error> {
     sqlx::query("SELECT position FROM projector_checkpoints WHERE name = $1")
-        .bind(CHECKPOINT)
+        .bind(name)
         .fetch_one(&db.pool)
         .await?
         .try_get(0)
@@ -86,7 +87,7 @@ impl Projector {
 
     /// Projects one batch. Returns how many events it applied (0 when caught up).
     pub async fn step(&self) -> Result<usize, ProjectorError> {
-        let checkpoint = load_checkpoint(&self.db).await?;
+        let checkpoint = load_checkpoint(&self.db, CHECKPOINT).await?;
         self.progress.send_if_modified(|p| {
             let moved = checkpoint > *p;
             *p = (*p).max(checkpoint);

@@ -9,8 +9,7 @@
 use crate::changes::changes_for;
 use crate::db::Db;
 use crate::log::read_after;
-use crate::projector::CHECKPOINT;
-use sqlx::Row;
+use crate::projector::{load_checkpoint as checkpoint, CHECKPOINT};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -20,14 +19,6 @@ const BATCH: i64 = 500;
 pub struct Publisher {
     db: Db,
     nats_url: String,
-}
-
-async fn checkpoint(db: &Db, name: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query("SELECT position FROM projector_checkpoints WHERE name = $1")
-        .bind(name)
-        .fetch_one(&db.pool)
-        .await?
-        .try_get(0)
 }
 
 impl Publisher {

@@ -164,63 +164,84 @@ pub async fn deployment_history(
 
 /// What an application fetches: the version live in an environment.
 #[derive(Debug, Clone)]
-pub struct Deployed {
-    pub prompt: PromptRow,
-    pub version: VersionRow,
-    /// Position of the deploy or rollback that made this version live.
-    pub deployed_position: i64,
+pub struct DeployedItem {
+    pub prompt_id: String,
+    pub prompt_name: String,
+    pub environment: String,
+    pub version_string: String,
+    pub text: String,
+    /// JSON array of variable names.
+    pub variables: String,
     pub deployed_at: String,
     pub deployed_by: String,
+    /// Position of the deploy or rollback that made this version live.
+    pub position: i64,
 }
 
-async fn deployed_version(
-    db: &Db,
-    prompt: PromptRow,
-    version_string: String,
-    position: i64,
-    at: String,
-    by: String,
-) -> Result<Option<Deployed>, sqlx::Error> {
-    Ok(version(db, &prompt.prompt_id, &version_string).await?.map(|version| Deployed {
-        prompt,
-        version,
-        deployed_position: position,
-        deployed_at: at,
-        deployed_by: by,
-    }))
+/// Live deployments with their prompt and version, in one query.
+const DEPLOYED_SELECT: &str = "SELECT p.prompt_id, p.name, d.environment, v.version_string, v.text, v.variables, \
+     d.deployed_at, d.deployed_by, d.position \
+     FROM rm_deployments d \
+     JOIN rm_prompts p ON p.prompt_id = d.prompt_id AND p.deleted_at IS NULL \
+     JOIN rm_versions v ON v.prompt_id = d.prompt_id AND v.version_string = d.version_string";
+
+fn deployed_item(r: &sqlx::any::AnyRow) -> Result<DeployedItem, sqlx::Error> {
+    Ok(DeployedItem {
+        prompt_id: r.try_get(0)?,
+        prompt_name: r.try_get(1)?,
+        environment: r.try_get(2)?,
+        version_string: r.try_get(3)?,
+        text: r.try_get(4)?,
+        variables: r.try_get(5)?,
+        deployed_at: r.try_get(6)?,
+        deployed_by: r.try_get(7)?,
+        position: r.try_get(8)?,
+    })
 }
 
-pub async fn deployed(db: &Db, name: &str, environment: &str) -> Result<Option<Deployed>, sqlx::Error> {
-    let Some(prompt) = live_prompt(db, name).await? else {
-        return Ok(None);
-    };
-    let sql = format!("SELECT {DEPLOYMENT_COLUMNS} FROM rm_deployments WHERE prompt_id = $1 AND environment = $2");
-    let row = sqlx::query(&sql).bind(&prompt.prompt_id).bind(environment).fetch_optional(&db.pool).await?;
-    let Some(d) = row.as_ref().map(DeploymentRow::from_row).transpose()? else {
-        return Ok(None);
-    };
-    deployed_version(db, prompt, d.version_string, d.position, d.deployed_at, d.deployed_by).await
+/// The version live as `name` in `environment`.
+pub async fn deployed(db: &Db, name: &str, environment: &str) -> Result<Option<DeployedItem>, sqlx::Error> {
+    let sql = format!("{DEPLOYED_SELECT} WHERE p.name = $1 AND d.environment = $2");
+    let row = sqlx::query(&sql).bind(name).bind(environment).fetch_optional(&db.pool).await?;
+    row.as_ref().map(deployed_item).transpose()
+}
+
+/// Every live prompt deployed in `environment`, by name.
+pub async fn deployed_in(db: &Db, environment: &str) -> Result<Vec<DeployedItem>, sqlx::Error> {
+    let sql = format!("{DEPLOYED_SELECT} WHERE d.environment = $1 ORDER BY p.name");
+    sqlx::query(&sql).bind(environment).fetch_all(&db.pool).await?.iter().map(deployed_item).collect()
 }
 
 /// What was live in `environment` at time `at` (fixed-width UTC text, as stored).
-pub async fn deployed_as_of(db: &Db, name: &str, environment: &str, at: &str) -> Result<Option<Deployed>, sqlx::Error> {
+pub async fn deployed_as_of(
+    db: &Db,
+    name: &str,
+    environment: &str,
+    at: &str,
+) -> Result<Option<DeployedItem>, sqlx::Error> {
     let sql = format!(
         "SELECT {PROMPT_COLUMNS} FROM rm_prompts WHERE name = $1 AND created_at <= $2 \
          AND (deleted_at IS NULL OR deleted_at > $2) ORDER BY first_position DESC LIMIT 1"
     );
     let row = sqlx::query(&sql).bind(name).bind(at).fetch_optional(&db.pool).await?;
-    let Some(prompt) = row.as_ref().map(PromptRow::from_row).transpose()? else {
-        return Ok(None);
-    };
+    let Some(prompt) = row.as_ref().map(PromptRow::from_row).transpose()? else { return Ok(None) };
     let sql = format!(
         "SELECT {HISTORY_COLUMNS} FROM rm_deployment_history WHERE prompt_id = $1 AND environment = $2 \
          AND at <= $3 ORDER BY position DESC LIMIT 1"
     );
     let row = sqlx::query(&sql).bind(&prompt.prompt_id).bind(environment).bind(at).fetch_optional(&db.pool).await?;
-    let Some(h) = row.as_ref().map(HistoryRow::from_row).transpose()? else {
-        return Ok(None);
-    };
-    deployed_version(db, prompt, h.version_string, h.position, h.at, h.actor).await
+    let Some(h) = row.as_ref().map(HistoryRow::from_row).transpose()? else { return Ok(None) };
+    Ok(version(db, &prompt.prompt_id, &h.version_string).await?.map(|v| DeployedItem {
+        prompt_id: prompt.prompt_id,
+        prompt_name: prompt.name,
+        environment: h.environment,
+        version_string: v.version_string,
+        text: v.text,
+        variables: v.variables,
+        deployed_at: h.at,
+        deployed_by: h.actor,
+        position: h.position,
+    }))
 }
 
 #[derive(Debug, Clone, Default)]
@@ -262,18 +283,8 @@ pub async fn events(db: &Db, f: &EventFilter) -> Result<Vec<StoredEvent>, sqlx::
     q.fetch_all(db).await?.iter().map(StoredEvent::from_row).collect()
 }
 
-/// Stream ids of the events in (from, to], for cache invalidation.
-pub async fn streams_between(db: &Db, from: i64, to: i64) -> Result<Vec<String>, sqlx::Error> {
-    let rows = sqlx::query("SELECT DISTINCT stream_id FROM events WHERE position > $1 AND position <= $2")
-        .bind(from)
-        .bind(to)
-        .fetch_all(&db.pool)
-        .await?;
-    rows.iter().map(|r| r.try_get::<String, _>(0)).collect()
-}
-
 pub async fn checkpoint(db: &Db) -> Result<i64, sqlx::Error> {
-    crate::projector::load_checkpoint(db).await
+    crate::projector::load_checkpoint(db, crate::projector::CHECKPOINT).await
 }
 
 pub async fn user(db: &Db, username: &str) -> Result<Option<UserRow>, sqlx::Error> {
@@ -304,45 +315,4 @@ pub async fn any_user_ever(db: &Db) -> Result<bool, sqlx::Error> {
     let row =
         sqlx::query("SELECT 1 FROM events WHERE event_type = 'UserCreated' LIMIT 1").fetch_optional(&db.pool).await?;
     Ok(row.is_some())
-}
-
-/// One prompt deployed in an environment, for warming a cache.
-#[derive(Debug, Clone)]
-pub struct DeployedItem {
-    pub prompt_id: String,
-    pub prompt_name: String,
-    pub version_string: String,
-    pub text: String,
-    pub variables: String,
-    pub deployed_at: String,
-    pub deployed_by: String,
-    pub position: i64,
-}
-
-/// Every live prompt deployed in `environment`, by name.
-pub async fn deployed_in(db: &Db, environment: &str) -> Result<Vec<DeployedItem>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT p.prompt_id, p.name, v.version_string, v.text, v.variables, d.deployed_at, d.deployed_by, d.position \
-         FROM rm_deployments d \
-         JOIN rm_prompts p ON p.prompt_id = d.prompt_id AND p.deleted_at IS NULL \
-         JOIN rm_versions v ON v.prompt_id = d.prompt_id AND v.version_string = d.version_string \
-         WHERE d.environment = $1 ORDER BY p.name",
-    )
-    .bind(environment)
-    .fetch_all(&db.pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(DeployedItem {
-                prompt_id: r.try_get(0)?,
-                prompt_name: r.try_get(1)?,
-                version_string: r.try_get(2)?,
-                text: r.try_get(3)?,
-                variables: r.try_get(4)?,
-                deployed_at: r.try_get(5)?,
-                deployed_by: r.try_get(6)?,
-                position: r.try_get(7)?,
-            })
-        })
-        .collect()
 }

@@ -84,7 +84,7 @@ pub async fn create(
     let mut environments = Vec::new();
     for e in &body.environments {
         let env = EnvironmentName::parse_field(e, "environments")?;
-        if !state.settings.environments.contains(&env) {
+        if !state.commands.context().environments.contains(&env) {
             return Err(ApiError::invalid("environments", format!("unknown environment {e:?}")));
         }
         if !environments.contains(&env) {

@@ -2,7 +2,7 @@
 
 use super::error::{ApiError, ApiResult};
 use super::extract::Query;
-use super::prompts::{page_size, path_name};
+use super::prompts::{page_size, path_name, position_cursor};
 use crate::app::AppState;
 use crate::auth::Caller;
 use axum::body::Body;
@@ -108,13 +108,7 @@ fn filter(p: &EventParams, limit: i64) -> ApiResult<EventFilter> {
             return Err(ApiError::bad_query(Some("order".into()), format!("order must be asc or desc, not {other:?}")))
         }
     };
-    let cursor = match p.cursor.as_deref() {
-        None | Some("") => None,
-        Some(c) => Some(
-            c.parse::<i64>()
-                .map_err(|_| ApiError::bad_query(Some("cursor".into()), "cursor is not one this server issued"))?,
-        ),
-    };
+    let cursor = position_cursor(p.cursor.as_deref())?;
     let bound = cursor.or(p.after);
     Ok(EventFilter {
         prompt_name: p.prompt.clone(),

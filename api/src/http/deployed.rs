@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use promptos_core::names::EnvironmentName;
-use promptos_projector::queries::{self, Deployed};
+use promptos_projector::queries::{self, DeployedItem};
 use promptos_projector::writer::format_timestamp;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -42,18 +42,18 @@ pub struct DeployedDto {
     pub prompt_id: String,
 }
 
-impl From<Deployed> for DeployedDto {
-    fn from(d: Deployed) -> Self {
+impl From<DeployedItem> for DeployedDto {
+    fn from(d: DeployedItem) -> Self {
         Self {
-            prompt_name: d.prompt.name,
-            environment: String::new(),
-            version_string: d.version.version_string,
-            prompt_text: d.version.text,
-            variables: serde_json::from_str(&d.version.variables).unwrap_or_default(),
+            prompt_name: d.prompt_name,
+            environment: d.environment,
+            version_string: d.version_string,
+            prompt_text: d.text,
+            variables: serde_json::from_str(&d.variables).unwrap_or_default(),
             deployed_at: d.deployed_at,
             deployed_by: d.deployed_by,
-            position: d.deployed_position,
-            prompt_id: d.prompt.prompt_id,
+            position: d.position,
+            prompt_id: d.prompt_id,
         }
     }
 }
@@ -70,9 +70,8 @@ pub struct DeployedParams {
     pub min_position: Option<i64>,
 }
 
-fn encode(d: Deployed, environment: &str) -> CachedDeployed {
-    let mut dto = DeployedDto::from(d);
-    dto.environment = environment.to_owned();
+fn encode(d: DeployedItem) -> CachedDeployed {
+    let dto = DeployedDto::from(d);
     let etag = HeaderValue::from_str(&format!("\"{}\"", dto.position)).expect("digits are a valid header");
     let body = Bytes::from(serde_json::to_vec(&dto).expect("plain data serializes"));
     CachedDeployed { etag, body }
@@ -104,7 +103,7 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let environment = EnvironmentName::parse(&p.environment)?;
     caller.require_read(&environment)?;
-    known_environment(&state, &environment)?;
+    state.commands.context().check_environment(&environment)?;
     let not_found = || ApiError::NotFound(format!("no version of prompt {name:?} is deployed in {:?}", p.environment));
     if let Some(as_of) = &p.as_of {
         let at = chrono::DateTime::parse_from_rfc3339(as_of).map_err(|e| {
@@ -116,15 +115,13 @@ pub async fn get(
         let at = format_timestamp(at.with_timezone(&chrono::Utc));
         let found =
             queries::deployed_as_of(&state.db, &name, environment.as_str(), &at).await?.ok_or_else(not_found)?;
-        return Ok(respond(&encode(found, environment.as_str()), &headers));
+        return Ok(respond(&encode(found), &headers));
     }
     if let Some(min) = p.min_position {
         state.settle(min).await;
     }
     let key = (path_name(&name)?.to_string(), environment.to_string());
-    let load = async {
-        Ok(queries::deployed(&state.db, &key.0, &key.1).await?.map(|d| Arc::new(encode(d, environment.as_str()))))
-    };
+    let load = async { Ok(queries::deployed(&state.db, &key.0, &key.1).await?.map(|d| Arc::new(encode(d)))) };
     match state.caches.fill(&state.caches.deployed, key.clone(), load).await? {
         Some(entry) => Ok(respond(&entry, &headers)),
         None => Err(not_found()),
@@ -157,32 +154,9 @@ pub async fn list(
 ) -> ApiResult<axum::Json<DeployedList>> {
     let environment = EnvironmentName::parse(&p.environment)?;
     caller.require_read(&environment)?;
-    known_environment(&state, &environment)?;
+    state.commands.context().check_environment(&environment)?;
     let position = state.follower.visible();
-    let items = queries::deployed_in(&state.db, environment.as_str())
-        .await?
-        .into_iter()
-        .map(|d| DeployedDto {
-            prompt_name: d.prompt_name,
-            environment: environment.to_string(),
-            version_string: d.version_string,
-            prompt_text: d.text,
-            variables: serde_json::from_str(&d.variables).unwrap_or_default(),
-            deployed_at: d.deployed_at,
-            deployed_by: d.deployed_by,
-            position: d.position,
-            prompt_id: d.prompt_id,
-        })
-        .collect();
+    let items =
+        queries::deployed_in(&state.db, environment.as_str()).await?.into_iter().map(DeployedDto::from).collect();
     Ok(axum::Json(DeployedList { environment: environment.to_string(), position, items }))
-}
-
-fn known_environment(state: &AppState, environment: &EnvironmentName) -> ApiResult<()> {
-    if state.settings.environments.contains(environment) {
-        return Ok(());
-    }
-    Err(ApiError::Domain(promptos_core::DomainError::UnknownEnvironment {
-        name: environment.to_string(),
-        known: state.settings.environments.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", "),
-    }))
 }

@@ -25,7 +25,8 @@ pub struct EnvironmentList {
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<EnvironmentList>> {
     caller.require(Role::Viewer)?;
     let items = state
-        .settings
+        .commands
+        .context()
         .environments
         .iter()
         .map(|e| EnvironmentDto { name: e.to_string(), protected: state.settings.protected_environments.contains(e) })

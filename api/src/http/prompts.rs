@@ -107,6 +107,18 @@ pub fn page_size(limit: Option<i64>, default: i64) -> ApiResult<i64> {
     }
 }
 
+/// Parses a position cursor (`next_cursor` of a previous page).
+pub fn position_cursor(cursor: Option<&str>) -> ApiResult<Option<i64>> {
+    match cursor {
+        None | Some("") => Ok(None),
+        Some(c) => c.parse::<i64>().map(Some).map_err(|_| not_our_cursor()),
+    }
+}
+
+pub(crate) fn not_our_cursor() -> ApiError {
+    ApiError::bad_query(Some("cursor".into()), "cursor is not one this server issued")
+}
+
 pub(crate) fn prompt_dto(row: PromptRow, live: BTreeMap<String, String>) -> PromptDto {
     PromptDto {
         prompt_id: row.prompt_id,
@@ -173,16 +185,13 @@ pub async fn list(
 ) -> ApiResult<axum::Json<PromptPage>> {
     caller.require(Role::Viewer)?;
     let limit = page_size(p.limit, 50)?;
-    let after =
-        match p.cursor.as_deref() {
-            None | Some("") => None,
-            Some(c) => {
-                let parsed = c.rsplit_once(':').and_then(|(n, pos)| Some((n.to_owned(), pos.parse::<i64>().ok()?)));
-                Some(parsed.ok_or_else(|| {
-                    ApiError::bad_query(Some("cursor".into()), "cursor is not one this server issued")
-                })?)
-            }
-        };
+    let after = match p.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => {
+            let parsed = c.rsplit_once(':').and_then(|(n, pos)| Some((n.to_owned(), pos.parse::<i64>().ok()?)));
+            Some(parsed.ok_or_else(|| not_our_cursor())?)
+        }
+    };
     let filter = PromptListFilter {
         prefix: p.prefix.filter(|s| !s.is_empty()),
         after,

@@ -2,7 +2,7 @@
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Query};
-use super::prompts::{live_prompt, page_size, path_name};
+use super::prompts::{live_prompt, page_size, path_name, position_cursor};
 use crate::app::AppState;
 use crate::auth::Caller;
 use axum::extract::{Path, State};
@@ -108,12 +108,7 @@ pub async fn list(
     caller.require(Role::Viewer)?;
     let prompt = live_prompt(&state, path_name(&name)?.as_str()).await?;
     let limit = page_size(p.limit, 100)?;
-    let after = match p.cursor.as_deref() {
-        None | Some("") => 0,
-        Some(c) => c
-            .parse::<i64>()
-            .map_err(|_| ApiError::bad_query(Some("cursor".into()), "cursor is not one this server issued"))?,
-    };
+    let after = position_cursor(p.cursor.as_deref())?.unwrap_or(0);
     let mut rows = queries::versions(&state.db, &prompt.prompt_id, after, limit + 1).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
