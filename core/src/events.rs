@@ -159,6 +159,16 @@ impl Event {
         "ApiKeyRevoked",
     ];
 
+    /// The event types of a prompt's own stream (what its History shows).
+    pub const PROMPT_TYPES: &'static [&'static str] = &[
+        "PromptCreated",
+        "PromptUpdated",
+        "VersionCreated",
+        "VersionDeployed",
+        "DeploymentRolledBack",
+        "PromptDeleted",
+    ];
+
     /// Payload fields that hold credentials; the API shows them as `[redacted]`.
     pub const SECRET_FIELDS: &'static [&'static str] = &["password_hash", "key_hash"];
 
@@ -281,5 +291,13 @@ mod tests {
         let back = Event::decode(e.event_type(), &e.payload_json()).unwrap();
         assert_eq!(back, e);
         assert!(matches!(Event::decode("Nope", "{}"), Err(DecodeError::UnknownType(_))));
+    }
+
+    #[test]
+    fn prompt_types_are_the_types_a_prompt_stream_holds() {
+        assert!(Event::PROMPT_TYPES.iter().all(|t| Event::TYPES.contains(t)));
+        let e = Event::PromptDeleted(PromptDeleted { prompt_id: Uuid::nil(), name: PromptName::parse("p").unwrap() });
+        assert!(e.prompt().is_some() && Event::PROMPT_TYPES.contains(&e.event_type()));
+        assert!(!Event::PROMPT_TYPES.contains(&"UserCreated"));
     }
 }

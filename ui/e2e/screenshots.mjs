@@ -54,12 +54,20 @@ try {
   await page.screenshot({ path: join(out, "prompts.png"), fullPage: true });
   await page.getByRole("link", { name: "customer-support-agent" }).click();
   await page.getByRole("cell", { name: "v1.1", exact: true }).waitFor();
+  await page.getByRole("button", { name: "Show the text of v1.1" }).click();
+  await page.getByTestId("diff-summary").getByText("v1.0 → v1.1").waitFor();
   await page.getByLabel("Template").fill("Hello {{ customer_name }}, thanks for waiting.\nYour order {{ order_id }");
   await page.getByText(/Line 2, column/).waitFor();
   await page.screenshot({ path: join(out, "prompt-versions.png"), fullPage: true });
   await page.getByRole("tab", { name: "Deployments" }).click();
   await page.locator('tr[data-env="production"] .live-version', { hasText: "v1.0" }).waitFor();
   await page.screenshot({ path: join(out, "prompt-deployments.png"), fullPage: true });
+  await page.getByRole("tab", { name: "Settings" }).click();
+  await page.getByLabel("Type customer-support-agent to confirm").fill("customer-support");
+  await page.screenshot({ path: join(out, "prompt-settings.png"), fullPage: true });
+  await page.getByRole("tab", { name: "History" }).click();
+  await page.locator("table.timeline tbody tr").nth(2).getByText("Payload").click();
+  await page.screenshot({ path: join(out, "prompt-history.png"), fullPage: true });
   await browser.close();
   console.log(`screenshots written to ${out}`);
 } finally {

@@ -6,6 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, dirname, resolve } from "node:path";
 import { createServer } from "node:net";
@@ -70,11 +71,21 @@ after(async () => {
   server?.kill();
 });
 
+/// Fails the test if the app panics or throws: a broken page must not pass unnoticed.
+function watchForCrashes(page) {
+  const crashes = [];
+  page.on("pageerror", (e) => crashes.push(String(e)));
+  page.on("console", (m) => { if (m.type() === "error" && m.text().includes("panicked")) crashes.push(m.text()); });
+  return () => assert.deepEqual(crashes, [], "the app crashed in the browser");
+}
+
 /// Runs `body` with a fresh page; saves a screenshot if it fails.
 async function withPage(name, body) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const noCrashes = watchForCrashes(page);
   try {
     await body(page);
+    noCrashes();
   } catch (e) {
     mkdirSync(artifacts, { recursive: true });
     await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true }).catch(() => {});
@@ -82,6 +93,11 @@ async function withPage(name, body) {
   } finally {
     await page.close();
   }
+}
+
+async function adminToken() {
+  const { access_token } = await api("/auth/token", { method: "POST", body: JSON.stringify({ username: "admin", password: ADMIN }) });
+  return access_token;
 }
 
 async function login(page, username, password) {
@@ -165,9 +181,127 @@ test("the seed workflow in the browser: versions, deploy, roll back", () =>
     await page.getByRole("button", { name: "Roll back production" }).click();
     await page.locator('tr[data-env="production"] .live-version', { hasText: "v1" }).waitFor();
     // The deployment history lists every step with its actor.
-    const history = page.locator("table.history tbody tr");
-    await until("three history rows", async () => (await history.count()) === 3);
-    assert.match(await history.first().innerText(), /rollback\s+v1\s+v2\s+user:admin/);
+    const deployments = page.locator("table.history tbody tr");
+    await until("three deployment history rows", async () => (await deployments.count()) === 3);
+    assert.match(await deployments.first().innerText(), /rollback\s+v1\s+v2\s+user:admin/);
+
+    // Arrow keys move between tabs; each tab has its own address.
+    await page.getByRole("tab", { name: "Deployments" }).focus();
+    await page.keyboard.press("ArrowRight");
+    await page.getByRole("tab", { name: "Settings", selected: true }).waitFor();
+    assert.equal(new URL(page.url()).pathname, "/ui/prompts/support-agent/settings");
+    await page.keyboard.press("ArrowRight");
+    await page.getByRole("tab", { name: "History", selected: true }).waitFor();
+
+    // History: every event of the prompt, newest first, each with its actor and payload.
+    const events = page.locator("table.timeline tbody tr");
+    const expected = ["DeploymentRolledBack", "VersionDeployed", "VersionDeployed", "VersionCreated", "VersionCreated", "PromptCreated"];
+    await until("six events", async () => (await events.count()) === expected.length);
+    for (const [i, type] of expected.entries()) {
+      const row = events.nth(i);
+      assert.equal(await row.getAttribute("data-type"), type);
+      assert.match(await row.innerText(), /user:admin/);
+    }
+    assert.match(await events.first().innerText(), /Rolled production back from v2 to v1/);
+    await events.nth(3).getByText("Payload").click();
+    await events.nth(3).getByText('"text": "Hi {{ customer_name }}! I am {{ agent }}."').waitFor();
+    // Filtered by type, then exported as the auditor's file.
+    await page.getByLabel("Event type").selectOption("VersionDeployed");
+    await until("two deploy events", async () => (await events.count()) === 2);
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Export JSON Lines" }).click()]);
+    assert.equal(download.suggestedFilename(), "support-agent-history-VersionDeployed.jsonl");
+    const lines = (await readFile(await download.path(), "utf8")).trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((e) => [e.type, e.payload.version_string, e.actor]),
+      [["VersionDeployed", "v1", "user:admin"], ["VersionDeployed", "v2", "user:admin"]]);
+    const [csv] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Export CSV" }).click()]);
+    const csvText = await readFile(await csv.path(), "utf8");
+    assert.match(csvText.split("\n")[0], /^position,recorded_at,actor,type,/);
+    assert.equal(csvText.trim().split("\n").length, 3);
+
+    // Versions: read a version's text and compare two versions as a diff.
+    await page.getByRole("tab", { name: "Versions" }).click();
+    await page.getByRole("button", { name: "Show the text of v1" }).click();
+    await page.getByTestId("version-detail").getByText("Hello {{ customer_name }}, how can I help?").waitFor();
+    await page.getByLabel("From").selectOption("v1");
+    await page.getByLabel("To").selectOption("v2");
+    await page.getByTestId("diff-summary").getByText("v1 → v2: 1 line added, 1 removed.").waitFor();
+    assert.equal(await page.locator(".diff del").innerText(), "Hello {{ customer_name }}, how can I help?");
+    assert.equal(await page.locator(".diff ins").innerText(), "Hi {{ customer_name }}! I am {{ agent }}.");
+    assert.ok((await page.locator(".diff ins mark").count()) > 0, "changed words are emphasised");
+    // A version can seed the editor for the next one.
+    await page.getByRole("button", { name: "Edit as a new version" }).click();
+    assert.equal(await page.getByLabel("Template").inputValue(), "Hello {{ customer_name }}, how can I help?");
+  }));
+
+test("settings: edit the description, delete only after typing the name", () =>
+  withPage("settings", async (page) => {
+    const token = await adminToken();
+    await api("/prompts/", { method: "POST", body: JSON.stringify({ name: "old-faq", description: "Old FAQ" }) }, token);
+    await login(page, "admin", ADMIN);
+    await page.goto(base + "/ui/prompts/old-faq/settings");
+    const description = page.getByLabel("Description", { exact: true });
+    await until("the stored description", async () => (await description.inputValue()) === "Old FAQ");
+    await description.fill("Answers questions about the 2024 catalogue");
+    await page.getByRole("button", { name: "Save description" }).click();
+    await page.getByText("Description saved.").waitFor();
+    await page.locator("p.description", { hasText: "Answers questions about the 2024 catalogue" }).waitFor();
+    assert.equal((await api("/prompts/old-faq", {}, token)).description, "Answers questions about the 2024 catalogue");
+
+    const remove = page.getByRole("button", { name: "Delete this prompt" });
+    assert.equal(await remove.isDisabled(), true);
+    await page.getByLabel("Type old-faq to confirm").fill("old-fa");
+    assert.equal(await remove.isDisabled(), true);
+    await page.getByLabel("Type old-faq to confirm").fill("old-faq");
+    await remove.click();
+    await page.getByRole("heading", { name: "Prompts" }).waitFor();
+    const list = await api("/prompts/", {}, token);
+    assert.ok(!list.items.some((p) => p.name === "old-faq"), "the prompt is gone from the list");
+  }));
+
+test("a second session sees a deploy without reloading; a viewer gets no deploy controls", () =>
+  withPage("live", async (page) => {
+    const token = await adminToken();
+    await api("/users/", { method: "POST", body: JSON.stringify({ username: "vera", role: "viewer", password: "viewer-password-2" }) }, token);
+    await api("/prompts/", { method: "POST", body: JSON.stringify({ name: "live-demo" }) }, token);
+    for (const v of ["v1", "v2"]) {
+      await api("/prompts/live-demo/versions/", { method: "POST", body: JSON.stringify({ version_string: v, text: `Text ${v}` }) }, token);
+    }
+    // The watcher: a viewer in a separate browser session (its own storage and connection).
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const watcher = await context.newPage();
+    const watcherCrashes = watchForCrashes(watcher);
+    try {
+      await login(watcher, "vera", "viewer-password-2");
+      await watcher.goto(base + "/ui/prompts/live-demo/deployments");
+      await watcher.getByTestId("live-status").getByText("Live").waitFor();
+      assert.equal(await watcher.getByRole("button", { name: "Deploy" }).count(), 0);
+      await watcher.getByText("Viewers can see deployments but not change them.").waitFor();
+      await watcher.goto(base + "/ui/prompts/live-demo/settings");
+      await watcher.getByText("Viewers cannot delete prompts.").waitFor();
+      assert.equal(await watcher.getByRole("button", { name: "Delete this prompt" }).isDisabled(), true);
+      await watcher.getByRole("tab", { name: "Deployments" }).click();
+      await watcher.getByTestId("live-status").getByText("Live").waitFor();
+
+      // The deployer: an admin in this page.
+      await login(page, "admin", ADMIN);
+      await page.goto(base + "/ui/prompts/live-demo/deployments");
+      await page.getByLabel("Environment", { exact: true }).selectOption("staging");
+      await page.getByLabel("Version", { exact: true }).selectOption("v2");
+      const clicked = Date.now();
+      await page.getByRole("button", { name: "Deploy" }).click();
+      // No reload on the watcher's side: the change feed brings it.
+      await watcher.locator('tr[data-env="staging"] .live-version', { hasText: "v2" }).waitFor({ timeout: 5000 });
+      console.log(`# deploy seen by the second session ${Date.now() - clicked} ms after the click`);
+      await watcher.getByRole("tab", { name: "History" }).click();
+      await watcher.locator("table.timeline tbody tr").first().getByText("Deployed v2 to staging").waitFor();
+      watcherCrashes();
+    } catch (e) {
+      mkdirSync(artifacts, { recursive: true });
+      await watcher.screenshot({ path: join(artifacts, "live-watcher.png"), fullPage: true }).catch(() => {});
+      throw e;
+    } finally {
+      await context.close();
+    }
   }));
 
 test("a viewer sees prompts but no create form", () =>

@@ -46,6 +46,28 @@ pub fn deliver<T>(signal: Signal<T>, value: T) {
     }
 }
 
+/// The pages, one per route.
+#[derive(Clone, PartialEq, Eq, Debug)]
+enum Route {
+    Login,
+    Prompts,
+    /// `/ui/prompts/{name}` and its tabs, `/ui/prompts/{name}/{tab}`.
+    Prompt(String),
+}
+
+impl Route {
+    fn of(path: &str, logged_in: bool) -> Route {
+        if !logged_in || path == "/ui/login" {
+            return Route::Login;
+        }
+        let name = path.strip_prefix("/ui/prompts/").and_then(|rest| rest.split('/').next()).unwrap_or("");
+        if name.is_empty() {
+            return Route::Prompts;
+        }
+        Route::Prompt(js_sys::decode_uri_component(name).map(String::from).unwrap_or_else(|_| name.to_owned()))
+    }
+}
+
 fn current_path() -> String {
     web_sys::window().and_then(|w| w.location().pathname().ok()).unwrap_or_else(|| "/ui/".into())
 }
@@ -70,19 +92,12 @@ pub fn App() -> View {
         });
     }
 
-    let page = move || {
-        let path = session.path.get_clone();
-        let logged_in = api::stored_token().is_some();
-        if !logged_in || path == "/ui/login" {
-            return view! { Login {} };
-        }
-        match path.strip_prefix("/ui/prompts/").map(|n| n.trim_end_matches('/')) {
-            Some(name) if !name.is_empty() => {
-                let name = js_sys::decode_uri_component(name).map(String::from).unwrap_or_else(|_| name.to_owned());
-                view! { PromptPage(name=name) }
-            }
-            _ => view! { PromptsPage {} },
-        }
+    // Only a change of page rebuilds it; moving between a prompt's tabs does not.
+    let route = create_selector(move || Route::of(&session.path.get_clone(), api::stored_token().is_some()));
+    let page = move || match route.get_clone() {
+        Route::Login => view! { Login {} },
+        Route::Prompts => view! { PromptsPage {} },
+        Route::Prompt(name) => view! { PromptPage(name=name) },
     };
 
     view! {

@@ -1,7 +1,7 @@
 //! The PromptOS admin UI: a Sycamore app compiled to WebAssembly and served by
 //! `promptos serve` at `/ui/`. Build it with `scripts/build-ui`.
 //!
-//! Pages map one-to-one to routes (`/ui/login`, `/ui/`, `/ui/prompts/{name}`); the
+//! Pages map one-to-one to routes (`/ui/login`, `/ui/`, `/ui/prompts/{name}/{tab}`); the
 //! session and the current user go through Sycamore context; every API call goes
 //! through [`api`], which turns error responses into sentences a person can read.
 
@@ -19,10 +19,26 @@ pub fn prompt_name_problem(name: &str) -> Option<String> {
         .map(|c| format!("Use lowercase letters, digits, '-', '_' and '.' only ({c:?} is not allowed)."))
 }
 
+/// A stored timestamp (`2026-11-25T10:00:00.123456Z`) as people read it:
+/// `2026-11-25 10:00:00 UTC`. Anything else is shown as it is.
+pub fn readable_time(ts: &str) -> String {
+    match (ts.get(..10), ts.get(11..19)) {
+        (Some(date), Some(time)) if ts.as_bytes().get(10) == Some(&b'T') && ts.ends_with('Z') => {
+            format!("{date} {time} UTC")
+        }
+        _ => ts.to_owned(),
+    }
+}
+
+pub mod diff;
+pub mod export;
+
 #[cfg(target_arch = "wasm32")]
 mod api;
 #[cfg(target_arch = "wasm32")]
 mod app;
+#[cfg(target_arch = "wasm32")]
+mod live;
 #[cfg(target_arch = "wasm32")]
 mod pages;
 
@@ -42,5 +58,12 @@ mod tests {
         assert!(super::prompt_name_problem("").is_some());
         assert!(super::prompt_name_problem("Upper").unwrap().contains("'U'"));
         assert!(super::prompt_name_problem(&"a".repeat(101)).is_some());
+    }
+
+    #[test]
+    fn times_read_like_times() {
+        assert_eq!(super::readable_time("2026-11-25T10:04:05.123456Z"), "2026-11-25 10:04:05 UTC");
+        assert_eq!(super::readable_time(""), "");
+        assert_eq!(super::readable_time("yesterday"), "yesterday");
     }
 }

@@ -14,19 +14,23 @@ pub fn Login() -> View {
         e.prevent_default();
         deliver(busy, true);
         deliver(error, String::new());
+        // Read the signals now: the page may be gone by the time the task runs.
+        let body =
+            format!("username={}&password={}", api::encode(&username.get_clone()), api::encode(&password.get_clone()));
         wasm_bindgen_futures::spawn_local(async move {
-            let body = format!(
-                "username={}&password={}",
-                api::encode(&username.get_clone()),
-                api::encode(&password.get_clone())
-            );
             match api::call("POST", "/auth/token", Some(body), true).await {
                 Ok(token) => {
                     api::store_token(token["access_token"].as_str());
                     match api::get("/auth/me").await {
                         Ok(me) => {
                             session.me.set(Some(me));
-                            session.navigate("/ui/");
+                            // Back to the page that asked for a login (a deep link), if any.
+                            let path = session.path.get_clone();
+                            session.navigate(if path.starts_with("/ui/") && path != "/ui/login" {
+                                &path
+                            } else {
+                                "/ui/"
+                            });
                         }
                         Err(f) => deliver(error, f.message),
                     }

@@ -14,8 +14,8 @@ pub fn PromptsPage() -> View {
     let form_error = create_signal(String::new());
 
     let load = move || {
+        let path = format!("/prompts/?limit=500&prefix={}", api::encode(&search.get_clone()));
         wasm_bindgen_futures::spawn_local(async move {
-            let path = format!("/prompts/?limit=500&prefix={}", api::encode(&search.get_clone()));
             match api::get(&path).await {
                 Ok(page) => {
                     deliver(load_error, String::new());
@@ -46,8 +46,8 @@ pub fn PromptsPage() -> View {
             deliver(form_error, problem);
             return;
         }
+        let body = json!({"name": name.get_clone(), "description": description.get_clone()});
         wasm_bindgen_futures::spawn_local(async move {
-            let body = json!({"name": name.get_clone(), "description": description.get_clone()});
             match api::post("/prompts/", body).await {
                 Ok(created) => {
                     deliver(form_error, String::new());

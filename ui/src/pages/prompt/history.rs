@@ -1,0 +1,203 @@
+//! The History tab, for auditors: the prompt's event timeline (newest first) with who did
+//! what and when, each event's payload on demand, a filter by event type, and export of
+//! what the filter selects as JSON Lines or CSV.
+
+use super::{text, when, Data};
+use crate::api;
+use crate::app::deliver;
+use crate::export;
+use promptos_core::events::Event;
+use serde_json::Value;
+use sycamore::prelude::*;
+use wasm_bindgen::{JsCast, JsValue};
+
+/// A one-line account of an event, in the product's words.
+fn summary(e: &Value) -> String {
+    let p = &e["payload"];
+    let s = |k: &str| text(p, k);
+    match e["type"].as_str().unwrap_or_default() {
+        "PromptCreated" if s("description").is_empty() => "Created the prompt".to_owned(),
+        "PromptCreated" => format!("Created the prompt: “{}”", s("description")),
+        "PromptUpdated" => format!("Changed the description to “{}”", s("description")),
+        "PromptDeleted" => "Deleted the prompt".to_owned(),
+        "VersionCreated" => match p["commit_message"].as_str() {
+            Some(m) => format!("Created version {} ({m})", s("version_string")),
+            None => format!("Created version {}", s("version_string")),
+        },
+        "VersionDeployed" => match p["previous_version_string"].as_str() {
+            Some(prev) => format!("Deployed {} to {} (was {prev})", s("version_string"), s("environment")),
+            None => format!("Deployed {} to {}", s("version_string"), s("environment")),
+        },
+        "DeploymentRolledBack" => {
+            format!("Rolled {} back from {} to {}", s("environment"), s("from_version_string"), s("to_version_string"))
+        }
+        other => other.to_owned(),
+    }
+}
+
+fn history_path(name: &str, event_type: &str, cursor: Option<&str>, limit: u32) -> String {
+    let mut path = format!("/prompts/{}/history?order=desc&limit={limit}", api::encode(name));
+    if !event_type.is_empty() {
+        path.push_str(&format!("&type={}", api::encode(event_type)));
+    }
+    if let Some(c) = cursor {
+        path.push_str(&format!("&cursor={}", api::encode(c)));
+    }
+    path
+}
+
+/// Offers `contents` to the user as a file download.
+fn download(file_name: &str, mime: &str, contents: &str) -> Result<(), JsValue> {
+    let parts = js_sys::Array::of1(&JsValue::from_str(contents));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(mime);
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob)?;
+    let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
+    let link: web_sys::HtmlAnchorElement = document.create_element("a")?.unchecked_into();
+    link.set_href(&url);
+    link.set_download(file_name);
+    link.click();
+    web_sys::Url::revoke_object_url(&url)
+}
+
+#[component(inline_props)]
+pub(super) fn History(data: Data) -> View {
+    let filter = create_signal(String::new());
+    let events = create_signal(Vec::<Value>::new());
+    let next = create_signal(None::<String>);
+    let error = create_signal(String::new());
+    let exporting = create_signal(false);
+
+    // The first page, again whenever the filter changes or the prompt changes.
+    create_effect(move || {
+        data.changes.track();
+        let path = history_path(&data.name.get_clone(), &filter.get_clone(), None, 100);
+        wasm_bindgen_futures::spawn_local(async move {
+            match api::get(&path).await {
+                Ok(page) => {
+                    deliver(error, String::new());
+                    deliver(events, page["items"].as_array().cloned().unwrap_or_default());
+                    deliver(next, page["next_cursor"].as_str().map(str::to_owned));
+                }
+                Err(f) => deliver(error, f.message),
+            }
+        });
+    });
+    let more = move |_| {
+        let Some(cursor) = next.get_clone() else { return };
+        let path = history_path(&data.name.get_clone(), &filter.get_clone(), Some(&cursor), 100);
+        wasm_bindgen_futures::spawn_local(async move {
+            match api::get(&path).await {
+                Ok(_) if !events.is_alive() => {}
+                Ok(page) => {
+                    let mut all = events.get_clone();
+                    all.extend(page["items"].as_array().cloned().unwrap_or_default());
+                    deliver(events, all);
+                    deliver(next, page["next_cursor"].as_str().map(str::to_owned));
+                }
+                Err(f) => deliver(error, f.message),
+            }
+        });
+    };
+    // Every page the filter selects, oldest first, then one file.
+    let export = move |csv: bool| {
+        exporting.set(true);
+        let name = data.name.get_clone();
+        let event_type = filter.get_clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let mut all = Vec::new();
+            let mut cursor: Option<String> = None;
+            let outcome = loop {
+                let path = history_path(&name, &event_type, cursor.as_deref(), 500).replace("order=desc", "order=asc");
+                match api::get(&path).await {
+                    Ok(page) => {
+                        all.extend(page["items"].as_array().cloned().unwrap_or_default());
+                        match page["next_cursor"].as_str() {
+                            Some(c) => cursor = Some(c.to_owned()),
+                            None => break Ok(()),
+                        }
+                    }
+                    Err(f) => break Err(f.message),
+                }
+            };
+            let suffix = if event_type.is_empty() { String::new() } else { format!("-{event_type}") };
+            let outcome = outcome.and_then(|()| {
+                let saved = if csv {
+                    download(&format!("{name}-history{suffix}.csv"), "text/csv", &export::csv(&all))
+                } else {
+                    download(
+                        &format!("{name}-history{suffix}.jsonl"),
+                        "application/x-ndjson",
+                        &export::json_lines(&all),
+                    )
+                };
+                saved.map_err(|_| "The browser refused the download.".to_owned())
+            });
+            if let Err(message) = outcome {
+                deliver(error, message);
+            }
+            deliver(exporting, false);
+        });
+    };
+
+    let type_options = Event::PROMPT_TYPES
+        .iter()
+        .map(|t| {
+            let (value, label) = (t.to_string(), t.to_string());
+            view! { option(value=value) { (label) } }
+        })
+        .collect::<Vec<View>>();
+    let rows = move || {
+        events
+            .get_clone()
+            .into_iter()
+            .map(|e| {
+                let kind = text(&e, "type");
+                let kind_attr = kind.clone();
+                let (at, actor, what) = (when(&text(&e, "recorded_at")), text(&e, "actor"), summary(&e));
+                let position = e["position"].to_string();
+                let payload = serde_json::to_string_pretty(&e["payload"]).unwrap_or_default();
+                let hash = text(&e, "hash");
+                view! {
+                    tr("data-type"=kind_attr) {
+                        td(class="nowrap") { (at) }
+                        td { (actor) }
+                        td { span(class="event-type") { (kind) } }
+                        td {
+                            (what)
+                            details {
+                                summary { "Payload" }
+                                pre(class="payload") { (payload) }
+                                p(class="hint") { "Position " (position) ", hash " code { (hash) } }
+                            }
+                        }
+                    }
+                }
+            })
+            .collect::<Vec<View>>()
+    };
+    view! {
+        section(class="card") {
+            h2 { "History" }
+            div(class="inline-form") {
+                label(r#for="history-type") { "Event type" }
+                select(id="history-type", bind:value=filter) { option(value="") { "All events" } (type_options) }
+                button(class="secondary", disabled=move || exporting.get(), on:click=move |_| export(false)) { "Export JSON Lines" }
+                button(class="secondary", disabled=move || exporting.get(), on:click=move |_| export(true)) { "Export CSV" }
+            }
+            p(class="error", role="alert") { (error.get_clone()) }
+            div(class="scroll") {
+                table(class="timeline") {
+                    thead { tr { th { "When" } th { "Who" } th { "Event" } th { "What happened" } } }
+                    tbody { (rows()) }
+                }
+            }
+            (if next.with(Option::is_some) {
+                view! { button(class="secondary", on:click=more) { "Show older events" } }
+            } else {
+                view! {}
+            })
+        }
+    }
+}
