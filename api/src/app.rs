@@ -5,6 +5,7 @@ use crate::caches::Caches;
 use crate::commands::Commands;
 use crate::config::ServeArgs;
 use crate::follower::Follower;
+use crate::optimize::{goals, Optimizer};
 use promptos_core::access::UserCommand;
 use promptos_core::events::user_stream;
 use promptos_core::names::{EnvironmentName, Role, Username};
@@ -31,6 +32,7 @@ pub struct AppState {
     pub caches: Caches,
     pub auth: Arc<Auth>,
     pub settings: Arc<Settings>,
+    pub optimizer: Arc<Optimizer>,
 }
 
 /// What start-up did that the operator must know about.
@@ -53,6 +55,18 @@ impl AppState {
             args.protected_environments.iter().all(|p| args.environments.contains(p)),
             "every protected environment must also be listed in PROMPTOS_ENVIRONMENTS"
         );
+        // With an LLM provider configured, the optimiser's meta-prompts live in `system`,
+        // an environment only admins change.
+        let optimizer = Arc::new(Optimizer::new(&args.llm));
+        let mut environments = args.environments.clone();
+        let mut protected_environments = args.protected_environments.clone();
+        if optimizer.configured() {
+            let system = EnvironmentName::parse(goals::SYSTEM_ENVIRONMENT).expect("valid environment");
+            if !environments.contains(&system) {
+                environments.push(system.clone());
+                protected_environments.push(system);
+            }
+        }
         let writer = Writer::start(db.clone());
         let in_process = if args.no_projector {
             None
@@ -64,9 +78,9 @@ impl AppState {
             Some(progress)
         };
         let caches = Caches::new(args.cache_capacity);
-        let follower = Follower::start(db.clone(), caches.clone(), args.environments.clone(), in_process).await?;
+        let follower = Follower::start(db.clone(), caches.clone(), environments.clone(), in_process).await?;
         let secret = tokens::signing_secret(&db, args.jwt_secret.as_deref()).await?;
-        let context = Context { environments: args.environments.clone() };
+        let context = Context { environments };
         let state = Self {
             commands: Commands::new(db.clone(), writer, context),
             db,
@@ -77,13 +91,17 @@ impl AppState {
                 throttle: LoginThrottle::default(),
             }),
             settings: Arc::new(Settings {
-                protected_environments: args.protected_environments.clone(),
+                protected_environments,
                 consistency_timeout: Duration::from_millis(args.consistency_timeout_ms),
                 max_body_bytes: args.max_body_bytes,
                 ui_dir: args.ui_dir.clone(),
             }),
+            optimizer,
         };
         let bootstrap = state.bootstrap_admin(args.admin_password.clone()).await?;
+        if state.optimizer.configured() {
+            goals::seed(&state).await?;
+        }
         Ok((state, bootstrap))
     }
 

@@ -100,6 +100,107 @@ pub struct ServeArgs {
     /// Entries in the in-memory cache of deployed prompts.
     #[arg(long, env = "PROMPTOS_CACHE_CAPACITY", default_value_t = 100_000)]
     pub cache_capacity: u64,
+
+    #[command(flatten)]
+    pub llm: LlmArgs,
+}
+
+/// LLM providers for prompt optimisation. A provider is offered when its required
+/// settings are present; keys are never logged or returned.
+#[derive(Debug, Clone, Args, Default)]
+#[command(next_help_heading = "LLM providers (prompt optimisation)")]
+pub struct LlmArgs {
+    /// OpenAI API key; enables the `openai` provider.
+    #[arg(long, env = "PROMPTOS_LLM_OPENAI_API_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub llm_openai_api_key: Option<Secret>,
+    #[arg(long, env = "PROMPTOS_LLM_OPENAI_BASE_URL", default_value = "https://api.openai.com/v1")]
+    pub llm_openai_base_url: String,
+    #[arg(long, env = "PROMPTOS_LLM_OPENAI_MODEL", default_value = "gpt-4o-mini")]
+    pub llm_openai_model: String,
+
+    /// Azure OpenAI resource endpoint (`https://NAME.openai.azure.com`); with the key and
+    /// deployment it enables the `azure` provider.
+    #[arg(long, env = "PROMPTOS_LLM_AZURE_ENDPOINT")]
+    pub llm_azure_endpoint: Option<String>,
+    #[arg(long, env = "PROMPTOS_LLM_AZURE_API_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub llm_azure_api_key: Option<Secret>,
+    /// The Azure deployment name (Azure's "model").
+    #[arg(long, env = "PROMPTOS_LLM_AZURE_DEPLOYMENT")]
+    pub llm_azure_deployment: Option<String>,
+    #[arg(long, env = "PROMPTOS_LLM_AZURE_API_VERSION", default_value = "2024-10-21")]
+    pub llm_azure_api_version: String,
+
+    /// Google Gemini API key; enables the `gemini` provider.
+    #[arg(long, env = "PROMPTOS_LLM_GEMINI_API_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub llm_gemini_api_key: Option<Secret>,
+    #[arg(long, env = "PROMPTOS_LLM_GEMINI_MODEL", default_value = "gemini-2.0-flash")]
+    pub llm_gemini_model: String,
+    #[arg(
+        long,
+        env = "PROMPTOS_LLM_GEMINI_BASE_URL",
+        default_value = "https://generativelanguage.googleapis.com/v1beta"
+    )]
+    pub llm_gemini_base_url: String,
+
+    /// AWS region of Amazon Bedrock; with AWS credentials it enables the `bedrock` provider.
+    #[arg(long, env = "PROMPTOS_LLM_BEDROCK_REGION")]
+    pub llm_bedrock_region: Option<String>,
+    #[arg(long, env = "PROMPTOS_LLM_BEDROCK_MODEL", default_value = "anthropic.claude-3-5-haiku-20241022-v1:0")]
+    pub llm_bedrock_model: String,
+    /// Bedrock runtime endpoint (default `https://bedrock-runtime.REGION.amazonaws.com`).
+    #[arg(long, env = "PROMPTOS_LLM_BEDROCK_ENDPOINT")]
+    pub llm_bedrock_endpoint: Option<String>,
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true, value_parser = parse_secret)]
+    pub aws_access_key_id: Option<Secret>,
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub aws_secret_access_key: Option<Secret>,
+    #[arg(long, env = "AWS_SESSION_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub aws_session_token: Option<Secret>,
+
+    /// Base URL of any OpenAI-compatible server (Ollama `http://127.0.0.1:11434/v1`,
+    /// vLLM, LM Studio); with a model it enables the `compatible` provider.
+    #[arg(long, env = "PROMPTOS_LLM_COMPATIBLE_BASE_URL")]
+    pub llm_compatible_base_url: Option<String>,
+    #[arg(long, env = "PROMPTOS_LLM_COMPATIBLE_MODEL")]
+    pub llm_compatible_model: Option<String>,
+    /// Sent as a bearer token when set.
+    #[arg(long, env = "PROMPTOS_LLM_COMPATIBLE_API_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub llm_compatible_api_key: Option<Secret>,
+
+    /// The provider used when a request names none (default: the first configured of
+    /// openai, azure, gemini, bedrock, compatible).
+    #[arg(long, env = "PROMPTOS_LLM_DEFAULT_PROVIDER")]
+    pub llm_default_provider: Option<String>,
+    /// How long one call to a provider may take, in seconds.
+    #[arg(long, env = "PROMPTOS_LLM_TIMEOUT_SECS", default_value_t = 60)]
+    pub llm_timeout_secs: u64,
+    /// Retries after a timeout, 429 or 5xx (with growing pauses).
+    #[arg(long, env = "PROMPTOS_LLM_MAX_RETRIES", default_value_t = 2)]
+    pub llm_max_retries: u32,
+}
+
+/// A credential: its `Debug` never shows the value, so it cannot leak into a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+fn parse_secret(s: &str) -> Result<Secret, String> {
+    Ok(Secret(s.trim().to_owned()))
 }
 
 fn parse_environment(s: &str) -> Result<EnvironmentName, String> {
@@ -123,6 +224,17 @@ impl ServeArgs {
             consistency_timeout_ms: 5000,
             cache_capacity: 10_000,
             ui_dir: "ui/dist".into(),
+            llm: LlmArgs {
+                llm_openai_base_url: "https://api.openai.com/v1".into(),
+                llm_openai_model: "gpt-4o-mini".into(),
+                llm_azure_api_version: "2024-10-21".into(),
+                llm_gemini_model: "gemini-2.0-flash".into(),
+                llm_gemini_base_url: "https://generativelanguage.googleapis.com/v1beta".into(),
+                llm_bedrock_model: "anthropic.claude-3-5-haiku-20241022-v1:0".into(),
+                llm_timeout_secs: 60,
+                llm_max_retries: 2,
+                ..Default::default()
+            },
         }
     }
 }

@@ -8,5 +8,6 @@ pub mod commands;
 pub mod config;
 pub mod follower;
 pub mod http;
+pub mod optimize;
 
 pub use app::AppState;

@@ -43,6 +43,27 @@ pub struct VersionCreated {
     pub variables: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit_message: Option<CommitMessage>,
+    /// Set when the text came from an LLM suggestion the user accepted; absent for text
+    /// a person wrote (and in events written before optimisation existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<VersionOrigin>,
+}
+
+/// Where an AI-suggested version came from, so auditors can tell it from human text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionOrigin {
+    /// The optimisation goal (`clarity_conciseness`, …).
+    pub goal: String,
+    pub provider: String,
+    pub model: String,
+    /// The version whose text was optimised (absent when free text was sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_version: Option<VersionString>,
+    /// The version of the goal's meta-prompt that was used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta_prompt_version: Option<VersionString>,
+    /// True when the user changed the suggestion before accepting it.
+    pub edited: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

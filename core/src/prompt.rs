@@ -85,6 +85,7 @@ pub enum PromptCommand {
         version_string: VersionString,
         template: Template,
         commit_message: Option<CommitMessage>,
+        origin: Option<crate::events::VersionOrigin>,
     },
     Deploy {
         environment: EnvironmentName,
@@ -170,7 +171,7 @@ pub fn decide(state: &PromptState, ctx: &Context, command: PromptCommand) -> Res
             Ok(vec![Event::PromptUpdated(PromptUpdated { prompt_id, name, description })])
         }
         PromptCommand::Delete => Ok(vec![Event::PromptDeleted(PromptDeleted { prompt_id, name })]),
-        PromptCommand::CreateVersion { version_string, template, commit_message } => {
+        PromptCommand::CreateVersion { version_string, template, commit_message, origin } => {
             if p.versions.contains(&version_string) {
                 return Err(DomainError::VersionExists {
                     prompt: name.to_string(),
@@ -184,6 +185,7 @@ pub fn decide(state: &PromptState, ctx: &Context, command: PromptCommand) -> Res
                 text: template.text().to_owned(),
                 variables: template.variables().to_vec(),
                 commit_message,
+                origin,
             })])
         }
         PromptCommand::Deploy { environment, version_string } => {
@@ -337,6 +339,7 @@ mod tests {
             version_string: v(s),
             template: Template::parse("Hello {{ who }}").unwrap(),
             commit_message: None,
+            origin: None,
         }
     }
 

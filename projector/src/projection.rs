@@ -40,6 +40,8 @@ pub struct VersionRow {
     pub author: String,
     pub created_at: String,
     pub position: i64,
+    /// JSON of the event's `origin` (an accepted LLM suggestion), if any.
+    pub origin: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -209,6 +211,7 @@ pub fn row_ops(stored: &StoredEvent) -> Result<Vec<RowOp>, DecodeError> {
             author: actor,
             created_at: at,
             position,
+            origin: e.origin.as_ref().map(|o| serde_json::to_string(o).expect("origins serialize")),
         })),
         Event::VersionDeployed(e) => {
             ops.push(RowOp::UpsertDeployment(DeploymentRow {
@@ -405,7 +408,7 @@ pub const READ_MODEL_TABLES: &[&str] = &[
 pub(crate) const PROMPT_COLUMNS: &str = "prompt_id, name, description, created_at, created_by, \
     updated_at, updated_by, deleted_at, deleted_by, latest_version, version_count, first_position, last_position";
 pub(crate) const VERSION_COLUMNS: &str =
-    "prompt_id, version_string, text, variables, commit_message, author, created_at, position";
+    "prompt_id, version_string, text, variables, commit_message, author, created_at, position, origin";
 pub(crate) const DEPLOYMENT_COLUMNS: &str =
     "prompt_id, environment, prompt_name, version_string, deployed_by, deployed_at, position";
 pub(crate) const HISTORY_COLUMNS: &str = "position, prompt_id, prompt_name, environment, action, \
@@ -457,6 +460,7 @@ impl VersionRow {
             Text(self.author.clone()),
             Text(self.created_at.clone()),
             Int(self.position),
+            OptText(self.origin.clone()),
         ]
     }
 }

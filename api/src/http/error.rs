@@ -39,6 +39,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the database is unavailable; try again shortly")]
     Unavailable(String),
+    /// An LLM provider gave no usable answer (502), or none in time (504).
+    #[error(transparent)]
+    Provider(#[from] crate::optimize::providers::ProviderError),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -173,6 +176,10 @@ impl ApiError {
             ApiError::Unavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, detail("unavailable", self.to_string(), None))
             }
+            ApiError::Provider(e) if e.is_timeout() => {
+                (StatusCode::GATEWAY_TIMEOUT, detail("llm_timeout", self.to_string(), None))
+            }
+            ApiError::Provider(_) => (StatusCode::BAD_GATEWAY, detail("llm_provider_error", self.to_string(), None)),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 detail("internal", "an internal error occurred; it has been logged".into(), None),
@@ -186,6 +193,7 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::Internal(e) => tracing::error!(error = ?e, "internal error"),
             ApiError::Unavailable(why) => tracing::warn!(reason = %why, "database unavailable"),
+            ApiError::Provider(e) => tracing::warn!(error = %e, "LLM provider failed"),
             _ => {}
         }
         let (status, error) = self.parts();

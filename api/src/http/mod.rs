@@ -10,6 +10,7 @@ pub mod environments;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod optimize;
 pub mod prompts;
 pub mod users;
 pub mod versions;
@@ -38,6 +39,7 @@ use utoipa_swagger_ui::SwaggerUi;
         auth::token, auth::me,
         users::create, users::list, users::get, users::change_role, users::disable, users::change_password,
         api_keys::create, api_keys::list, api_keys::revoke,
+        optimize::optimize, optimize::providers,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&SecurityAddon),
@@ -51,6 +53,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "auth", description = "Log in and find out who you are"),
         (name = "users", description = "Accounts and roles (admins)"),
         (name = "api-keys", description = "Read-only keys for applications (admins)"),
+        (name = "optimize", description = "LLM suggestions for a prompt's text, reviewed before they are saved"),
     )
 )]
 pub struct ApiDoc;
@@ -121,6 +124,8 @@ pub fn router(state: AppState) -> Router {
     api = route(api, "/prompts/{name}/deployments/", get(deployments::list));
     api = route(api, "/prompts/{name}/history", get(audit::history));
     api = route(api, "/deployed/", get(deployed::list));
+    api = route(api, "/prompts/{name}/optimize", post(optimize::optimize));
+    api = route(api, "/optimize/providers", get(optimize::providers));
     api = route(api, "/environments", get(environments::list));
     api = route(api, "/changes/stream", get(changes::stream));
     api = route(api, "/deployments/", post(deployments::deploy));

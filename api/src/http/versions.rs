@@ -4,7 +4,9 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Query};
 use super::prompts::{live_prompt, page_size, path_name, position_cursor};
 use crate::app::AppState;
+use crate::auth::tokens::TokenError;
 use crate::auth::Caller;
+use crate::optimize::{SuggestionClaims, SUGGESTION_AUDIENCE};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use promptos_core::events::prompt_stream;
@@ -26,6 +28,9 @@ pub struct CreateVersion {
     #[schema(example = "Hello {{ customer_name }}, how can I help?")]
     pub text: String,
     pub commit_message: Option<String>,
+    /// The `suggestion_token` of an accepted LLM suggestion (`POST /prompts/{name}/optimize`):
+    /// the version then records where its text came from.
+    pub suggestion_token: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -38,6 +43,10 @@ pub struct VersionDto {
     pub author: String,
     pub created_at: String,
     pub position: i64,
+    /// Set when the text came from an accepted LLM suggestion: goal, provider, model,
+    /// the version it came from and whether it was edited before it was accepted.
+    #[schema(value_type = Option<Object>)]
+    pub origin: Option<serde_json::Value>,
 }
 
 impl From<VersionRow> for VersionDto {
@@ -50,6 +59,7 @@ impl From<VersionRow> for VersionDto {
             author: v.author,
             created_at: v.created_at,
             position: v.position,
+            origin: v.origin.as_deref().and_then(|o| serde_json::from_str(o).ok()),
         }
     }
 }
@@ -86,7 +96,29 @@ pub async fn create(
     let version_string = VersionString::parse(&body.version_string)?;
     let template = Template::parse(&body.text)?;
     let commit_message = body.commit_message.as_deref().map(CommitMessage::parse).transpose()?;
-    let command = PromptCommand::CreateVersion { version_string: version_string.clone(), template, commit_message };
+    let origin = match &body.suggestion_token {
+        None => None,
+        Some(token) => {
+            let claims: SuggestionClaims =
+                state.auth.tokens.verify_for(token, SUGGESTION_AUDIENCE).map_err(|e| match e {
+                    TokenError::Expired => {
+                        ApiError::invalid("suggestion_token", "the suggestion expired; run the optimisation again")
+                    }
+                    TokenError::Invalid => {
+                        ApiError::invalid("suggestion_token", "not a suggestion token of this server")
+                    }
+                })?;
+            if claims.prompt != name.as_str() {
+                return Err(ApiError::invalid(
+                    "suggestion_token",
+                    format!("the suggestion was made for prompt {:?}, not this one", claims.prompt),
+                ));
+            }
+            Some(claims.origin(template.text()))
+        }
+    };
+    let command =
+        PromptCommand::CreateVersion { version_string: version_string.clone(), template, commit_message, origin };
     let outcome = state.commands.prompts.execute(prompt_stream(&name), command, caller.meta).await?;
     state.settle(outcome.position).await;
     let prompt = live_prompt(&state, name.as_str()).await?;
