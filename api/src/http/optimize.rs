@@ -121,6 +121,9 @@ pub async fn optimize(
     Json(body): Json<OptimizeRequest>,
 ) -> ApiResult<axum::Json<OptimizeResponse>> {
     caller.require(Role::Editor)?;
+    if !state.optimizer.configured() {
+        return Err(ApiError::invalid("provider", SetupError::NoProvider.to_string()));
+    }
     let name = path_name(&name)?;
     let prompt = super::prompts::live_prompt(&state, name.as_str()).await?;
     let (original, from_version) = match (&body.version_string, &body.text) {

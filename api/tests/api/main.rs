@@ -1,6 +1,7 @@
 //! HTTP-level tests: the real server on a random port, a fresh database per test, run
 //! against SQLite and PostgreSQL.
 
+mod fake_llm;
 mod helpers;
 
 mod auth;
@@ -8,6 +9,7 @@ mod bad_input;
 mod changes;
 mod cli;
 mod concurrency;
+mod optimize;
 mod scale_out;
 mod seed_client;
 mod workflow;
