@@ -28,6 +28,7 @@ fn version_of(created: &Event, v: &str) -> Event {
         text: format!("Hello {{{{ who }}}} from {v}"),
         variables: vec!["who".into()],
         commit_message: None,
+        origin: None,
     })
 }
 

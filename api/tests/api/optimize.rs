@@ -53,7 +53,7 @@ both_backends!(openai_suggestion_is_reviewed_then_accepted_with_its_origin, |bac
     // The wire format: chat completions, bearer key, the seed's meta-prompt around the text.
     let sent = fake.received();
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].uri, "/chat/completions");
+    assert_eq!((&sent[0].method, sent[0].uri.as_str()), (&reqwest::Method::POST, "/chat/completions"));
     assert_eq!(sent[0].header("authorization").unwrap(), format!("Bearer {OPENAI_KEY}"));
     assert_eq!(sent[0].body["model"], "gpt-4o-mini");
     let content = sent[0].body["messages"][0]["content"].as_str().unwrap();
