@@ -7,6 +7,12 @@ use std::net::SocketAddr;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://promptos.db";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+pub const DEFAULT_OPENAI_MODEL: &str = "gpt-4o-mini";
+pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
+pub const DEFAULT_GEMINI_MODEL: &str = "gemini-2.0-flash";
+pub const DEFAULT_GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta";
+pub const DEFAULT_BEDROCK_MODEL: &str = "anthropic.claude-3-5-haiku-20241022-v1:0";
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
@@ -113,9 +119,9 @@ pub struct LlmArgs {
     /// OpenAI API key; enables the `openai` provider.
     #[arg(long, env = "PROMPTOS_LLM_OPENAI_API_KEY", hide_env_values = true, value_parser = parse_secret)]
     pub llm_openai_api_key: Option<Secret>,
-    #[arg(long, env = "PROMPTOS_LLM_OPENAI_BASE_URL", default_value = "https://api.openai.com/v1")]
+    #[arg(long, env = "PROMPTOS_LLM_OPENAI_BASE_URL", default_value = DEFAULT_OPENAI_BASE_URL)]
     pub llm_openai_base_url: String,
-    #[arg(long, env = "PROMPTOS_LLM_OPENAI_MODEL", default_value = "gpt-4o-mini")]
+    #[arg(long, env = "PROMPTOS_LLM_OPENAI_MODEL", default_value = DEFAULT_OPENAI_MODEL)]
     pub llm_openai_model: String,
 
     /// Azure OpenAI resource endpoint (`https://NAME.openai.azure.com`); with the key and
@@ -127,25 +133,25 @@ pub struct LlmArgs {
     /// The Azure deployment name (Azure's "model").
     #[arg(long, env = "PROMPTOS_LLM_AZURE_DEPLOYMENT")]
     pub llm_azure_deployment: Option<String>,
-    #[arg(long, env = "PROMPTOS_LLM_AZURE_API_VERSION", default_value = "2024-10-21")]
+    #[arg(long, env = "PROMPTOS_LLM_AZURE_API_VERSION", default_value = DEFAULT_AZURE_API_VERSION)]
     pub llm_azure_api_version: String,
 
     /// Google Gemini API key; enables the `gemini` provider.
     #[arg(long, env = "PROMPTOS_LLM_GEMINI_API_KEY", hide_env_values = true, value_parser = parse_secret)]
     pub llm_gemini_api_key: Option<Secret>,
-    #[arg(long, env = "PROMPTOS_LLM_GEMINI_MODEL", default_value = "gemini-2.0-flash")]
+    #[arg(long, env = "PROMPTOS_LLM_GEMINI_MODEL", default_value = DEFAULT_GEMINI_MODEL)]
     pub llm_gemini_model: String,
     #[arg(
         long,
         env = "PROMPTOS_LLM_GEMINI_BASE_URL",
-        default_value = "https://generativelanguage.googleapis.com/v1beta"
+        default_value = DEFAULT_GEMINI_BASE_URL
     )]
     pub llm_gemini_base_url: String,
 
     /// AWS region of Amazon Bedrock; with AWS credentials it enables the `bedrock` provider.
     #[arg(long, env = "PROMPTOS_LLM_BEDROCK_REGION")]
     pub llm_bedrock_region: Option<String>,
-    #[arg(long, env = "PROMPTOS_LLM_BEDROCK_MODEL", default_value = "anthropic.claude-3-5-haiku-20241022-v1:0")]
+    #[arg(long, env = "PROMPTOS_LLM_BEDROCK_MODEL", default_value = DEFAULT_BEDROCK_MODEL)]
     pub llm_bedrock_model: String,
     /// Bedrock runtime endpoint (default `https://bedrock-runtime.REGION.amazonaws.com`).
     #[arg(long, env = "PROMPTOS_LLM_BEDROCK_ENDPOINT")]
@@ -225,12 +231,12 @@ impl ServeArgs {
             cache_capacity: 10_000,
             ui_dir: "ui/dist".into(),
             llm: LlmArgs {
-                llm_openai_base_url: "https://api.openai.com/v1".into(),
-                llm_openai_model: "gpt-4o-mini".into(),
-                llm_azure_api_version: "2024-10-21".into(),
-                llm_gemini_model: "gemini-2.0-flash".into(),
-                llm_gemini_base_url: "https://generativelanguage.googleapis.com/v1beta".into(),
-                llm_bedrock_model: "anthropic.claude-3-5-haiku-20241022-v1:0".into(),
+                llm_openai_base_url: DEFAULT_OPENAI_BASE_URL.into(),
+                llm_openai_model: DEFAULT_OPENAI_MODEL.into(),
+                llm_azure_api_version: DEFAULT_AZURE_API_VERSION.into(),
+                llm_gemini_model: DEFAULT_GEMINI_MODEL.into(),
+                llm_gemini_base_url: DEFAULT_GEMINI_BASE_URL.into(),
+                llm_bedrock_model: DEFAULT_BEDROCK_MODEL.into(),
                 llm_timeout_secs: 60,
                 llm_max_retries: 2,
                 ..Default::default()

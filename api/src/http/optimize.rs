@@ -10,9 +10,11 @@ use crate::optimize::goals::{PREFIX, SYSTEM_ENVIRONMENT};
 use crate::optimize::{OptimizeError, Request, SetupError, VariableCheck};
 use axum::extract::{Path, State};
 use promptos_core::names::Role;
+use promptos_core::names::VersionString;
 use promptos_core::template::Template;
-use promptos_projector::queries;
+use promptos_projector::queries::{self, PromptListFilter};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -77,19 +79,24 @@ pub struct ProvidersDto {
     pub goals: Vec<GoalDto>,
 }
 
+/// The meta-prompts live in `system`, with their descriptions: two queries in all.
 async fn goals(state: &AppState) -> ApiResult<Vec<GoalDto>> {
+    let filter = PromptListFilter { prefix: Some(PREFIX.into()), after: None, include_deleted: false, limit: 1000 };
+    let descriptions: HashMap<String, String> =
+        queries::list_prompts(&state.db, &filter).await?.into_iter().map(|p| (p.name, p.description)).collect();
     let live = queries::deployed_in(&state.db, SYSTEM_ENVIRONMENT).await?;
-    let mut out = Vec::new();
-    for item in live.into_iter().filter(|i| i.prompt_name.starts_with(PREFIX)) {
-        let description = queries::live_prompt(&state.db, &item.prompt_name).await?.map(|p| p.description);
-        out.push(GoalDto {
-            goal: item.prompt_name[PREFIX.len()..].to_owned(),
-            description: description.unwrap_or_default(),
-            prompt: item.prompt_name,
-            version: item.version_string,
-        });
-    }
-    Ok(out)
+    Ok(live
+        .into_iter()
+        .filter_map(|item| {
+            let description = descriptions.get(&item.prompt_name)?.clone();
+            Some(GoalDto {
+                goal: item.prompt_name[PREFIX.len()..].to_owned(),
+                description,
+                prompt: item.prompt_name,
+                version: item.version_string,
+            })
+        })
+        .collect())
 }
 
 /// The configured LLM providers and the optimisation goals.
@@ -155,10 +162,10 @@ pub async fn optimize(
     let request = Request {
         prompt: name.as_str(),
         original: &original,
-        from_version: from_version.clone(),
+        from_version: from_version.as_deref().and_then(|v| VersionString::parse(v).ok()),
         goal: &body.goal,
         meta_prompt: &meta.text,
-        meta_prompt_version: &meta.version_string,
+        meta_prompt_version: VersionString::parse(&meta.version_string).ok(),
         provider: body.provider.as_deref(),
         model: body.model.as_deref(),
     };
@@ -175,8 +182,8 @@ pub async fn optimize(
         variables_ok: suggestion.variables.ok(),
         suggestion: suggestion.text,
         goal: body.goal,
-        provider: suggestion.claims.provider.clone(),
-        model: suggestion.claims.model.clone(),
+        provider: suggestion.claims.origin.provider.clone(),
+        model: suggestion.claims.origin.model.clone(),
         variables: suggestion.variables,
         attempts: suggestion.attempts,
         from_version,

@@ -70,32 +70,22 @@ impl VariableCheck {
     }
 }
 
-/// What a suggestion token vouches for: who made the suggestion, from what, and a hash
-/// of its text (to tell whether the expert edited it before accepting).
+/// What a suggestion token vouches for: the prompt, the origin a version made from it
+/// records, and a hash of its text (to tell whether the expert edited it before accepting).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SuggestionClaims {
     pub aud: String,
     pub exp: i64,
     pub prompt: String,
-    pub goal: String,
-    pub provider: String,
-    pub model: String,
-    pub from_version: Option<String>,
-    pub meta_prompt_version: Option<String>,
     pub text_sha256: String,
+    /// As suggested (`edited` is false here).
+    pub origin: VersionOrigin,
 }
 
 impl SuggestionClaims {
     /// The origin a version created from this suggestion records.
     pub fn origin(&self, accepted_text: &str) -> VersionOrigin {
-        VersionOrigin {
-            goal: self.goal.clone(),
-            provider: self.provider.clone(),
-            model: self.model.clone(),
-            from_version: self.from_version.as_deref().and_then(|v| VersionString::parse(v).ok()),
-            meta_prompt_version: self.meta_prompt_version.as_deref().and_then(|v| VersionString::parse(v).ok()),
-            edited: sha256(accepted_text) != self.text_sha256,
-        }
+        VersionOrigin { edited: sha256(accepted_text) != self.text_sha256, ..self.origin.clone() }
     }
 }
 
@@ -155,10 +145,10 @@ fn reminder(check: &VariableCheck, original: &[String]) -> String {
 pub struct Request<'a> {
     pub prompt: &'a str,
     pub original: &'a str,
-    pub from_version: Option<String>,
+    pub from_version: Option<VersionString>,
     pub goal: &'a str,
     pub meta_prompt: &'a str,
-    pub meta_prompt_version: &'a str,
+    pub meta_prompt_version: Option<VersionString>,
     pub provider: Option<&'a str>,
     pub model: Option<&'a str>,
 }
@@ -259,12 +249,15 @@ impl Optimizer {
             aud: SUGGESTION_AUDIENCE.into(),
             exp: chrono::Utc::now().timestamp() + SUGGESTION_LIFETIME_SECS,
             prompt: r.prompt.to_owned(),
-            goal: r.goal.to_owned(),
-            provider: provider.name().to_owned(),
-            model,
-            from_version: r.from_version,
-            meta_prompt_version: Some(r.meta_prompt_version.to_owned()),
             text_sha256: sha256(&text),
+            origin: VersionOrigin {
+                goal: r.goal.to_owned(),
+                provider: provider.name().to_owned(),
+                model,
+                from_version: r.from_version,
+                meta_prompt_version: r.meta_prompt_version,
+                edited: false,
+            },
         };
         Ok(Suggestion { text, variables: check, attempts, claims })
     }
@@ -307,12 +300,15 @@ mod tests {
             aud: SUGGESTION_AUDIENCE.into(),
             exp: 0,
             prompt: "p".into(),
-            goal: "tone".into(),
-            provider: "openai".into(),
-            model: "m".into(),
-            from_version: Some("v1".into()),
-            meta_prompt_version: Some("v1".into()),
             text_sha256: sha256("Suggested"),
+            origin: VersionOrigin {
+                goal: "tone".into(),
+                provider: "openai".into(),
+                model: "m".into(),
+                from_version: Some(VersionString::parse("v1").unwrap()),
+                meta_prompt_version: Some(VersionString::parse("v1").unwrap()),
+                edited: false,
+            },
         };
         assert!(!claims.origin("Suggested").edited);
         assert!(claims.origin("Suggested, then edited").edited);

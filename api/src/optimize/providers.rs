@@ -28,6 +28,8 @@ pub enum ProviderError {
     Rejected { provider: String, status: u16, reason: String },
     #[error("{provider} sent a reply PromptOS cannot read: {reason}")]
     Malformed { provider: String, reason: String },
+    #[error("{provider} is misconfigured: {reason}")]
+    Misconfigured { provider: String, reason: String },
 }
 
 impl ProviderError {
@@ -100,7 +102,7 @@ async fn attempt_once(
     let name = provider.name().to_owned();
     let mut request = provider
         .request(http, model, prompt)
-        .map_err(|reason| (ProviderError::Rejected { provider: name.clone(), status: 0, reason }, None))?;
+        .map_err(|reason| (ProviderError::Misconfigured { provider: name.clone(), reason }, None))?;
     *request.timeout_mut() = Some(policy.timeout);
     let response = http.execute(request).await.map_err(|e| (transport(&name, policy, e), None))?;
     let status = response.status();
@@ -195,7 +197,7 @@ impl Provider for OpenAi {
         build(builder)
     }
     fn answer(&self, reply: &Value) -> Option<String> {
-        reply["choices"][0]["message"]["content"].as_str().map(str::to_owned)
+        chat_completion_answer(reply)
     }
 }
 
@@ -225,7 +227,7 @@ impl Provider for Azure {
         build(json_post(http, &url, &body).header("api-key", self.api_key.expose()))
     }
     fn answer(&self, reply: &Value) -> Option<String> {
-        reply["choices"][0]["message"]["content"].as_str().map(str::to_owned)
+        chat_completion_answer(reply)
     }
 }
 
@@ -320,13 +322,18 @@ impl Provider for Bedrock {
     }
 }
 
+/// The answer in an OpenAI chat completion (also Azure's and compatible servers').
+fn chat_completion_answer(reply: &Value) -> Option<String> {
+    reply["choices"][0]["message"]["content"].as_str().map(str::to_owned)
+}
+
+/// Everything but RFC 3986's unreserved characters is escaped in a path segment (a
+/// Bedrock model id's `:` included).
+const PATH_SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
 fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(s, PATH_SEGMENT).to_string()
 }
 
 /// The providers the configuration enables, in the order of precedence for the default.

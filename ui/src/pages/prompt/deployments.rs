@@ -14,13 +14,11 @@ pub(super) fn Deployments(data: Data) -> View {
     let env = create_signal(String::new());
     let version = create_signal(String::new());
     let form_error = create_signal(String::new());
-    let is_protected =
-        move |name: &str| data.environments.with(|es| es.iter().any(|e| e["name"] == name && e["protected"] == true));
     // Editors deploy where it is not protected; admins anywhere.
     let refusal = move |env_name: &str| -> Option<String> {
         match session.role().as_str() {
             "admin" => None,
-            "editor" if !is_protected(env_name) => None,
+            "editor" if !data.is_protected(env_name) => None,
             "editor" => Some(format!("{env_name} is protected: only admins may change it.")),
             _ => Some("Viewers cannot deploy.".to_owned()),
         }

@@ -35,8 +35,10 @@ fn summary(e: &Value) -> String {
     }
 }
 
-fn history_path(name: &str, event_type: &str, cursor: Option<&str>, limit: u32) -> String {
-    let mut path = format!("/prompts/{}/history?order=desc&limit={limit}", api::encode(name));
+/// A page of the prompt's history; `newest_first` for the timeline, oldest first for export.
+fn history_path(name: &str, event_type: &str, cursor: Option<&str>, limit: u32, newest_first: bool) -> String {
+    let order = if newest_first { "desc" } else { "asc" };
+    let mut path = format!("/prompts/{}/history?order={order}&limit={limit}", api::encode(name));
     if !event_type.is_empty() {
         path.push_str(&format!("&type={}", api::encode(event_type)));
     }
@@ -72,7 +74,7 @@ pub(super) fn History(data: Data) -> View {
     // The first page, again whenever the filter changes or the prompt changes.
     create_effect(move || {
         data.changes.track();
-        let path = history_path(&data.name.get_clone(), &filter.get_clone(), None, 100);
+        let path = history_path(&data.name.get_clone(), &filter.get_clone(), None, 100, true);
         wasm_bindgen_futures::spawn_local(async move {
             match api::get(&path).await {
                 Ok(page) => {
@@ -86,7 +88,7 @@ pub(super) fn History(data: Data) -> View {
     });
     let more = move |_| {
         let Some(cursor) = next.get_clone() else { return };
-        let path = history_path(&data.name.get_clone(), &filter.get_clone(), Some(&cursor), 100);
+        let path = history_path(&data.name.get_clone(), &filter.get_clone(), Some(&cursor), 100, true);
         wasm_bindgen_futures::spawn_local(async move {
             match api::get(&path).await {
                 Ok(_) if !events.is_alive() => {}
@@ -109,7 +111,7 @@ pub(super) fn History(data: Data) -> View {
             let mut all = Vec::new();
             let mut cursor: Option<String> = None;
             let outcome = loop {
-                let path = history_path(&name, &event_type, cursor.as_deref(), 500).replace("order=desc", "order=asc");
+                let path = history_path(&name, &event_type, cursor.as_deref(), 500, false);
                 match api::get(&path).await {
                     Ok(page) => {
                         all.extend(page["items"].as_array().cloned().unwrap_or_default());

@@ -98,6 +98,11 @@ impl Data {
         });
     }
 
+    /// True when only admins may change `environment`.
+    pub fn is_protected(&self, environment: &str) -> bool {
+        self.environments.with(|es| es.iter().any(|e| e["name"] == environment && e["protected"] == true))
+    }
+
     /// Version strings, newest first.
     pub fn versions(&self) -> Vec<String> {
         self.prompt.with(|p| {

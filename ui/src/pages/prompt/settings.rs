@@ -45,13 +45,10 @@ pub(super) fn Settings(data: Data) -> View {
     let delete_error = create_signal(String::new());
     // Protected environments where the prompt is live: only an admin may take it out.
     let protected_live = move || -> Vec<String> {
-        let protected: Vec<String> = data
-            .environments
-            .with(|es| es.iter().filter(|e| e["protected"] == true).map(|e| text(e, "name")).collect());
         data.deployments.with(|d| {
             d["current"]
                 .as_object()
-                .map(|c| c.keys().filter(|k| protected.contains(k)).cloned().collect())
+                .map(|c| c.keys().filter(|k| data.is_protected(k)).cloned().collect())
                 .unwrap_or_default()
         })
     };
