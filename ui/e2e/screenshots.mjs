@@ -2,6 +2,7 @@
 // database, adds sample prompts through the API, and captures the pages in headless
 // Chromium. Usage: scripts/build-ui && node ui/e2e/screenshots.mjs
 import { spawn } from "node:child_process";
+import { createServer } from "node:http";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname, resolve } from "node:path";
@@ -15,9 +16,18 @@ const port = 18000 + Math.floor(Math.random() * 1000);
 const base = `http://127.0.0.1:${port}`;
 const password = "screenshots-admin-password";
 const dir = mkdtempSync(join(tmpdir(), "promptos-shots-"));
+// A local stand-in for an OpenAI-compatible server, so the Optimize dialog has a suggestion to show.
+const suggestion = "Greet {{ customer_name }} by name and introduce yourself as {{ agent_name }}.\nAsk one short question about what they need today.";
+const llm = createServer(async (req, res) => {
+  for await (const _ of req);
+  res.writeHead(200, { "content-type": "application/json" });
+  res.end(JSON.stringify({ choices: [{ message: { role: "assistant", content: suggestion } }] }));
+});
+await new Promise((ok) => llm.listen(0, "127.0.0.1", ok));
 const server = spawn(binary, ["serve", "--bind", `127.0.0.1:${port}`], {
   env: { ...process.env, PROMPTOS_DATABASE_URL: `sqlite://${dir}/promptos.db`, PROMPTOS_ADMIN_PASSWORD: password,
-    PROMPTOS_UI_DIR: join(root, "ui/dist"), PROMPTOS_LOG: "warn" },
+    PROMPTOS_UI_DIR: join(root, "ui/dist"), PROMPTOS_LOG: "warn",
+    PROMPTOS_LLM_COMPATIBLE_BASE_URL: `http://127.0.0.1:${llm.address().port}/v1`, PROMPTOS_LLM_COMPATIBLE_MODEL: "llama3.1" },
   stdio: "ignore",
 });
 try {
@@ -59,6 +69,14 @@ try {
   await page.getByLabel("Template").fill("Hello {{ customer_name }}, thanks for waiting.\nYour order {{ order_id }");
   await page.getByText(/Line 2, column/).waitFor();
   await page.screenshot({ path: join(out, "prompt-versions.png"), fullPage: true });
+  await page.setViewportSize({ width: 1200, height: 900 });
+  await page.getByRole("button", { name: "Optimize v1.1 with an LLM" }).click();
+  const dialog = page.getByRole("dialog");
+  await dialog.getByRole("button", { name: "Run" }).click();
+  await dialog.getByTestId("optimize-diff").waitFor();
+  await dialog.screenshot({ path: join(out, "optimize.png") });
+  await dialog.getByRole("button", { name: "Discard" }).click();
+  await page.setViewportSize({ width: 1200, height: 760 });
   await page.getByRole("tab", { name: "Deployments" }).click();
   await page.locator('tr[data-env="production"] .live-version', { hasText: "v1.0" }).waitFor();
   await page.screenshot({ path: join(out, "prompt-deployments.png"), fullPage: true });
@@ -72,4 +90,5 @@ try {
   console.log(`screenshots written to ${out}`);
 } finally {
   server.kill();
+  llm.close();
 }

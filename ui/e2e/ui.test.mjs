@@ -10,6 +10,7 @@ import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, dirname, resolve } from "node:path";
 import { createServer } from "node:net";
+import { createServer as createHttpServer } from "node:http";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
@@ -21,7 +22,33 @@ const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 const ADMIN = "ui-tests-admin-password";
 const artifacts = join(here, "artifacts");
 
-let server, base, browser;
+let server, base, browser, llm;
+
+// A local stand-in for an OpenAI-compatible server (the only fake these tests use: an LLM
+// is a paid outside service). It answers /v1/chat/completions with the queued replies and
+// keeps every request, so a test can see what PromptOS sent. A reply may wait on `gate`.
+const llmRequests = [];
+const llmReplies = [];
+function startFakeLlm() {
+  return new Promise((ok) => {
+    const s = createHttpServer(async (req, res) => {
+      let raw = "";
+      for await (const chunk of req) raw += chunk;
+      if (req.method !== "POST" || req.url !== "/v1/chat/completions") {
+        res.writeHead(404, { "content-type": "application/json" });
+        return res.end(JSON.stringify({ error: { message: `no route ${req.url}` } }));
+      }
+      const body = JSON.parse(raw);
+      llmRequests.push(body);
+      const { text, gate } = llmReplies.shift() ?? { text: "An unexpected request." };
+      await gate;
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ id: `fake-${llmRequests.length}`, object: "chat.completion", model: body.model,
+        choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }] }));
+    });
+    s.listen(0, "127.0.0.1", () => ok(s));
+  });
+}
 
 function freePort() {
   return new Promise((ok) => {
@@ -53,9 +80,12 @@ before(async () => {
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   const dir = mkdtempSync(join(tmpdir(), "promptos-ui-"));
+  llm = await startFakeLlm();
   server = spawn(binary, ["serve", "--bind", `127.0.0.1:${port}`], {
     env: { ...process.env, PROMPTOS_DATABASE_URL: `sqlite://${dir}/promptos.db`, PROMPTOS_ADMIN_PASSWORD: ADMIN,
-      PROMPTOS_UI_DIR: join(root, "ui/dist"), PROMPTOS_LOG: "warn" },
+      PROMPTOS_UI_DIR: join(root, "ui/dist"), PROMPTOS_LOG: "warn",
+      PROMPTOS_LLM_COMPATIBLE_BASE_URL: `http://127.0.0.1:${llm.address().port}/v1`,
+      PROMPTOS_LLM_COMPATIBLE_MODEL: "fake-model" },
     stdio: "ignore",
   });
   await until("the server", async () => (await fetch(base + "/readyz")).ok);
@@ -69,6 +99,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   server?.kill();
+  llm?.close();
 });
 
 /// Fails the test if the app panics or throws: a broken page must not pass unnoticed.
@@ -313,4 +344,74 @@ test("a viewer sees prompts but no create form", () =>
     assert.equal(await page.getByRole("button", { name: "Create prompt" }).count(), 0);
     await page.getByRole("button", { name: "Log out" }).click();
     await page.getByRole("heading", { name: "Log in to PromptOS" }).waitFor();
+  }));
+
+test("optimize a version with an LLM: progress, side-by-side review, edit, accept; History records the origin", () =>
+  withPage("optimize", async (page) => {
+    const token = await adminToken();
+    await api("/prompts/", { method: "POST", body: JSON.stringify({ name: "welcome" }) }, token);
+    const original = "Hello {{ customer_name }}. You can ask me about your order or about returns and I will try to help you.";
+    await api("/prompts/welcome/versions/", { method: "POST", body: JSON.stringify({ version_string: "v1", text: original }) }, token);
+    await login(page, "admin", ADMIN);
+    await page.goto(base + "/ui/prompts/welcome/versions");
+    await page.getByRole("button", { name: "Show the text of v1" }).click();
+    const dialog = page.getByRole("dialog", { name: "Optimize v1 of welcome" });
+
+    // Discard leaves nothing behind.
+    llmReplies.push({ text: "Hi {{ customer_name }}, ask me about orders or returns." });
+    await page.getByRole("button", { name: "Optimize v1 with an LLM" }).click();
+    await dialog.waitFor();
+    await dialog.getByRole("button", { name: "Run" }).click();
+    await dialog.getByTestId("optimize-diff").waitFor();
+    await dialog.getByRole("button", { name: "Discard" }).click();
+    await dialog.waitFor({ state: "hidden" });
+    assert.equal((await api("/prompts/welcome", {}, token)).versions.length, 1);
+
+    // A run shows progress while the model works. Both answers (the first and the one
+    // asked again with a reminder) drop the variable, so the suggestion comes back flagged.
+    let release;
+    const gate = new Promise((r) => { release = r; });
+    const dropped = "Hi there. Ask me about orders or returns.";
+    llmReplies.push({ text: dropped, gate }, { text: dropped });
+    const sentBefore = llmRequests.length;
+    await page.getByRole("button", { name: "Optimize v1 with an LLM" }).click();
+    await dialog.getByLabel("Goal").selectOption("clarity_conciseness");
+    await dialog.getByRole("button", { name: "Run" }).click();
+    await dialog.getByText("The model is rewriting the prompt").waitFor();
+    assert.equal(await dialog.getByRole("button", { name: "Run" }).isDisabled(), true);
+    release();
+    await dialog.getByTestId("optimize-original").getByText(original).waitFor();
+    assert.equal(await dialog.getByRole("textbox", { name: /^Suggestion/ }).inputValue(), dropped);
+    // What was sent is the live clarity_conciseness meta-prompt with v1's text in it.
+    const sent = llmRequests[sentBefore].messages.map((m) => m.content).join("\n");
+    assert.match(sent, /rewrite the following user-provided prompt to be clearer, more concise/);
+    assert.ok(sent.includes(original), "the meta-prompt carries the original text");
+    assert.equal(llmRequests.length, sentBefore + 2, "a suggestion that drops a variable is asked for once more");
+    const check = dialog.getByTestId("optimize-check");
+    assert.match(await check.innerText(), /Drops \{\{customer_name\}\}/);
+    const removed = (await dialog.getByTestId("optimize-diff").locator("del").allInnerTexts()).join("");
+    assert.match(removed, /Hello \{\{ customer_name/, "the diff marks the dropped words");
+
+    // The expert mends the suggestion; the check and the diff follow the edit.
+    const mended = "Hi {{ customer_name }}. Ask me about orders or returns.";
+    await dialog.getByRole("textbox", { name: /^Suggestion/ }).fill(mended);
+    await check.getByText("Keeps every variable: {{customer_name}}.").waitFor();
+    assert.equal(await dialog.getByLabel("New version").inputValue(), "v2");
+    await dialog.getByRole("button", { name: "Accept as a new version" }).click();
+    await dialog.waitFor({ state: "hidden" });
+    await page.getByRole("cell", { name: "v2", exact: true }).waitFor();
+    const detail = page.getByTestId("version-detail");
+    await detail.getByRole("heading", { name: "Version v2" }).waitFor();
+    await detail.getByText(mended).waitFor();
+    const origin = "LLM suggestion: goal clarity_conciseness, by compatible (fake-model) from v1, edited before it was accepted.";
+    await detail.getByTestId("version-origin").getByText(origin).waitFor();
+    const v2 = (await api("/prompts/welcome", {}, token)).versions.find((v) => v.version_string === "v2");
+    assert.equal(v2.text, mended);
+    assert.equal(v2.author, "user:admin");
+
+    // Auditors see in History which text an LLM wrote.
+    await page.getByRole("tab", { name: "History" }).click();
+    const created = page.locator('table.timeline tbody tr[data-type="VersionCreated"]').first();
+    await created.getByText(origin).waitFor();
+    assert.match(await created.innerText(), /Created version v2/);
   }));

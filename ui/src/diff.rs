@@ -71,17 +71,55 @@ pub fn lines(old: &str, new: &str) -> Vec<Line> {
     out
 }
 
-/// A word-level diff of `old` → `new`, for prose shown side by side.
+/// A word-level diff of `old` → `new`, for prose shown side by side. Neighbouring changes
+/// (only whitespace between them) read as one replacement: all the removed words, then
+/// all the added ones, rather than alternating word by word.
 pub fn words(old: &str, new: &str) -> Vec<Word> {
     let diff = TextDiff::from_words(old, new);
     let mut out: Vec<Word> = Vec::new();
-    for change in diff.iter_all_changes() {
-        let side = side(change.tag());
+    let push = |out: &mut Vec<Word>, side: Side, text: &str| {
+        if text.is_empty() {
+            return;
+        }
         match out.last_mut() {
-            Some(last) if last.side == side => last.text.push_str(change.value()),
-            _ => out.push(Word { side, text: change.value().to_owned() }),
+            Some(last) if last.side == side => last.text.push_str(text),
+            _ => out.push(Word { side, text: text.to_owned() }),
+        }
+    };
+    // The replacement being gathered: its old-side and new-side text.
+    let (mut removed, mut added) = (String::new(), String::new());
+    // Whitespace seen after a change; it joins the replacement if another change follows.
+    let mut gap = String::new();
+    for change in diff.iter_all_changes() {
+        let value = change.value();
+        match change.tag() {
+            ChangeTag::Equal if value.trim().is_empty() && !(removed.is_empty() && added.is_empty()) => {
+                gap.push_str(value)
+            }
+            ChangeTag::Equal => {
+                push(&mut out, Side::Removed, &removed);
+                push(&mut out, Side::Added, &added);
+                removed.clear();
+                added.clear();
+                push(&mut out, Side::Same, &gap);
+                gap.clear();
+                push(&mut out, Side::Same, value);
+            }
+            tag => {
+                removed.push_str(&gap);
+                added.push_str(&gap);
+                gap.clear();
+                if tag == ChangeTag::Delete {
+                    removed.push_str(value)
+                } else {
+                    added.push_str(value)
+                }
+            }
         }
     }
+    push(&mut out, Side::Removed, &removed);
+    push(&mut out, Side::Added, &added);
+    push(&mut out, Side::Same, &gap);
     out
 }
 
@@ -151,5 +189,16 @@ mod tests {
         let new: String = w.iter().filter(|w| w.side != Side::Removed).map(|w| w.text.as_str()).collect();
         assert_eq!(old, "Answer briefly and politely.");
         assert_eq!(new, "Answer politely and in full.");
+    }
+
+    #[test]
+    fn a_reworded_sentence_reads_as_one_replacement() {
+        let w = words("Ask what can I do for you today? Thanks.", "Ask one short question about their need. Thanks.");
+        let sides: Vec<Side> = w.iter().map(|w| w.side).collect();
+        assert_eq!(sides, [Side::Same, Side::Removed, Side::Added, Side::Same], "{w:?}");
+        assert_eq!(w[1].text, "what can I do for you today?");
+        assert_eq!(w[2].text, "one short question about their need.");
+        let old: String = w.iter().filter(|w| w.side != Side::Added).map(|w| w.text.as_str()).collect();
+        assert_eq!(old, "Ask what can I do for you today? Thanks.");
     }
 }

@@ -30,6 +30,74 @@ pub fn readable_time(ts: &str) -> String {
     }
 }
 
+/// A version string for the next version made from `from`: its last number goes up by
+/// one (`v2` → `v3`, `v1.9` → `v1.10`) until it is not one of `taken`. A string without
+/// a number gets `.1`, `.2`, … appended.
+pub fn next_version(from: &str, taken: &[String]) -> String {
+    let digits_end = from.rfind(|c: char| c.is_ascii_digit()).map(|i| i + 1);
+    let (head, number, tail) = match digits_end {
+        Some(end) => {
+            let start = from[..end].rfind(|c: char| !c.is_ascii_digit()).map_or(0, |i| i + 1);
+            (&from[..start], from[start..end].parse::<u64>().unwrap_or(0), &from[end..])
+        }
+        None => (from, 0, ""),
+    };
+    let separator = if digits_end.is_none() { "." } else { "" };
+    (number + 1..)
+        .map(|n| format!("{head}{separator}{n}{tail}"))
+        .find(|candidate| !taken.iter().any(|t| t == candidate))
+        .expect("some number is free")
+}
+
+/// How a rewritten template's variables compare with the original's.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VariableCheck {
+    pub kept: Vec<String>,
+    /// In the original, gone from the rewrite: the application's values would be ignored.
+    pub missing: Vec<String>,
+    /// New in the rewrite: the application does not send them.
+    pub added: Vec<String>,
+}
+
+impl VariableCheck {
+    /// Compares `rewrite` with `original`; a rewrite that is not a valid template gives its
+    /// parse error as a sentence.
+    pub fn of(original: &str, rewrite: &str) -> Result<Self, String> {
+        use promptos_core::template::Template;
+        let before = Template::parse(original).map(|t| t.variables().to_vec()).unwrap_or_default();
+        let after = Template::parse(rewrite)
+            .map_err(|e| format!("Line {}, column {}: {}", e.line, e.column, e.message))?
+            .variables()
+            .to_vec();
+        Ok(VariableCheck {
+            kept: before.iter().filter(|v| after.contains(v)).cloned().collect(),
+            missing: before.iter().filter(|v| !after.contains(v)).cloned().collect(),
+            added: after.iter().filter(|v| !before.contains(v)).cloned().collect(),
+        })
+    }
+
+    pub fn is_ok(&self) -> bool {
+        self.missing.is_empty() && self.added.is_empty()
+    }
+
+    /// One sentence for the page.
+    pub fn sentence(&self) -> String {
+        let list = |vs: &[String]| vs.iter().map(|v| format!("{{{{{v}}}}}")).collect::<Vec<_>>().join(", ");
+        let mut parts = Vec::new();
+        if !self.missing.is_empty() {
+            parts.push(format!("Drops {}", list(&self.missing)));
+        }
+        if !self.added.is_empty() {
+            parts.push(format!("Invents {}", list(&self.added)));
+        }
+        match (parts.is_empty(), self.kept.is_empty()) {
+            (true, true) => "No variables, as in the original.".to_owned(),
+            (true, false) => format!("Keeps every variable: {}.", list(&self.kept)),
+            (false, _) => format!("{}; the application's values would not match.", parts.join("; ")),
+        }
+    }
+}
+
 pub mod diff;
 pub mod export;
 
@@ -58,6 +126,32 @@ mod tests {
         assert!(super::prompt_name_problem("").is_some());
         assert!(super::prompt_name_problem("Upper").unwrap().contains("'U'"));
         assert!(super::prompt_name_problem(&"a".repeat(101)).is_some());
+    }
+
+    #[test]
+    fn the_next_version_bumps_the_last_number_and_skips_taken_ones() {
+        use super::next_version;
+        let taken = |vs: &[&str]| vs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(next_version("v2", &taken(&["v1", "v2"])), "v3");
+        assert_eq!(next_version("v2", &taken(&["v1", "v2", "v3"])), "v4");
+        assert_eq!(next_version("v1.9", &[]), "v1.10");
+        assert_eq!(next_version("1.2.3-rc", &[]), "1.2.4-rc");
+        assert_eq!(next_version("draft", &taken(&["draft", "draft.1"])), "draft.2");
+    }
+
+    #[test]
+    fn a_rewrite_that_drops_or_invents_variables_is_flagged() {
+        use super::VariableCheck;
+        let original = "Hello {{ name }}, about {{ topic }}:";
+        let same = VariableCheck::of(original, "Dear {{name}}. Topic: {{topic}}").unwrap();
+        assert!(same.is_ok());
+        assert_eq!(same.sentence(), "Keeps every variable: {{name}}, {{topic}}.");
+        let bad = VariableCheck::of(original, "Hi {{ user }}").unwrap();
+        assert!(!bad.is_ok());
+        assert_eq!(bad.missing, ["name", "topic"]);
+        assert_eq!(bad.added, ["user"]);
+        assert!(bad.sentence().starts_with("Drops {{name}}, {{topic}}; Invents {{user}}"), "{}", bad.sentence());
+        assert!(VariableCheck::of(original, "Hi {{ name ").unwrap_err().starts_with("Line 1"));
     }
 
     #[test]

@@ -20,10 +20,16 @@ fn summary(e: &Value) -> String {
         "PromptCreated" => format!("Created the prompt: “{}”", s("description")),
         "PromptUpdated" => format!("Changed the description to “{}”", s("description")),
         "PromptDeleted" => "Deleted the prompt".to_owned(),
-        "VersionCreated" => match p["commit_message"].as_str() {
-            Some(m) => format!("Created version {} ({m})", s("version_string")),
-            None => format!("Created version {}", s("version_string")),
-        },
+        "VersionCreated" => {
+            let made = match p["commit_message"].as_str() {
+                Some(m) => format!("Created version {} ({m})", s("version_string")),
+                None => format!("Created version {}", s("version_string")),
+            };
+            match super::versions::origin_line(&p["origin"]) {
+                origin if origin.is_empty() => made,
+                origin => format!("{made}. {origin}"),
+            }
+        }
         "VersionDeployed" => match p["previous_version_string"].as_str() {
             Some(prev) => format!("Deployed {} to {} (was {prev})", s("version_string"), s("environment")),
             None => format!("Deployed {} to {}", s("version_string"), s("environment")),

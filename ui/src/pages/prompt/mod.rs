@@ -4,6 +4,7 @@
 
 mod deployments;
 mod history;
+mod optimize;
 mod settings;
 mod versions;
 

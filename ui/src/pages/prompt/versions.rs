@@ -2,6 +2,7 @@
 //! versions as a highlighted diff, and the new-version editor that checks the template as
 //! you type (with the server's own parser, compiled to WebAssembly).
 
+use super::optimize::{Catalogue, OptimizeButton, OptimizeDialog};
 use super::{text, when, Data};
 use crate::api;
 use crate::app::{deliver, Session};
@@ -30,6 +31,9 @@ pub(super) fn Versions(data: Data) -> View {
         }
     });
     let draft = create_signal(String::new());
+    // The version the Optimize dialog works on; empty while it is closed.
+    let optimizing = create_signal(String::new());
+    let catalogue = Catalogue::load(session);
 
     let rows = move || {
         data.prompt
@@ -89,10 +93,12 @@ pub(super) fn Versions(data: Data) -> View {
         let compare_with = vs.clone();
         let heading = format!("Version {vs}");
         let region = heading.clone();
-        // Where the LLM Optimize action will sit, beside the others.
+        let origin = origin_line(&v["origin"]);
         let actions = if session.can_edit() {
+            let version = vs.clone();
             view! {
                 button(class="secondary", on:click=move |_| draft.set(draft_body.clone())) { "Edit as a new version" }
+                OptimizeButton(version=version, catalogue=catalogue, source=optimizing)
             }
         } else {
             view! {}
@@ -102,6 +108,7 @@ pub(super) fn Versions(data: Data) -> View {
                 h2 { (heading) }
                 pre(class="template") { (body) }
                 p(class="hint") { (variables) }
+                p(class="hint origin", "data-testid"="version-origin") { (origin) }
                 div(class="actions") {
                     button(class="secondary", on:click=move |_| to.set(compare_with.clone())) { "Compare" }
                     (actions)
@@ -128,11 +135,29 @@ pub(super) fn Versions(data: Data) -> View {
         (detail())
         Compare(data=data, from=from, to=to)
         (if session.can_edit() {
-            view! { NewVersion(data=data, draft=draft) }
+            view! {
+                NewVersion(data=data, draft=draft)
+                OptimizeDialog(data=data, catalogue=catalogue, source=optimizing, created=selected)
+            }
         } else {
             view! { section(class="card") { p(class="hint") { "Viewers can read versions; editors and admins create them." } } }
         })
     }
+}
+
+/// Where a version's text came from, when an LLM wrote it; empty for human-written text.
+pub(super) fn origin_line(origin: &Value) -> String {
+    if !origin.is_object() {
+        return String::new();
+    }
+    let from = origin["from_version"].as_str().map(|v| format!(" from {v}")).unwrap_or_default();
+    let edited = if origin["edited"] == true { ", edited before it was accepted" } else { "" };
+    format!(
+        "LLM suggestion: goal {}, by {} ({}){from}{edited}.",
+        text(origin, "goal"),
+        text(origin, "provider"),
+        text(origin, "model")
+    )
 }
 
 /// Two version selects and the diff between them.
