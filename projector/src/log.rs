@@ -185,3 +185,81 @@ pub async fn verify_chain(db: &Db, mut progress: impl FnMut(i64)) -> Result<Chai
         progress(checked);
     }
 }
+
+/// Why a batch of stored events cannot be appended to this log as they are.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("event {position} does not continue the log: {reason}")]
+    Discontinuous { position: i64, reason: String },
+}
+
+/// Appends events that already carry their positions and hashes (a backup, or a log
+/// generated elsewhere), many rows per statement, in one transaction under the append
+/// lock. Each must continue the log exactly: the next position, the back-link to the
+/// hash before it, and a hash that matches its content. Returns the new head.
+pub async fn import(db: &Db, events: &[StoredEvent]) -> Result<i64, ImportError> {
+    use crate::db::Backend;
+    use sqlx::Connection;
+    let mut conn = db.pool.acquire().await?;
+    let mut tx = match db.backend {
+        Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => {
+            let mut tx = conn.begin().await?;
+            sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+                .bind(crate::writer::APPEND_LOCK_KEY)
+                .execute(&mut *tx)
+                .await?;
+            tx
+        }
+    };
+    let tail = sqlx::query("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
+        .fetch_optional(&mut *tx)
+        .await?;
+    let (mut position, mut prev) = match tail {
+        Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
+        None => (0, GENESIS_HASH.to_owned()),
+    };
+    for e in events {
+        let wrong = |reason: String| ImportError::Discontinuous { position: e.position, reason };
+        if e.position != position + 1 {
+            return Err(wrong(format!("expected position {}", position + 1)));
+        }
+        if e.prev_hash != prev {
+            return Err(wrong("its prev_hash is not the hash of the event before it".into()));
+        }
+        if e.hash != e.expected_hash() {
+            return Err(wrong("its content does not match its hash".into()));
+        }
+        position = e.position;
+        prev = e.hash.clone();
+    }
+    crate::projection::insert_many(&mut tx, "events", EVENT_COLUMNS, events.iter().map(StoredEvent::cells)).await?;
+    if db.backend == Backend::Postgres && !events.is_empty() {
+        sqlx::query("SELECT 1 FROM pg_notify('promptos_events', $1)")
+            .bind(position.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(position)
+}
+
+impl StoredEvent {
+    fn cells(&self) -> Vec<crate::projection::Cell> {
+        use crate::projection::Cell::*;
+        vec![
+            Int(self.position),
+            Text(self.stream_id.clone()),
+            Int(self.stream_version),
+            Text(self.event_id.clone()),
+            Text(self.event_type.clone()),
+            Text(self.payload.clone()),
+            Text(self.metadata.clone()),
+            Text(self.recorded_at.clone()),
+            Text(self.prev_hash.clone()),
+            Text(self.hash.clone()),
+        ]
+    }
+}

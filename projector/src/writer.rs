@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Key of the PostgreSQL advisory lock that serialises appends.
-const APPEND_LOCK_KEY: i64 = 0x5052_4f4d_5054_0001;
+pub(crate) const APPEND_LOCK_KEY: i64 = 0x5052_4f4d_5054_0001;
 /// Most requests committed in one transaction.
 const MAX_BATCH: usize = 256;
 

@@ -217,3 +217,33 @@ both_backends!(concurrent_writers_never_make_a_follower_skip_an_event, |backend|
     assert!(report.ok, "{report:?}");
     assert_eq!(report.chain.events_checked, total);
 });
+
+both_backends!(an_imported_log_is_the_same_chain_and_a_broken_one_writes_nothing, |backend| async move {
+    let (source, _s1) = scratch_db(backend).await;
+    let writer = Writer::start(source.clone());
+    seed_prompt(&writer, "a", 3).await;
+    seed_prompt(&writer, "b", 2).await;
+    let events = read_after(&source, 0, 1000).await.unwrap();
+
+    let (target, _s2) = scratch_db(backend).await;
+    // The first half, then the rest: an import continues the log it finds.
+    let (first, rest) = events.split_at(4);
+    assert_eq!(log::import(&target, first).await.unwrap(), 4);
+    assert_eq!(log::import(&target, rest).await.unwrap(), events.len() as i64);
+    assert_eq!(read_after(&target, 0, 1000).await.unwrap(), events);
+    assert_eq!(verify_chain(&target, |_| {}).await.unwrap().first_bad, None);
+    // The imported log projects to the same read models.
+    rebuild::rebuild(&source, |_, _| {}).await.unwrap();
+    rebuild::rebuild(&target, |_, _| {}).await.unwrap();
+    assert_eq!(load_read_model(&target).await.unwrap(), load_read_model(&source).await.unwrap());
+
+    // A gap, a wrong back-link or an edited row is refused, and nothing of the batch lands.
+    let (empty, _s3) = scratch_db(backend).await;
+    let err = log::import(&empty, &events[1..]).await.unwrap_err();
+    assert!(err.to_string().contains("expected position 1"), "{err}");
+    let mut edited = events[..3].to_vec();
+    edited[1].payload = edited[1].payload.replace("Hello", "Bye");
+    let err = log::import(&empty, &edited).await.unwrap_err();
+    assert!(err.to_string().contains("event 2") && err.to_string().contains("hash"), "{err}");
+    assert!(read_after(&empty, 0, 10).await.unwrap().is_empty());
+});
