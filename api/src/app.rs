@@ -33,6 +33,7 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub settings: Arc<Settings>,
     pub optimizer: Arc<Optimizer>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What start-up did that the operator must know about.
@@ -97,6 +98,7 @@ impl AppState {
                 ui_dir: args.ui_dir.clone(),
             }),
             optimizer,
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         };
         let bootstrap = state.bootstrap_admin(args.admin_password.clone()).await?;
         if state.optimizer.configured() {

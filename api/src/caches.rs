@@ -26,6 +26,9 @@ pub struct Caches {
     users: Cache<String, Option<Arc<UserRow>>>,
     api_keys: Cache<String, Option<Arc<ApiKeyRow>>>,
     epoch: Arc<AtomicU64>,
+    /// Deployed-prompt lookups answered from memory, and those that went to the database.
+    deployed_hits: Arc<AtomicU64>,
+    deployed_misses: Arc<AtomicU64>,
 }
 
 impl Caches {
@@ -35,7 +38,31 @@ impl Caches {
             users: Cache::new(10_000),
             api_keys: Cache::new(10_000),
             epoch: Arc::new(AtomicU64::new(0)),
+            deployed_hits: Arc::new(AtomicU64::new(0)),
+            deployed_misses: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// (hits, misses) of the deployed-prompt cache since start.
+    pub fn deployed_stats(&self) -> (u64, u64) {
+        (self.deployed_hits.load(Ordering::Relaxed), self.deployed_misses.load(Ordering::Relaxed))
+    }
+
+    /// A deployed prompt from memory, or loaded with `load` and cached.
+    pub async fn deployed_entry<F>(
+        &self,
+        key: (String, String),
+        load: F,
+    ) -> Result<Option<Arc<CachedDeployed>>, sqlx::Error>
+    where
+        F: Future<Output = Result<Option<Arc<CachedDeployed>>, sqlx::Error>>,
+    {
+        if let Some(v) = self.deployed.get(&key).await {
+            self.deployed_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(v);
+        }
+        self.deployed_misses.fetch_add(1, Ordering::Relaxed);
+        self.fill(&self.deployed, key, load).await
     }
 
     pub fn epoch(&self) -> u64 {

@@ -51,6 +51,12 @@ pub struct ServeArgs {
     #[arg(long, env = "PROMPTOS_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
 
+    /// Also serve `/metrics` without a credential on this address (e.g. 10.0.0.5:9090),
+    /// for a network only the Prometheus scraper reaches. On the main address it always
+    /// needs a credential.
+    #[arg(long, env = "PROMPTOS_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+
     /// Environments prompts can be deployed to, comma-separated.
     #[arg(
         long,
@@ -220,6 +226,7 @@ impl ServeArgs {
             db: DatabaseArgs { database_url: database_url.to_owned() },
             feed: FeedArgs { nats_url: None },
             bind: "127.0.0.1:0".parse().expect("valid address"),
+            metrics_bind: None,
             environments: EnvironmentName::defaults(),
             protected_environments: vec![EnvironmentName::parse("production").expect("valid")],
             jwt_secret: None,

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod follower;
 pub mod http;
+pub mod metrics;
 pub mod optimize;
 
 pub use app::AppState;

@@ -16,6 +16,14 @@ use tokio::sync::watch;
 pub const FEED_CHECKPOINT: &str = "change_feed";
 const BATCH: i64 = 500;
 
+static PUBLISH_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Failed attempts to publish the change feed in this process (each is retried), for
+/// the operator's metrics.
+pub fn publish_failures() -> u64 {
+    PUBLISH_FAILURES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub struct Publisher {
     db: Db,
     nats_url: String,
@@ -76,6 +84,7 @@ impl Publisher {
                     let _ = tokio::time::timeout(Duration::from_secs(1), projected.changed()).await;
                 }
                 Err(e) => {
+                    PUBLISH_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::warn!(error = %e, "publishing the change feed failed; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));

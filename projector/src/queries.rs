@@ -283,6 +283,30 @@ pub async fn events(db: &Db, f: &EventFilter) -> Result<Vec<StoredEvent>, sqlx::
     q.fetch_all(db).await?.iter().map(StoredEvent::from_row).collect()
 }
 
+/// How far the read models trail the log.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lag {
+    pub head: i64,
+    /// Age of the first event after `projected`; 0 when there is none.
+    pub oldest_unprojected_age_seconds: f64,
+}
+
+/// The log's head, and the age of the oldest event the read models (at `projected`)
+/// do not include yet.
+pub async fn lag(db: &Db, projected: i64) -> Result<Lag, sqlx::Error> {
+    let head = crate::log::head(db).await?;
+    let next = sqlx::query("SELECT recorded_at FROM events WHERE position = $1")
+        .bind(projected + 1)
+        .fetch_optional(&db.pool)
+        .await?;
+    let age = next
+        .and_then(|row| row.try_get::<String, _>(0).ok())
+        .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
+        .map(|at| (chrono::Utc::now() - at.with_timezone(&chrono::Utc)).num_milliseconds().max(0) as f64 / 1000.0)
+        .unwrap_or(0.0);
+    Ok(Lag { head, oldest_unprojected_age_seconds: age })
+}
+
 pub async fn checkpoint(db: &Db) -> Result<i64, sqlx::Error> {
     crate::projector::load_checkpoint(db, crate::projector::CHECKPOINT).await
 }

@@ -208,6 +208,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("cannot listen on {}", args.bind))?;
     let addr = listener.local_addr()?;
+    if let Some(bind) = args.metrics_bind {
+        let metrics = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("cannot listen on {bind} (--metrics-bind)"))?;
+        tracing::info!("metrics without a credential on http://{}/metrics", metrics.local_addr()?);
+        let open = crate::metrics::open_router(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(metrics, open).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     tracing::info!("PromptOS listening on http://{addr} (API docs at http://{addr}/docs)");
     axum::serve(listener, crate::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())

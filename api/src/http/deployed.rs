@@ -122,7 +122,7 @@ pub async fn get(
     }
     let key = (path_name(&name)?.to_string(), environment.to_string());
     let load = async { Ok(queries::deployed(&state.db, &key.0, &key.1).await?.map(|d| Arc::new(encode(d)))) };
-    match state.caches.fill(&state.caches.deployed, key.clone(), load).await? {
+    match state.caches.deployed_entry(key.clone(), load).await? {
         Some(entry) => Ok(respond(&entry, &headers)),
         None => Err(not_found()),
     }
