@@ -12,7 +12,7 @@ use promptos_projector::{Db, StoredEvent};
 use uuid::Uuid;
 
 const ENVIRONMENTS: [&str; 3] = ["development", "staging", "production"];
-const CHUNK: usize = 20_000;
+const CHUNK: usize = 100_000;
 
 /// The shape of a generated log.
 #[derive(Debug, Clone, Copy)]
@@ -53,7 +53,7 @@ impl Chain {
             position: self.position,
             stream_id: stream_id.to_owned(),
             stream_version,
-            event_id: Uuid::new_v4().to_string(),
+            event_id: Uuid::now_v7().to_string(),
             event_type: event.event_type().to_owned(),
             payload: event.payload_json(),
             metadata: self.metadata.clone(),

@@ -201,8 +201,22 @@ pub enum ImportError {
 /// hash before it, and a hash that matches its content. Returns the new head.
 pub async fn import(db: &Db, events: &[StoredEvent]) -> Result<i64, ImportError> {
     use crate::db::Backend;
-    use sqlx::Connection;
     let mut conn = db.pool.acquire().await?;
+    if db.backend == Backend::Sqlite {
+        // A bulk load touches index pages all over: give this connection a large page
+        // cache for the duration (SQLite's default is 2 MB), and the default back after.
+        sqlx::query("PRAGMA cache_size = -262144").execute(&mut *conn).await?;
+    }
+    let result = import_on(db, &mut conn, events).await;
+    if db.backend == Backend::Sqlite {
+        sqlx::query("PRAGMA cache_size = -2000").execute(&mut *conn).await?;
+    }
+    result
+}
+
+async fn import_on(db: &Db, conn: &mut sqlx::AnyConnection, events: &[StoredEvent]) -> Result<i64, ImportError> {
+    use crate::db::Backend;
+    use sqlx::Connection;
     let mut tx = match db.backend {
         Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
         Backend::Postgres => {

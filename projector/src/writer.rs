@@ -188,7 +188,8 @@ pub async fn append_batch(
                 position,
                 stream_id: request.stream_id.clone(),
                 stream_version,
-                event_id: uuid::Uuid::new_v4().to_string(),
+                // Time-ordered ids keep the unique index append-mostly as the log grows.
+                event_id: uuid::Uuid::now_v7().to_string(),
                 event_type: event.event_type().to_owned(),
                 payload: event.payload_json(),
                 metadata: metadata.clone(),
