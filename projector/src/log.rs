@@ -261,7 +261,7 @@ async fn import_on(db: &Db, conn: &mut sqlx::AnyConnection, events: &[StoredEven
 }
 
 impl StoredEvent {
-    fn cells(&self) -> Vec<crate::projection::Cell> {
+    pub(crate) fn cells(&self) -> Vec<crate::projection::Cell> {
         use crate::projection::Cell::*;
         vec![
             Int(self.position),

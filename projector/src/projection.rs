@@ -619,6 +619,74 @@ async fn insert_one(
     Ok(())
 }
 
+const UPSERT_DEPLOYMENT: &str = "ON CONFLICT (prompt_id, environment) DO UPDATE SET \
+     prompt_name = excluded.prompt_name, version_string = excluded.version_string, \
+     deployed_by = excluded.deployed_by, deployed_at = excluded.deployed_at, position = excluded.position";
+
+/// Row operations a batch can apply together at its end, in a few statements instead of
+/// one per event: appends to the history and the event index (no other operation reads,
+/// changes or deletes those rows), the current deployment per prompt and environment
+/// (the last one of the batch wins; a prompt's deletion drops its pending ones, as it
+/// deletes its deployments) and `last_position` touches (coalesced per prompt, never
+/// moving a position back).
+#[derive(Default)]
+pub struct Deferred {
+    history: Vec<HistoryRow>,
+    index: Vec<IndexRow>,
+    deployments: std::collections::BTreeMap<(String, String), DeploymentRow>,
+    touched: std::collections::HashMap<String, i64>,
+}
+
+impl Deferred {
+    /// Keeps `op` for the end of the batch, or hands it back to be applied now.
+    pub fn defer(&mut self, op: RowOp) -> Option<RowOp> {
+        match op {
+            RowOp::InsertHistory(row) => self.history.push(row),
+            RowOp::InsertIndex(row) => self.index.push(row),
+            RowOp::Touch { prompt_id, position } => {
+                let p = self.touched.entry(prompt_id).or_insert(position);
+                *p = (*p).max(position);
+            }
+            RowOp::UpsertDeployment(row) => {
+                self.deployments.insert((row.prompt_id.clone(), row.environment.clone()), row);
+            }
+            RowOp::DeletePrompt { ref prompt_id, .. } => {
+                self.deployments.retain(|(p, _), _| p != prompt_id);
+                return Some(op);
+            }
+            op => return Some(op),
+        }
+        None
+    }
+
+    /// Applies what was kept, inside the same transaction.
+    pub async fn flush(self, tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
+        insert_many(tx, "rm_deployment_history", HISTORY_COLUMNS, self.history.iter().map(HistoryRow::cells)).await?;
+        insert_many(tx, "rm_event_index", INDEX_COLUMNS, self.index.iter().map(IndexRow::cells)).await?;
+        if !self.deployments.is_empty() {
+            let width = DEPLOYMENT_COLUMNS.split(',').count();
+            let values: Vec<String> = (0..self.deployments.len()).map(|i| placeholders(i * width + 1, width)).collect();
+            let sql = format!(
+                "INSERT INTO rm_deployments ({DEPLOYMENT_COLUMNS}) VALUES {} {UPSERT_DEPLOYMENT}",
+                values.join(", ")
+            );
+            let cells = self.deployments.values().flat_map(DeploymentRow::cells).collect();
+            bind_all(sqlx::query(&sql), cells).execute(&mut **tx).await?;
+        }
+        for (prompt_id, position) in self.touched {
+            sqlx::query(
+                "UPDATE rm_prompts SET last_position = CASE WHEN last_position < $1 THEN $1 ELSE last_position END \
+                 WHERE prompt_id = $2",
+            )
+            .bind(position)
+            .bind(prompt_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
 /// Applies one row operation inside the projector's transaction.
 pub async fn apply_sql(tx: &mut Transaction<'_, Any>, op: RowOp) -> Result<(), sqlx::Error> {
     match op {
@@ -666,11 +734,7 @@ pub async fn apply_sql(tx: &mut Transaction<'_, Any>, op: RowOp) -> Result<(), s
         }
         RowOp::UpsertDeployment(row) => {
             let sql = format!(
-                "INSERT INTO rm_deployments ({DEPLOYMENT_COLUMNS}) VALUES {} \
-                 ON CONFLICT (prompt_id, environment) DO UPDATE SET \
-                 prompt_name = excluded.prompt_name, version_string = excluded.version_string, \
-                 deployed_by = excluded.deployed_by, deployed_at = excluded.deployed_at, \
-                 position = excluded.position",
+                "INSERT INTO rm_deployments ({DEPLOYMENT_COLUMNS}) VALUES {} {UPSERT_DEPLOYMENT}",
                 placeholders(1, 7)
             );
             bind_all(sqlx::query(&sql), row.cells()).execute(&mut **tx).await.map(|_| ())

@@ -9,7 +9,7 @@
 
 use crate::db::{Backend, Db};
 use crate::log::{read_after, StoredEvent};
-use crate::projection::{apply_sql, row_ops};
+use crate::projection::{apply_sql, row_ops, Deferred};
 use promptos_core::events::DecodeError;
 use sqlx::{Connection, Row};
 use std::time::Duration;
@@ -123,16 +123,20 @@ impl Projector {
             return Ok(false);
         }
         let mut applied = 0;
+        let mut deferred = Deferred::default();
         for e in events {
             let ops = row_ops(e).map_err(|source| ProjectorError::Decode { position: e.position, source })?;
             for op in ops {
                 if self.options.crash_after_ops == Some(applied) {
                     return Err(ProjectorError::InjectedCrash(applied));
                 }
-                apply_sql(&mut tx, op).await?;
+                if let Some(op) = deferred.defer(op) {
+                    apply_sql(&mut tx, op).await?;
+                }
                 applied += 1;
             }
         }
+        deferred.flush(&mut tx).await?;
         if self.db.backend == Backend::Postgres {
             // Tells API servers in other processes that the read models moved.
             sqlx::query("SELECT 1 FROM pg_notify('promptos_projected', $1)")

@@ -156,19 +156,31 @@ pub async fn append_batch(
     // "what was live at time t" has one answer.
     let recorded_at = format_timestamp(Utc::now()).max(last_time);
 
-    let insert =
-        format!("INSERT INTO events ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", crate::log::EVENT_COLUMNS);
-    let mut versions: HashMap<&str, i64> = HashMap::new();
+    // Every stream's current version in one query, and every event in one insert: a
+    // batch costs a few statements, not a few per request.
+    let mut streams: Vec<&str> = requests.iter().map(|r| r.stream_id.as_str()).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    let list: Vec<String> = (1..=streams.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT stream_id, MAX(stream_version) FROM events WHERE stream_id IN ({}) GROUP BY stream_id",
+        list.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for s in &streams {
+        query = query.bind(*s);
+    }
+    let mut versions: HashMap<&str, i64> = streams.iter().map(|s| (*s, 0)).collect();
+    for row in query.fetch_all(&mut *tx).await? {
+        let stream: String = row.try_get(0)?;
+        if let Some((key, _)) = versions.remove_entry(stream.as_str()) {
+            versions.insert(key, row.try_get(1)?);
+        }
+    }
+    let mut written: Vec<StoredEvent> = Vec::new();
     let mut results = Vec::with_capacity(requests.len());
     for request in requests {
-        let current = match versions.get(request.stream_id.as_str()) {
-            Some(v) => *v,
-            None => sqlx::query("SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = $1")
-                .bind(&request.stream_id)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get::<i64, _>(0)?,
-        };
+        let current = versions[request.stream_id.as_str()];
         if current != request.expected_version {
             versions.insert(&request.stream_id, current);
             results.push(Err(AppendError::Conflict {
@@ -208,25 +220,20 @@ pub async fn append_batch(
                 &e.metadata,
                 &e.recorded_at,
             );
-            sqlx::query(&insert)
-                .bind(e.position)
-                .bind(&e.stream_id)
-                .bind(e.stream_version)
-                .bind(&e.event_id)
-                .bind(&e.event_type)
-                .bind(&e.payload)
-                .bind(&e.metadata)
-                .bind(&e.recorded_at)
-                .bind(&e.prev_hash)
-                .bind(&e.hash)
-                .execute(&mut *tx)
-                .await?;
             prev_hash = e.hash.clone();
             stored.push(e);
         }
         versions.insert(&request.stream_id, stream_version);
+        written.extend(stored.iter().cloned());
         results.push(Ok(Appended { events: stored }));
     }
+    crate::projection::insert_many(
+        &mut tx,
+        "events",
+        crate::log::EVENT_COLUMNS,
+        written.iter().map(StoredEvent::cells),
+    )
+    .await?;
     if db.backend == Backend::Postgres && results.iter().any(|r| r.is_ok()) {
         // Delivered on commit to projectors running in other processes.
         sqlx::query("SELECT 1 FROM pg_notify('promptos_events', $1)")
