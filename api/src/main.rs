@@ -1,11 +1,6 @@
 use clap::Parser;
 use promptos_api::cli::{init_tracing, run, Cli};
 
-// The server allocates and frees many small strings per request and per event; mimalloc
-// does that faster than glibc's allocator (see BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();

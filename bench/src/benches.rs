@@ -439,8 +439,10 @@ async fn memory(s: &Sizes) -> Result<Vec<Row>> {
     let writes =
         deploy_load(&server, writers, s.memory_duration, names.clone(), "development", versions_pair, live).await?;
     let (now, peak) = server.memory_mb()?;
+    let (anon, file) = server.memory_split_mb()?;
     let result = format!(
-        "RSS {now:.0} MB after {} reads and {} deploys (peak {peak:.0} MB, idle {idle:.0} MB)",
+        "RSS {now:.0} MB ({anon:.0} MB heap and stacks, {file:.0} MB mapped files) after {} reads and {} deploys \
+         (peak {peak:.0} MB, idle {idle:.0} MB)",
         reads.ok, writes.ok
     );
     let what =
@@ -573,9 +575,9 @@ async fn sdk(s: &Sizes) -> Result<Vec<Row>> {
     let nats = Nats::start().await?;
     let database = Database::create(Backend::Sqlite, "").await?;
     let server = Server::start(&database.url, Some(&nats.url)).await?;
-    // About 1 KB of template with three variables, as in the SDK's criterion bench.
-    let paragraph = "Answer {{ customer_name }} about {{ topic }} in a friendly, precise way. ".repeat(12);
-    let text = format!("{paragraph}\nSign as {{{{ agent }}}}.");
+    // The SDK's criterion bench's template: 1 KB with three variables.
+    let filler = "Answer politely, concisely and in the customer's language. ".repeat(16);
+    let text = format!("Hello {{{{ customer_name }}}}, I am {{{{ agent }}}} from {{{{ team }}}}. {filler}");
     server.post("/prompts/", json!({"name": "sdk-get"})).await?;
     server.post("/prompts/sdk-get/versions/", json!({"version_string": "v1", "text": text})).await?;
     server.deploy("sdk-get", "production", "v1").await?;
@@ -587,11 +589,13 @@ async fn sdk(s: &Sizes) -> Result<Vec<Row>> {
     let over_sse = promptos_sdk::Prompts::connect(&server.base).api_key(&key).ttl(ttl).build().await?;
 
     use promptos_sdk::minijinja::context;
-    over_nats.get("sdk-get", "production", context! { customer_name => "Ada", topic => "x", agent => "y" }).await?;
+    over_nats
+        .get("sdk-get", "production", context! { customer_name => "Alex", agent => "Robin", team => "Support" })
+        .await?;
     let t = Instant::now();
-    for i in 0..s.sdk_gets {
+    for _ in 0..s.sdk_gets {
         let text = over_nats
-            .get("sdk-get", "production", context! { customer_name => "Ada", topic => "refunds", agent => i })
+            .get("sdk-get", "production", context! { customer_name => "Alex", agent => "Robin", team => "Support" })
             .await?;
         std::hint::black_box(text);
     }

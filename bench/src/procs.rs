@@ -52,6 +52,12 @@ impl Drop for Process {
 impl Process {
     /// Resident memory now and at its peak, in KiB (Linux `/proc`).
     fn memory(&self) -> Result<(u64, u64)> {
+        let all = self.status_kib(&["VmRSS:", "VmHWM:"])?;
+        Ok((all[0], all[1]))
+    }
+
+    /// Fields of `/proc/{pid}/status`, in KiB.
+    fn status_kib(&self, names: &[&str]) -> Result<Vec<u64>> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.id()))?;
         let field = |name: &str| {
             status
@@ -61,7 +67,7 @@ impl Process {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0)
         };
-        Ok((field("VmRSS:"), field("VmHWM:")))
+        Ok(names.iter().map(|n| field(n)).collect())
     }
 }
 
@@ -170,6 +176,13 @@ impl Server {
     pub async fn api_key(&self, environments: &[&str]) -> Result<String> {
         let v = self.post("/api-keys/", json!({"name": "bench", "environments": environments})).await?;
         Ok(v["key"].as_str().context("a key")?.to_owned())
+    }
+
+    /// Resident memory that is the process's own (heap, stacks) and that maps files (the
+    /// binary, shared libraries), in MB.
+    pub fn memory_split_mb(&self) -> Result<(f64, f64)> {
+        let v = self.process.status_kib(&["RssAnon:", "RssFile:"])?;
+        Ok((v[0] as f64 * 1024.0 / 1e6, v[1] as f64 * 1024.0 / 1e6))
     }
 
     /// Resident memory (now, peak) in MB (10^6 bytes).
