@@ -37,6 +37,10 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Write the whole event log as JSON Lines (positions and hashes included).
     Export(ExportArgs),
+    /// Load an export into an empty database (SQLite or PostgreSQL) and rebuild its read
+    /// models: a restore, or a move from SQLite to PostgreSQL. The whole file is checked
+    /// (positions, back-links, hashes) before anything is written.
+    Import(ImportArgs),
     /// Manage users: create, list, set-role, disable, reset-password.
     Users(access::UsersArgs),
     /// Manage API keys for applications: create, list, revoke.
@@ -59,6 +63,57 @@ pub struct ExportArgs {
     /// File to write; `-` for standard output.
     #[arg(long, short, default_value = "-")]
     pub output: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// JSON Lines file written by `promptos export`; `-` for standard input.
+    #[arg(long, short, default_value = "-")]
+    pub input: PathBuf,
+}
+
+/// Events written per transaction while importing.
+const IMPORT_CHUNK: usize = 10_000;
+
+/// Reads an export: every line a stored event, in order, each continuing the chain.
+fn read_export(input: &std::path::Path) -> anyhow::Result<Vec<promptos_projector::StoredEvent>> {
+    use std::io::BufRead;
+    let reader: Box<dyn BufRead> = if input.as_os_str() == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin().lock()))
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?,
+        ))
+    };
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_style(ProgressStyle::with_template("{msg:>10} {pos} events ({per_sec})").expect("valid template"));
+    spinner.set_message("check");
+    let mut events = Vec::new();
+    let mut prev = log::GENESIS_HASH.to_owned();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read line {}", i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let e: promptos_projector::StoredEvent =
+            serde_json::from_str(&line).with_context(|| format!("line {}: not an exported event", i + 1))?;
+        let expected = events.len() as i64 + 1;
+        anyhow::ensure!(
+            e.position == expected,
+            "line {}: position {} where {expected} was expected (is the export complete and in order?)",
+            i + 1,
+            e.position
+        );
+        anyhow::ensure!(e.prev_hash == prev, "line {}: its prev_hash does not match the event before it", i + 1);
+        anyhow::ensure!(e.hash == e.expected_hash(), "line {}: its content does not match its hash", i + 1);
+        prev = e.hash.clone();
+        events.push(e);
+        spinner.set_position(events.len() as u64);
+    }
+    spinner.finish_and_clear();
+    Ok(events)
 }
 
 pub fn init_tracing() {
@@ -159,6 +214,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 }
             }
             Ok(if report.ok { 0 } else { 1 })
+        }
+        Command::Import(args) => {
+            let events = read_export(&args.input)?;
+            let db = open(&args.db).await?;
+            let present = log::head(&db).await?;
+            anyhow::ensure!(
+                present == 0,
+                "import needs an empty database; {} already holds {present} events",
+                db.redacted_url()
+            );
+            let write_bar = bar(events.len() as u64, "import");
+            for chunk in events.chunks(IMPORT_CHUNK) {
+                let head = log::import(&db, chunk).await.with_context(|| {
+                    format!(
+                        "import stopped; the database holds events 1 to {} of {} (a consistent prefix). \
+                         Empty it and run the import again",
+                        chunk[0].position - 1,
+                        events.len()
+                    )
+                })?;
+                write_bar.set_position(head as u64);
+            }
+            write_bar.finish_and_clear();
+            let rebuild_bar = bar(events.len() as u64, "rebuild");
+            promptos_projector::rebuild::rebuild(&db, |done, _| rebuild_bar.set_position(done as u64)).await?;
+            rebuild_bar.finish_and_clear();
+            println!("imported {} events into {} and rebuilt its read models", events.len(), db.redacted_url());
+            Ok(0)
         }
         Command::Export(args) => {
             let db = open(&args.db).await?;

@@ -24,6 +24,7 @@ fn every_command_has_help() {
         vec!["rebuild", "--help"],
         vec!["verify", "--help"],
         vec!["export", "--help"],
+        vec!["import", "--help"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_promptos")).args(&cmd).output().unwrap();
         assert!(out.status.success(), "{cmd:?}");
@@ -143,3 +144,121 @@ both_backends!(users_and_keys_managed_from_the_command_line_work_over_http, |bac
         events["items"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect();
     assert_eq!(types, ["UserCreated", "PasswordChanged", "ApiKeyCreated", "ApiKeyRevoked"]);
 });
+
+/// Every item of a paged listing, following `next_cursor`.
+async fn all_pages(app: &TestApp, path: &str) -> Vec<serde_json::Value> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let url = match &cursor {
+            Some(c) => format!("{path}{sep}limit=100&cursor={c}"),
+            None => format!("{path}{sep}limit=100"),
+        };
+        let page = expect_status(app.get(&url).await, StatusCode::OK).await;
+        items.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return items,
+        }
+    }
+}
+
+/// 50 prompts × (1 creation, 20 versions, 79 deploys): 5,000 events.
+async fn five_thousand_events(url: &str) {
+    use promptos_core::events::*;
+    use promptos_core::names::*;
+    use promptos_projector::{AppendRequest, Db, Metadata, Writer};
+    let db = Db::connect_and_migrate(url).await.unwrap();
+    let writer = Writer::start(db);
+    let environments = ["development", "staging", "production"];
+    for p in 0..50 {
+        let name = PromptName::parse(&format!("moved-{p:02}")).unwrap();
+        let prompt_id = uuid::Uuid::new_v4();
+        let mut events = vec![Event::PromptCreated(PromptCreated {
+            prompt_id,
+            name: name.clone(),
+            description: Description::parse("moved between databases").unwrap(),
+        })];
+        for v in 1..=20 {
+            events.push(Event::VersionCreated(VersionCreated {
+                prompt_id,
+                name: name.clone(),
+                version_string: VersionString::parse(&format!("v{v}")).unwrap(),
+                text: format!("Hello {{{{ who }}}}, version {v} of {name}"),
+                variables: vec!["who".into()],
+                commit_message: None,
+                origin: None,
+            }));
+        }
+        let mut live: [Option<VersionString>; 3] = [None, None, None];
+        for d in 0..79 {
+            let e = d % 3;
+            let version = VersionString::parse(&format!("v{}", d % 20 + 1)).unwrap();
+            events.push(Event::VersionDeployed(VersionDeployed {
+                prompt_id,
+                name: name.clone(),
+                environment: EnvironmentName::parse(environments[e]).unwrap(),
+                version_string: version.clone(),
+                previous_version_string: live[e].replace(version),
+            }));
+        }
+        let request = AppendRequest {
+            stream_id: prompt_stream(&name),
+            expected_version: 0,
+            events,
+            metadata: Metadata::new("user:admin"),
+        };
+        writer.append(request).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sqlite_log_moves_to_postgres_with_export_and_import() {
+    use promptos_projector::testing::scratch;
+    use promptos_projector::Backend;
+    let sqlite = scratch(Backend::Sqlite).await;
+    five_thousand_events(&sqlite.url).await;
+    let source = spawn_app_on(sqlite, |_| {}).await;
+    assert_eq!(source.event_count().await, 5001, "5,000 events and the first admin");
+
+    let dir = promptos_projector::testing::TempDir::new();
+    let file = dir.0.join("log.jsonl");
+    let out = promptos(&source.scratch.url, &["export", "-o", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let postgres = scratch(Backend::Postgres).await;
+    let out = promptos(&postgres.url, &["import", "-i", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported 5001 events"));
+    // A second import into the same database is refused and writes nothing.
+    let again = promptos(&postgres.url, &["import", "-i", file.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("needs an empty database"));
+
+    // The same verdict from `promptos verify` on both.
+    let verdict = |url: &str| {
+        let out = promptos(url, &["verify", "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (report["ok"].clone(), report["chain"].clone(), report["read_models"]["first_difference"].clone())
+    };
+    assert_eq!(verdict(&postgres.url), verdict(&source.scratch.url));
+    assert_eq!(verdict(&postgres.url).1["events_checked"], 5001);
+
+    // The same answers from the API, served from PostgreSQL.
+    let target = spawn_app_on(postgres, |_| {}).await;
+    assert_eq!(target.event_count().await, 5001, "no second admin is created: the log has one");
+    let prompts = all_pages(&target, "/prompts/").await;
+    assert_eq!(prompts.len(), 50);
+    assert_eq!(prompts, all_pages(&source, "/prompts/").await);
+    let events = all_pages(&target, "/events").await;
+    assert_eq!(events.len(), 5001);
+    assert_eq!(events, all_pages(&source, "/events").await);
+    let audit = expect_status(target.get("/audit/verify").await, StatusCode::OK).await;
+    assert_eq!(audit["ok"], true, "{audit}");
+    assert_eq!(
+        target.deployed_text("moved-07", "production").await,
+        source.deployed_text("moved-07", "production").await
+    );
+}
