@@ -102,11 +102,14 @@ after(async () => {
   llm?.close();
 });
 
-/// Fails the test if the app panics or throws: a broken page must not pass unnoticed.
+/// Fails the test if the app panics or throws, or the page breaks its Content-Security-Policy:
+/// a broken page must not pass unnoticed.
 function watchForCrashes(page) {
   const crashes = [];
   page.on("pageerror", (e) => crashes.push(String(e)));
-  page.on("console", (m) => { if (m.type() === "error" && m.text().includes("panicked")) crashes.push(m.text()); });
+  page.on("console", (m) => {
+    if (m.type() === "error" && /panicked|Content Security Policy/.test(m.text())) crashes.push(m.text());
+  });
   return () => assert.deepEqual(crashes, [], "the app crashed in the browser");
 }
 

@@ -17,9 +17,11 @@ pub mod versions;
 
 use crate::app::AppState;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue};
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use error::ApiError;
+use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -110,7 +112,14 @@ fn ui(dir: &std::path::Path) -> Router {
     files
         .route("/", get(|| async { Redirect::temporary("/ui/") }))
         .route("/ui", get(|| async { Redirect::temporary("/ui/") }))
+        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(UI_CSP)))
 }
+
+/// The UI's Content-Security-Policy: its own files only, WebAssembly allowed, no inline
+/// script or style, no framing.
+const UI_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
+                      img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+                      form-action 'self'; frame-ancestors 'none'";
 
 pub fn router(state: AppState) -> Router {
     let limit = state.settings.max_body_bytes;
@@ -151,4 +160,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
         .merge(ui(&ui_dir))
+        // Browsers must not guess a type other than the one sent. No CORS headers are
+        // sent: other origins cannot call the API from a browser.
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
 }

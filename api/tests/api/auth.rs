@@ -438,3 +438,40 @@ async fn bootstrap_prints_a_generated_admin_password_exactly_once() {
     second.kill().unwrap();
     second.wait().unwrap();
 }
+
+#[tokio::test]
+async fn the_ui_has_a_content_security_policy_and_no_response_is_sniffed_or_cross_origin() {
+    let dir = promptos_projector::testing::TempDir::new();
+    std::fs::write(dir.0.join("index.html"), "<!doctype html><title>PromptOS</title>").unwrap();
+    let ui_dir = dir.0.clone();
+    let app = spawn_app_with(promptos_projector::Backend::Sqlite, move |a| a.ui_dir = ui_dir).await;
+    let r = app.http.get(app.url("/ui/prompts/x/history")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    for part in ["default-src 'self'", "script-src 'self' 'wasm-unsafe-eval'", "frame-ancestors 'none'"] {
+        assert!(csp.contains(part), "{csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    // API answers are not sniffed either, and carry no CORS permission for other origins.
+    let r = app
+        .http
+        .get(app.url("/prompts/"))
+        .bearer_auth(&app.token)
+        .header("Origin", "https://elsewhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    let preflight = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.url("/prompts/"))
+        .header("Origin", "https://elsewhere.example")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.headers().get("access-control-allow-origin").is_none());
+}
