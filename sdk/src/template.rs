@@ -86,6 +86,11 @@ fn segments(text: &str) -> Option<Vec<Segment>> {
 
 const NAME: &str = "prompt";
 
+/// Instructions a render may execute: templates come from the server, so a loop that
+/// never ends (or runs for minutes) must fail instead of taking the application with it.
+/// A long prompt with loops and conditionals needs a few thousand.
+pub(crate) const RENDER_FUEL: u64 = 1_000_000;
+
 impl Compiled {
     pub fn new(template: Template, etag: Option<String>, strict: bool) -> Result<Self> {
         if let Some(segments) = segments(&template.prompt_text) {
@@ -93,6 +98,7 @@ impl Compiled {
             return Ok(Self { template, etag, plan: Plan::Segments { segments, literal_len } });
         }
         let mut env = Environment::new();
+        env.set_fuel(Some(RENDER_FUEL));
         env.set_undefined_behavior(if strict { UndefinedBehavior::Strict } else { UndefinedBehavior::Lenient });
         // Prompts are text, not HTML.
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
@@ -192,6 +198,18 @@ mod tests {
         {
             assert!(segments(text).is_none(), "{text:?} goes to minijinja");
         }
+    }
+
+    #[test]
+    fn a_runaway_template_fails_instead_of_running_on() {
+        let c = compiled("{% for a in range(10000) %}{% for b in range(10000) %}x{% endfor %}{% endfor %}", &[], true);
+        let started = std::time::Instant::now();
+        let err = c.render(&minijinja::context! {}, true).unwrap_err().to_string();
+        assert!(err.contains("fuel"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "stopped early, not after 10^8 steps");
+        // An ordinary loop still renders.
+        let c = compiled("{% for i in range(3) %}{{ i }}{% endfor %}", &[], true);
+        assert_eq!(c.render(&minijinja::context! {}, true).unwrap(), "012");
     }
 
     #[test]

@@ -232,7 +232,10 @@ impl Optimizer {
         let provider = self.provider(r.provider)?;
         let model = r.model.filter(|m| !m.trim().is_empty()).unwrap_or(provider.default_model()).to_owned();
         let original_vars = Template::parse(r.original).map(|t| t.variables().to_vec()).unwrap_or_default();
-        let rendered = minijinja::Environment::new()
+        // Meta-prompts are editable prompts: rendering them may not run away.
+        let mut env = minijinja::Environment::new();
+        env.set_fuel(Some(1_000_000));
+        let rendered = env
             .render_str(r.meta_prompt, minijinja::context! { prompt_text => r.original, goal => r.goal })
             .map_err(|e| SetupError::MetaPrompt(e.to_string()))?;
         let mut attempts = 1;
