@@ -9,6 +9,7 @@ mod bad_input;
 mod changes;
 mod cli;
 mod concurrency;
+mod faults;
 mod metrics;
 mod optimize;
 mod scale_out;
