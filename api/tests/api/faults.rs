@@ -1,9 +1,9 @@
 //! Faults: the server killed with SIGKILL in the middle of writes loses no write it
-//! acknowledged and leaves nothing half-written.
+//! acknowledged and leaves nothing half-written, on SQLite and on PostgreSQL.
 
 use crate::helpers::*;
+use promptos_projector::both_backends;
 use promptos_projector::testing::scratch;
-use promptos_projector::Backend;
 use reqwest::StatusCode;
 use serde_json::json;
 use std::process::{Command, Stdio};
@@ -49,9 +49,8 @@ fn delays(seed: u64) -> impl Iterator<Item = Duration> {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn acknowledged_writes_survive_sigkill_under_load() {
-    let scratch = scratch(Backend::Sqlite).await;
+both_backends!(acknowledged_writes_survive_sigkill_under_load, |backend| async move {
+    let scratch = scratch(backend).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
@@ -117,4 +116,4 @@ async fn acknowledged_writes_survive_sigkill_under_load() {
         .output()
         .unwrap();
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
-}
+});
