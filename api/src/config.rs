@@ -104,6 +104,11 @@ pub struct ServeArgs {
     #[arg(long, env = "PROMPTOS_CONSISTENCY_TIMEOUT_MS", default_value_t = 5000)]
     pub consistency_timeout_ms: u64,
 
+    /// A client must send a request's headers within this many seconds of connecting or
+    /// of its previous response; slow or idle connections are closed after it.
+    #[arg(long, env = "PROMPTOS_HEADER_TIMEOUT_SECS", default_value_t = 30)]
+    pub header_timeout_secs: u64,
+
     /// Folder with the built web UI (`scripts/build-ui` writes `ui/dist`), served at
     /// `/ui/`.
     #[arg(long, env = "PROMPTOS_UI_DIR", default_value = "ui/dist")]
@@ -235,6 +240,7 @@ impl ServeArgs {
             no_projector: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             consistency_timeout_ms: 5000,
+            header_timeout_secs: 30,
             cache_capacity: 10_000,
             ui_dir: "ui/dist".into(),
             llm: LlmArgs {

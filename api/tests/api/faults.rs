@@ -117,3 +117,45 @@ both_backends!(acknowledged_writes_survive_sigkill_under_load, |backend| async m
         .unwrap();
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 });
+
+/// Reads until the server closes the connection; returns what it sent and when it closed.
+async fn until_closed(stream: &mut tokio::net::TcpStream) -> (String, Instant) {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await;
+        match read.expect("the server closed the connection within 10 s") {
+            Ok(0) | Err(_) => return (String::from_utf8_lossy(&received).into_owned(), Instant::now()),
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_and_idle_connections_are_closed_after_the_header_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let scratch = scratch(promptos_projector::Backend::Sqlite).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let bind = format!("127.0.0.1:{port}");
+    let _server = promptos_process(&scratch.url, &["serve", "--bind", &bind, "--header-timeout-secs", "1"]);
+    let http = reqwest::Client::new();
+    ready(&http, &format!("http://{bind}")).await;
+
+    // Headers that never finish: the connection is closed, not held.
+    let mut slow = tokio::net::TcpStream::connect(&bind).await.unwrap();
+    let opened = Instant::now();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: promptos\r\n").await.unwrap();
+    let (_, closed) = until_closed(&mut slow).await;
+    assert!(closed - opened >= Duration::from_millis(900), "closed after {:?}", closed - opened);
+
+    // A kept-alive connection that goes idle after an answer is closed too.
+    let mut idle = tokio::net::TcpStream::connect(&bind).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: promptos\r\n\r\n").await.unwrap();
+    let (answer, _) = until_closed(&mut idle).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // Ordinary requests are unaffected.
+    let r = http.get(format!("http://{bind}/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
