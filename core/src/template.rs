@@ -27,6 +27,8 @@ const BUILTIN_GLOBALS: &[&str] = &["range", "dict", "namespace", "debug", "loop"
 impl Template {
     /// The largest template accepted, in bytes.
     pub const MAX_BYTES: usize = 256 * 1024;
+    /// The most distinct variables a template may use.
+    pub const MAX_VARIABLES: usize = 100;
 
     /// Parses `text` and extracts the variables it uses, sorted by name.
     ///
@@ -52,6 +54,17 @@ impl Template {
             .into_iter()
             .filter(|v| !BUILTIN_GLOBALS.contains(&v.as_str()))
             .collect();
+        if variables.len() > Self::MAX_VARIABLES {
+            return Err(TemplateError {
+                line: 1,
+                column: 1,
+                message: format!(
+                    "the template uses {} variables; the limit is {}",
+                    variables.len(),
+                    Self::MAX_VARIABLES
+                ),
+            });
+        }
         Ok(Self { text: text.to_owned(), variables: variables.into_iter().collect() })
     }
 
@@ -98,6 +111,14 @@ mod tests {
         assert!(err.column > 1, "{err}");
         let err = Template::parse("{% if x %}never closed").unwrap_err();
         assert_eq!(err.line, 1, "{err}");
+    }
+
+    #[test]
+    fn refuses_templates_with_too_many_variables() {
+        let text = |n: usize| (0..n).map(|i| format!("{{{{ v{i} }}}}")).collect::<String>();
+        assert_eq!(Template::parse(&text(Template::MAX_VARIABLES)).unwrap().variables().len(), 100);
+        let err = Template::parse(&text(Template::MAX_VARIABLES + 1)).unwrap_err();
+        assert_eq!(err.message, "the template uses 101 variables; the limit is 100");
     }
 
     #[test]

@@ -73,6 +73,11 @@ both_backends!(bad_input_is_refused_clearly_and_appends_nothing, |backend| async
     let e = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "template_syntax").await;
     assert_eq!((e["field"].as_str(), e["line"].as_i64()), (Some("text"), Some(2)));
     assert!(e["column"].as_i64().unwrap() > 1);
+    // Too many variables is refused the same way.
+    let many: String = (0..101).map(|i| format!("{{{{ v{i} }}}}")).collect();
+    let r = app.post("/prompts/p/versions/", json!({"version_string": "v2", "text": many})).await;
+    let too_many = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "template_syntax").await;
+    assert!(too_many["message"].as_str().unwrap().contains("101 variables; the limit is 100"), "{too_many}");
     // Conflicts with the current state.
     expect_error(app.post("/prompts/", json!({"name": "p"})).await, StatusCode::CONFLICT, "prompt_exists").await;
     let r = app.post("/prompts/p/versions/", json!({"version_string": "v1", "text": "again"})).await;
