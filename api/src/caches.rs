@@ -62,7 +62,7 @@ impl Caches {
             return Ok(v);
         }
         self.deployed_misses.fetch_add(1, Ordering::Relaxed);
-        self.fill(&self.deployed, key, load).await
+        self.load_into(&self.deployed, key, load).await
     }
 
     pub fn epoch(&self) -> u64 {
@@ -103,6 +103,16 @@ impl Caches {
         if let Some(v) = cache.get(&key).await {
             return Ok(v);
         }
+        self.load_into(cache, key, load).await
+    }
+
+    /// Loads `key` and caches it, evicting it again if an invalidation ran meanwhile.
+    async fn load_into<K, V, F>(&self, cache: &Cache<K, V>, key: K, load: F) -> Result<V, sqlx::Error>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        F: Future<Output = Result<V, sqlx::Error>>,
+    {
         let epoch = self.epoch();
         let value = load.await?;
         cache.insert(key.clone(), value.clone()).await;

@@ -149,12 +149,13 @@ fn resident_memory_bytes() -> i64 {
 /// Middleware: counts and times every request by its route template (not its path, so
 /// prompt names do not multiply the series).
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    // Both are cheap clones (a shared string and a method), not copies.
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
     let started = Instant::now();
     let response = next.run(request).await;
-    let route = route.as_deref().unwrap_or("unmatched");
-    state.metrics.observe(route, &method, response.status().as_u16(), started.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    state.metrics.observe(route, method.as_str(), response.status().as_u16(), started.elapsed().as_secs_f64());
     response
 }
 

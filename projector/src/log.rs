@@ -216,18 +216,7 @@ pub async fn import(db: &Db, events: &[StoredEvent]) -> Result<i64, ImportError>
 
 async fn import_on(db: &Db, conn: &mut sqlx::AnyConnection, events: &[StoredEvent]) -> Result<i64, ImportError> {
     use crate::db::Backend;
-    use sqlx::Connection;
-    let mut tx = match db.backend {
-        Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
-        Backend::Postgres => {
-            let mut tx = conn.begin().await?;
-            sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
-                .bind(crate::writer::APPEND_LOCK_KEY)
-                .execute(&mut *tx)
-                .await?;
-            tx
-        }
-    };
+    let mut tx = crate::writer::begin_append(db, conn).await?;
     let tail = sqlx::query("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
         .fetch_optional(&mut *tx)
         .await?;

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Key of the PostgreSQL advisory lock that serialises appends.
-pub(crate) const APPEND_LOCK_KEY: i64 = 0x5052_4f4d_5054_0001;
+const APPEND_LOCK_KEY: i64 = 0x5052_4f4d_5054_0001;
 /// Most requests committed in one transaction.
 const MAX_BATCH: usize = 256;
 
@@ -130,6 +130,22 @@ pub fn format_timestamp(t: chrono::DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
+/// Begins a transaction that holds the global append lock until it ends (see the
+/// module docs): every write to the log goes through here.
+pub(crate) async fn begin_append<'c>(
+    db: &Db,
+    conn: &'c mut sqlx::AnyConnection,
+) -> Result<sqlx::Transaction<'c, sqlx::Any>, sqlx::Error> {
+    match db.backend {
+        Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await,
+        Backend::Postgres => {
+            let mut tx = conn.begin().await?;
+            sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)").bind(APPEND_LOCK_KEY).execute(&mut *tx).await?;
+            Ok(tx)
+        }
+    }
+}
+
 /// Appends a batch in one transaction. Each request succeeds or conflicts on its own;
 /// an error of the database fails the whole batch and writes nothing.
 pub async fn append_batch(
@@ -137,14 +153,7 @@ pub async fn append_batch(
     requests: &[AppendRequest],
 ) -> Result<Vec<Result<Appended, AppendError>>, sqlx::Error> {
     let mut conn = db.pool.acquire().await?;
-    let mut tx = match db.backend {
-        Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
-        Backend::Postgres => {
-            let mut tx = conn.begin().await?;
-            sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)").bind(APPEND_LOCK_KEY).execute(&mut *tx).await?;
-            tx
-        }
-    };
+    let mut tx = begin_append(db, &mut conn).await?;
     let tail = sqlx::query("SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1")
         .fetch_optional(&mut *tx)
         .await?;
