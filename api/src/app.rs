@@ -34,6 +34,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub optimizer: Arc<Optimizer>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub gate: Arc<crate::gate::DbGate>,
 }
 
 /// What start-up did that the operator must know about.
@@ -84,6 +85,7 @@ impl AppState {
         let context = Context { environments };
         let state = Self {
             commands: Commands::new(db.clone(), writer, context),
+            gate: crate::gate::DbGate::new(db.clone()),
             db,
             follower,
             caches,

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod follower;
+pub mod gate;
 pub mod http;
 pub mod metrics;
 pub mod optimize;

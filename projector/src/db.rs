@@ -118,6 +118,26 @@ impl Db {
     }
 }
 
+/// True when `e` means the database cannot be reached right now (stopped, restarting,
+/// refusing connections, busy) rather than that the statement was wrong: the request
+/// deserves a 503 and a retry, not a 500.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|code| {
+            // PostgreSQL: connection exceptions (08…), shutdown and start-up (57P01–57P03),
+            // too many connections (53300). SQLite: busy (5) and its extended codes.
+            code.starts_with("08")
+                || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300" | "5" | "261" | "517" | "773")
+        }),
+        _ => false,
+    }
+}
+
 /// Replaces the password in a database URL with `***`.
 pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
@@ -147,6 +167,15 @@ impl FromStr for Backend {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_outages_count_as_unavailable() {
+        use super::is_unavailable;
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(is_unavailable(&sqlx::Error::Io(std::io::ErrorKind::ConnectionRefused.into())));
+        assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+        assert!(!is_unavailable(&sqlx::Error::ColumnNotFound("x".into())));
+    }
+
     #[test]
     fn passwords_never_reach_logs() {
         assert_eq!(super::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");

@@ -10,6 +10,7 @@
 
 pub mod changes;
 pub mod db;
+pub mod failpoint;
 pub mod log;
 pub mod projection;
 pub mod projector;

@@ -145,6 +145,7 @@ impl Projector {
                 .await?;
         }
         tx.commit().await?;
+        crate::failpoint::hit("projector.after_commit");
         Ok(true)
     }
 
@@ -160,8 +161,11 @@ impl Projector {
             Backend::Postgres => Some(self.become_leader().await),
             Backend::Sqlite => None,
         };
-        // Only the active projector publishes, so standbys send no duplicates.
+        // Only the active projector publishes, so standbys send no duplicates. The feed's
+        // checkpoint is set before the first batch is projected: a batch projected
+        // before it existed would otherwise never be published.
         if let Some(publisher) = self.publisher.take() {
+            publisher.init().await;
             tokio::spawn(publisher.run(self.progress.subscribe()));
         }
         let mut listener = None;

@@ -52,20 +52,32 @@ impl Publisher {
             .await
     }
 
-    /// Runs forever. `projected` tells when the read models moved.
-    pub async fn run(self, mut projected: watch::Receiver<i64>) {
-        // Enabling the feed starts it at the present, not at the beginning of history.
-        let init = sqlx::query(
-            "INSERT INTO projector_checkpoints (name, position) \
-             SELECT $1, position FROM projector_checkpoints WHERE name = $2 ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(FEED_CHECKPOINT)
-        .bind(CHECKPOINT)
-        .execute(&self.db.pool)
-        .await;
-        if let Err(e) = init {
-            tracing::error!(error = %e, "cannot initialise the change feed checkpoint");
+    /// Creates the feed's checkpoint if it does not exist yet, at the read models'
+    /// position: enabling the feed starts it at the present, not at the beginning of
+    /// history. Retries until the database answers.
+    pub async fn init(&self) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let created = sqlx::query(
+                "INSERT INTO projector_checkpoints (name, position) \
+                 SELECT $1, position FROM projector_checkpoints WHERE name = $2 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(FEED_CHECKPOINT)
+            .bind(CHECKPOINT)
+            .execute(&self.db.pool)
+            .await;
+            match created {
+                Ok(_) => return,
+                Err(e) => tracing::warn!(error = %e, "cannot initialise the change feed checkpoint; retrying"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
+    }
+
+    /// Runs forever, after [`Publisher::init`]. `projected` tells when the read models
+    /// moved.
+    pub async fn run(self, mut projected: watch::Receiver<i64>) {
         let client = match Self::connect(&self.nats_url).await {
             Ok(c) => c,
             Err(e) => {
@@ -109,6 +121,7 @@ impl Publisher {
         tokio::time::timeout(Duration::from_secs(5), client.flush())
             .await
             .map_err(|_| anyhow::anyhow!("NATS did not acknowledge the batch in time"))??;
+        crate::failpoint::hit("publisher.after_flush");
         sqlx::query("UPDATE projector_checkpoints SET position = $1 WHERE name = $2 AND position = $3")
             .bind(last)
             .bind(FEED_CHECKPOINT)

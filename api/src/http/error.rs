@@ -43,7 +43,7 @@ pub enum ApiError {
     #[error(transparent)]
     Provider(#[from] crate::optimize::providers::ProviderError),
     #[error("internal error")]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
 }
 
 /// The shared error shape.
@@ -77,14 +77,26 @@ impl From<InvalidInput> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                ApiError::Unavailable(e.to_string())
-            }
-            other => ApiError::Internal(other.into()),
+        if promptos_projector::db::is_unavailable(&e) {
+            ApiError::Unavailable(e.to_string())
+        } else {
+            ApiError::Internal(e.into())
         }
     }
 }
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        match e.downcast_ref::<sqlx::Error>() {
+            Some(db) if promptos_projector::db::is_unavailable(db) => ApiError::Unavailable(db.to_string()),
+            _ => ApiError::Internal(e),
+        }
+    }
+}
+
+/// Marks a response as "the database was unreachable", for the [`crate::gate`].
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseUnavailable;
 
 impl From<AppendError> for ApiError {
     fn from(e: AppendError) -> Self {
@@ -192,7 +204,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
             ApiError::Internal(e) => tracing::error!(error = ?e, "internal error"),
-            ApiError::Unavailable(why) => tracing::warn!(reason = %why, "database unavailable"),
+            // The gate logs the outage once; not every refused request.
+            ApiError::Unavailable(why) => tracing::debug!(reason = %why, "database unavailable"),
             ApiError::Provider(e) => tracing::warn!(error = %e, "LLM provider failed"),
             _ => {}
         }
@@ -204,6 +217,10 @@ impl IntoResponse for ApiError {
             }
             ApiError::TooManyAttempts(secs) => {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            ApiError::Unavailable(_) => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                response.extensions_mut().insert(DatabaseUnavailable);
             }
             _ => {}
         }

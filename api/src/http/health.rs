@@ -31,7 +31,17 @@ pub async fn healthz() -> Json<Health> {
 #[utoipa::path(get, path = "/readyz", tag = "health", security(),
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    match state.db.ping().await {
+    let ping = async {
+        if state.gate.is_closed() {
+            return Err("the server found it unreachable and is waiting for it to come back".to_owned());
+        }
+        match tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer within 2 s".to_owned()),
+        }
+    };
+    match ping.await {
         Ok(()) => (
             StatusCode::OK,
             Json(Readiness { status: "ready", projected_position: state.follower.visible(), reason: None }),

@@ -12,7 +12,7 @@ use promptos_core::events::prompt_stream;
 use promptos_core::names::Role;
 use promptos_core::names::{Description, PromptName};
 use promptos_core::prompt::PromptCommand;
-use promptos_projector::projection::PromptRow;
+use promptos_projector::projection::{row_ops, PromptRow, RowOp};
 use promptos_projector::queries::{self, PromptListFilter};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -137,6 +137,21 @@ pub(crate) fn prompt_dto(row: PromptRow, live: BTreeMap<String, String>) -> Prom
     }
 }
 
+/// The first read-model row that `pick` finds among the rows the projector derives from
+/// `events`.
+pub(crate) fn projected<T>(
+    events: &[promptos_projector::StoredEvent],
+    pick: impl Fn(RowOp) -> Option<T>,
+) -> ApiResult<T> {
+    for event in events {
+        let ops = row_ops(event).map_err(|e| ApiError::Internal(e.into()))?;
+        if let Some(found) = ops.into_iter().find_map(&pick) {
+            return Ok(found);
+        }
+    }
+    Err(ApiError::Internal(anyhow::anyhow!("the command appended no event with the expected row")))
+}
+
 /// Parses a prompt name from the path; a name that cannot exist is simply not found.
 pub(crate) fn path_name(name: &str) -> ApiResult<PromptName> {
     PromptName::parse(name).map_err(|_| ApiError::NotFound(format!("prompt {name:?} not found")))
@@ -171,7 +186,11 @@ pub async fn create(
     let command = PromptCommand::Create { prompt_id: uuid::Uuid::new_v4(), name: name.clone(), description };
     let outcome = state.commands.prompts.execute(prompt_stream(&name), command, caller.meta).await?;
     state.settle(outcome.position).await;
-    let row = live_prompt(&state, name.as_str()).await?;
+    // From the event, as the projector derives it: right even while the read models lag.
+    let row = projected(&outcome.events, |op| match op {
+        RowOp::InsertPrompt(row) => Some(row),
+        _ => None,
+    })?;
     Ok((StatusCode::CREATED, axum::Json(prompt_dto(row, BTreeMap::new()))))
 }
 

@@ -14,7 +14,7 @@ use promptos_core::names::Role;
 use promptos_core::names::{CommitMessage, VersionString};
 use promptos_core::prompt::PromptCommand;
 use promptos_core::template::Template;
-use promptos_projector::projection::VersionRow;
+use promptos_projector::projection::{RowOp, VersionRow};
 use promptos_projector::queries;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -121,10 +121,12 @@ pub async fn create(
         PromptCommand::CreateVersion { version_string: version_string.clone(), template, commit_message, origin };
     let outcome = state.commands.prompts.execute(prompt_stream(&name), command, caller.meta).await?;
     state.settle(outcome.position).await;
-    let prompt = live_prompt(&state, name.as_str()).await?;
-    let row = queries::version(&state.db, &prompt.prompt_id, version_string.as_str())
-        .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("created version is not in the read model")))?;
+    // The answer is the row the projector derives from the event, so it is right even
+    // when the read models lag behind (a projector in another process that is down).
+    let row = super::prompts::projected(&outcome.events, |op| match op {
+        RowOp::InsertVersion(row) => Some(row),
+        _ => None,
+    })?;
     Ok((StatusCode::CREATED, axum::Json(row.into())))
 }
 

@@ -31,6 +31,7 @@ pub async fn spawn_app_on(scratch: Scratch, configure: impl FnOnce(&mut ServeArg
     args.admin_password = Some(ADMIN_PASSWORD.into());
     args.jwt_secret = Some(JWT_SECRET.into());
     configure(&mut args);
+    let external_projector = args.no_projector;
     let (state, _) = AppState::start(&args).await.expect("app starts");
     let db = state.db.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -40,6 +41,15 @@ pub async fn spawn_app_on(scratch: Scratch, configure: impl FnOnce(&mut ServeArg
         axum::serve(listener, app).await.unwrap();
     });
     let mut app = TestApp { base, http: reqwest::Client::new(), db, scratch, token: String::new() };
+    if external_projector {
+        // The admin can log in once a projector in another process has projected it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let form = [("grant_type", "password"), ("username", "admin"), ("password", ADMIN_PASSWORD)];
+        while app.http.post(app.url("/auth/token")).form(&form).send().await.unwrap().status() != StatusCode::OK {
+            assert!(std::time::Instant::now() < deadline, "no projector projected the first admin");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
     app.token = app.login("admin", ADMIN_PASSWORD).await;
     app
 }

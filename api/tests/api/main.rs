@@ -12,6 +12,8 @@ mod concurrency;
 mod faults;
 mod metrics;
 mod optimize;
+mod outage;
+mod projector_faults;
 mod scale_out;
 mod seed_client;
 mod workflow;

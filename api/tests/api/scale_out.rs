@@ -28,3 +28,143 @@ both_backends!(an_api_server_reads_its_writes_through_a_projector_in_another_pro
     let verify = expect_status(app.get("/audit/verify").await, StatusCode::OK).await;
     assert_eq!(verify["ok"], true, "{verify}");
 });
+
+/// `promptos serve` without a projector, as a scaled-out API server runs.
+fn api_server(database_url: &str, port: u16) -> Child {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_promptos"))
+        .args(["serve", "--no-projector", "--bind", &format!("127.0.0.1:{port}")])
+        .env("PROMPTOS_DATABASE_URL", database_url)
+        .env("PROMPTOS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("PROMPTOS_JWT_SECRET", JWT_SECRET)
+        .env("PROMPTOS_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start promptos serve");
+    Child(child)
+}
+
+const SHARED_PROMPTS: usize = 3;
+const WRITERS_PER_SERVER: usize = 4;
+const ROUNDS: usize = 20;
+
+/// Two API servers and one projector, all separate processes on one PostgreSQL, with
+/// concurrent writes through both servers: every acknowledged write is in the log
+/// exactly once, nothing else is, and both servers end up serving the same live text.
+#[tokio::test]
+async fn two_servers_and_one_projector_on_one_postgres_agree() {
+    use std::time::{Duration, Instant};
+    let scratch = scratch(promptos_projector::Backend::Postgres).await;
+    let db = promptos_projector::Db::connect_and_migrate(&scratch.url).await.unwrap();
+    let _projector = promptos_process(&scratch.url, &["projector"]);
+    let ports: Vec<u16> =
+        (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()).collect();
+    let _servers: Vec<Child> = ports.iter().map(|p| api_server(&scratch.url, *p)).collect();
+    let bases: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    for base in &bases {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
+            assert!(Instant::now() < deadline, "{base} did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let form = [("username", "admin"), ("password", ADMIN_PASSWORD)];
+    let login = http.post(format!("{}/auth/token", bases[0])).form(&form).send().await.unwrap();
+    let token = expect_status(login, StatusCode::OK).await["access_token"].as_str().unwrap().to_owned();
+    for p in 0..SHARED_PROMPTS {
+        let r = http.post(format!("{}/prompts/", bases[p % 2])).bearer_auth(&token);
+        expect_status(
+            r.json(&serde_json::json!({"name": format!("shared-{p}")})).send().await.unwrap(),
+            StatusCode::CREATED,
+        )
+        .await;
+    }
+
+    // Each writer creates versions of the shared prompts and deploys them through its
+    // server, and reads the live text through the other one (filling its cache).
+    let mut writers = Vec::new();
+    for (s, base) in bases.iter().enumerate() {
+        for w in 0..WRITERS_PER_SERVER {
+            let (http, token, base, other) = (http.clone(), token.clone(), base.clone(), bases[1 - s].clone());
+            writers.push(tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for n in 0..ROUNDS {
+                    let prompt = format!("shared-{}", (w + n) % SHARED_PROMPTS);
+                    let version = format!("s{s}-w{w}-n{n}");
+                    let body =
+                        serde_json::json!({"version_string": version, "text": format!("{version} {{{{ who }}}}")});
+                    let r = http.post(format!("{base}/prompts/{prompt}/versions/")).bearer_auth(&token).json(&body);
+                    let r = r.send().await.unwrap();
+                    match r.status() {
+                        StatusCode::CREATED => acked.push((prompt.clone(), version.clone())),
+                        StatusCode::CONFLICT => continue,
+                        other => panic!("creating {prompt} {version}: {other}: {}", r.text().await.unwrap()),
+                    }
+                    let body =
+                        serde_json::json!({"prompt_name": prompt, "environment": "staging", "version_string": version});
+                    let r =
+                        http.post(format!("{base}/deployments/")).bearer_auth(&token).json(&body).send().await.unwrap();
+                    assert!(
+                        matches!(r.status(), StatusCode::OK | StatusCode::CONFLICT),
+                        "deploying {prompt} {version}: {}",
+                        r.status()
+                    );
+                    let r = http.get(format!("{other}/prompts/{prompt}/deployed/?environment=staging"));
+                    assert_eq!(r.bearer_auth(&token).send().await.unwrap().status(), StatusCode::OK);
+                }
+                acked
+            }));
+        }
+    }
+    let mut acked = Vec::new();
+    for w in writers {
+        acked.extend(w.await.unwrap());
+    }
+    assert!(acked.len() > WRITERS_PER_SERVER * ROUNDS, "most writes went through ({})", acked.len());
+
+    // Exactly once: one VersionCreated event per acknowledged version, and no other.
+    use sqlx::Row;
+    let rows = sqlx::query("SELECT stream_id, payload FROM events WHERE event_type = 'VersionCreated'")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    let mut logged: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            let stream: String = r.get(0);
+            let payload: serde_json::Value = serde_json::from_str(&r.get::<String, _>(1)).unwrap();
+            (stream.trim_start_matches("prompt:").to_owned(), payload["version_string"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    logged.sort();
+    acked.sort();
+    assert_eq!(logged, acked, "the log holds exactly the acknowledged versions");
+
+    // Both servers' caches converge on what the read models say is live.
+    for p in 0..SHARED_PROMPTS {
+        let prompt = format!("shared-{p}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = http.get(format!("{}/prompts/{prompt}/deployments/", bases[0])).bearer_auth(&token).send().await;
+            let live = expect_status(r.unwrap(), StatusCode::OK).await["current"]["staging"]["version_string"].clone();
+            let mut texts = Vec::new();
+            for base in &bases {
+                let r = http.get(format!("{base}/prompts/{prompt}/deployed/?environment=staging")).bearer_auth(&token);
+                texts.push(expect_status(r.send().await.unwrap(), StatusCode::OK).await["prompt_text"].clone());
+            }
+            let expected = format!("{} {{{{ who }}}}", live.as_str().unwrap());
+            if texts.iter().all(|t| t.as_str() == Some(expected.as_str())) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{prompt}: servers serve {texts:?}, the read models say {live}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let verify = expect_status(
+        http.get(format!("{}/audit/verify", bases[1])).bearer_auth(&token).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(verify["ok"], true, "{verify}");
+}
