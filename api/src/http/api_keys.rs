@@ -18,8 +18,10 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     /// What the key is for, e.g. the application's name.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// Environments the key may read, e.g. `["production"]`.
+    #[schema(min_items = 1)]
     pub environments: Vec<String>,
 }
 

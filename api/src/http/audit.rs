@@ -77,14 +77,18 @@ pub struct EventParams {
     pub event_type: Option<String>,
     pub actor: Option<String>,
     /// Earliest recorded time, RFC 3339 (inclusive).
+    #[param(format = DateTime)]
     pub from: Option<String>,
     /// Latest recorded time, RFC 3339 (inclusive).
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// Only events after this position (ascending order) or before it (descending).
     pub after: Option<i64>,
     /// `asc` (default) or `desc`.
+    #[param(pattern = "^(asc|desc)$")]
     pub order: Option<String>,
     /// Page size, 1–500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -158,7 +162,9 @@ pub struct HistoryParams {
     #[param(rename = "type")]
     pub event_type: Option<String>,
     /// `asc` (default) or `desc`.
+    #[param(pattern = "^(asc|desc)$")]
     pub order: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

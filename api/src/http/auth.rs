@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenRequest {
     /// `password` if given.
+    #[schema(pattern = "^password$")]
     pub grant_type: Option<String>,
     pub username: String,
     pub password: String,

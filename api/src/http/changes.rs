@@ -23,10 +23,13 @@ use utoipa::IntoParams;
 #[into_params(parameter_in = Query)]
 pub struct StreamParams {
     /// Only this environment (default: every environment the caller may read).
+    #[param(pattern = "^[a-z0-9._-]+$", min_length = 1, max_length = 50)]
     pub environment: Option<String>,
     /// Only this prompt.
     pub prompt: Option<String>,
-    /// Resume after this position (same as the `Last-Event-ID` header).
+    /// Resume after this position (same as the `Last-Event-ID` header); 0 replays
+    /// from the start.
+    #[param(minimum = 0)]
     pub last_event_id: Option<i64>,
 }
 
@@ -59,6 +62,7 @@ pub async fn stream(
     let environments = match (&p.environment, &caller.principal) {
         (Some(env), _) => {
             let env = EnvironmentName::parse(env)?;
+            state.commands.context().check_environment(&env)?;
             caller.require_read(&env)?;
             Some(vec![env.to_string()])
         }
@@ -77,6 +81,12 @@ pub async fn stream(
         Some(id) => Some(id?),
         None => p.last_event_id,
     };
+    if last.is_some_and(|l| l < 0) {
+        return Err(ApiError::bad_query(
+            Some("last_event_id".into()),
+            "the last event id is a log position, 0 or more (0 replays from the start)",
+        ));
+    }
     let filter = Arc::new(Filter { environments, prompt: p.prompt });
     // Subscribe before replaying, so nothing falls between the two.
     let live = state.follower.subscribe();

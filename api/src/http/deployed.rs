@@ -62,6 +62,7 @@ impl From<DeployedItem> for DeployedDto {
 #[into_params(parameter_in = Query)]
 pub struct DeployedParams {
     /// e.g. `production`.
+    #[param(pattern = "^[a-z0-9._-]+$", min_length = 1, max_length = 50)]
     pub environment: String,
     /// RFC 3339 time: answer what was live at that moment (use `Z` or `%2B` for `+`).
     pub as_of: Option<String>,
@@ -132,6 +133,7 @@ pub async fn get(
 #[into_params(parameter_in = Query)]
 pub struct EnvironmentParams {
     /// e.g. `production`.
+    #[param(pattern = "^[a-z0-9._-]+$", min_length = 1, max_length = 50)]
     pub environment: String,
 }
 

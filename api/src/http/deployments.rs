@@ -20,20 +20,23 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Deploy {
-    #[schema(example = "customer-support-agent")]
+    #[schema(example = "customer-support-agent", pattern = "^[a-z0-9._-]+$", min_length = 1, max_length = 100)]
     pub prompt_name: String,
-    #[schema(example = "production")]
+    #[schema(example = "production", pattern = "^[a-z0-9._-]+$", min_length = 1, max_length = 50)]
     pub environment: String,
-    #[schema(example = "v1.0")]
+    #[schema(example = "v1.0", pattern = "^[A-Za-z0-9._+-]+$", min_length = 1, max_length = 50)]
     pub version_string: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rollback {
+    #[schema(pattern = "^[a-z0-9._-]+$", min_length = 1, max_length = 100)]
     pub prompt_name: String,
+    #[schema(pattern = "^[a-z0-9._-]+$", min_length = 1, max_length = 50)]
     pub environment: String,
     /// Version to return to; without it, the version live before the current one.
+    #[schema(pattern = "^[A-Za-z0-9._+-]+$", min_length = 1, max_length = 50)]
     pub to_version_string: Option<String>,
 }
 

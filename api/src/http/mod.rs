@@ -44,7 +44,7 @@ use utoipa_swagger_ui::SwaggerUi;
         optimize::optimize, optimize::providers,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
-    modifiers(&SecurityAddon),
+    modifiers(&SecurityAddon, &CommonResponses),
     security(("bearer" = []), ("api_key" = [])),
     tags(
         (name = "prompts", description = "Create and manage prompts"),
@@ -78,6 +78,63 @@ impl utoipa::Modify for SecurityAddon {
         );
         components
             .add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))));
+    }
+}
+
+/// Documents the error answers every operation can give, so that clients (and schema
+/// checkers) know every status they may see: a malformed request (400), missing or
+/// insufficient credentials (401, 403), an unknown name in the path (404), a body that
+/// is too large, not JSON or invalid (413, 415, 422), and a database outage (503).
+struct CommonResponses;
+
+impl utoipa::Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{Operation, ParameterIn};
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                )
+                .build()
+        };
+        let add = |op: &mut Operation, status: &str, description: &str| {
+            op.responses.responses.entry(status.to_owned()).or_insert_with(|| error(description).into());
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+            for op in operations.into_iter().flatten() {
+                let public = op.security.as_ref().is_some_and(|s| s.iter().all(|r| *r == Default::default()));
+                let params = op.parameters.as_deref().unwrap_or_default();
+                let has_query = params.iter().any(|p| matches!(p.parameter_in, ParameterIn::Query));
+                let has_path = params.iter().any(|p| matches!(p.parameter_in, ParameterIn::Path));
+                let has_body = op.request_body.is_some();
+                if has_query || has_body {
+                    add(
+                        op,
+                        "400",
+                        "The request is malformed: the body is not JSON, or a query parameter has the wrong type",
+                    );
+                    add(op, "422", "A value is not acceptable; `field` names it");
+                }
+                if !public {
+                    add(op, "401", "No credential, or one that is wrong or expired");
+                    add(op, "403", "The credential's role may not do this");
+                }
+                if has_path {
+                    add(op, "404", "No such prompt, version, user or key");
+                }
+                if has_body {
+                    add(op, "413", "The body is larger than the server accepts (PROMPTOS_MAX_BODY_BYTES)");
+                    add(op, "415", "The body was not sent with the documented content type");
+                }
+                if !matches!(path.as_str(), "/healthz") {
+                    add(op, "503", "The database is unavailable; retry after the `Retry-After` seconds");
+                }
+            }
+        }
     }
 }
 

@@ -22,15 +22,17 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(deny_unknown_fields)]
 pub struct CreatePrompt {
     /// Lowercase letters, digits, `-`, `_`, `.`; 1–100 characters.
-    #[schema(example = "customer-support-agent")]
+    #[schema(example = "customer-support-agent", pattern = "^[a-z0-9._-]+$", min_length = 1, max_length = 100)]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 4000)]
     pub description: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePrompt {
+    #[schema(max_length = 4000)]
     pub description: String,
 }
 
@@ -88,6 +90,7 @@ pub struct ListParams {
     /// Only prompts whose name starts with this.
     pub prefix: Option<String>,
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

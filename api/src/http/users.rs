@@ -17,17 +17,22 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[schema(pattern = "^[a-z0-9._@-]+$", min_length = 1, max_length = 64)]
     pub username: String,
     /// `viewer`, `editor` or `admin`.
+    #[schema(pattern = "^(viewer|editor|admin)$")]
     pub role: String,
     /// At least 12 characters; when absent a strong password is generated and returned
     /// once.
+    #[schema(min_length = 12, max_length = 512)]
     pub password: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRole {
+    /// `viewer`, `editor` or `admin`.
+    #[schema(pattern = "^(viewer|editor|admin)$")]
     pub role: String,
 }
 
@@ -36,6 +41,7 @@ pub struct ChangeRole {
 pub struct ChangePassword {
     /// The new password; admins resetting someone else's may leave it out to have one
     /// generated.
+    #[schema(min_length = 12, max_length = 512)]
     pub password: Option<String>,
     /// Required when changing your own password.
     pub current_password: Option<String>,
@@ -182,7 +188,9 @@ pub async fn disable(
 /// user's older tokens stop working; nothing else changes.
 #[utoipa::path(post, path = "/users/{username}/password", tag = "users", params(("username" = String, Path)),
     request_body = ChangePassword,
-    responses((status = 200, body = UserDto), (status = 403, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
+    responses((status = 200, body = UserDto), (status = 403, body = super::error::ErrorBody),
+        (status = 409, description = "The user is disabled", body = super::error::ErrorBody),
+        (status = 422, body = super::error::ErrorBody)))]
 pub async fn change_password(
     State(state): State<AppState>,
     caller: Caller,

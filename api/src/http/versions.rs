@@ -22,11 +22,12 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateVersion {
-    #[schema(example = "v1.0")]
+    #[schema(example = "v1.0", pattern = "^[A-Za-z0-9._+-]+$", min_length = 1, max_length = 50)]
     pub version_string: String,
     /// The template, with `{{ variable }}` placeholders (minijinja syntax).
     #[schema(example = "Hello {{ customer_name }}, how can I help?")]
     pub text: String,
+    #[schema(max_length = 4000)]
     pub commit_message: Option<String>,
     /// The `suggestion_token` of an accepted LLM suggestion (`POST /prompts/{name}/optimize`):
     /// the version then records where its text came from.
@@ -74,6 +75,7 @@ pub struct VersionPage {
 #[into_params(parameter_in = Query)]
 pub struct VersionListParams {
     /// Page size, 1–500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -112,6 +112,25 @@ both_backends!(bad_input_is_refused_clearly_and_appends_nothing, |backend| async
     assert_eq!(e["field"], "as_of");
     expect_error(app.get("/events?order=sideways").await, StatusCode::BAD_REQUEST, "invalid_query").await;
     expect_error(app.get("/events?limit=abc").await, StatusCode::BAD_REQUEST, "invalid_query").await;
+    // The change stream checks its resume position and environment before it starts
+    // (schemathesis found a panic on a very negative position).
+    let min = i64::MIN;
+    let e = expect_error(
+        app.get(&format!("/changes/stream?last_event_id={min}")).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    )
+    .await;
+    assert_eq!(e["field"], "last_event_id");
+    let r = app.http.get(app.url("/changes/stream")).bearer_auth(&app.token).header("Last-Event-ID", "-1").send().await;
+    expect_error(r.unwrap(), StatusCode::BAD_REQUEST, "invalid_query").await;
+    let e = expect_error(
+        app.get("/changes/stream?environment=moon").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown_environment",
+    )
+    .await;
+    assert_eq!(e["field"], "environment");
     // Unknown routes and methods.
     expect_error(app.get("/no/such/thing").await, StatusCode::NOT_FOUND, "not_found").await;
     let r = app.http.put(app.url("/prompts/")).bearer_auth(&app.token).send().await.unwrap();
