@@ -20,6 +20,7 @@ pub struct Settings {
     pub protected_environments: Vec<EnvironmentName>,
     pub consistency_timeout: Duration,
     pub max_body_bytes: usize,
+    pub body_timeout: Duration,
     pub ui_dir: std::path::PathBuf,
 }
 
@@ -97,6 +98,7 @@ impl AppState {
                 protected_environments,
                 consistency_timeout: Duration::from_millis(args.consistency_timeout_ms),
                 max_body_bytes: args.max_body_bytes,
+                body_timeout: Duration::from_secs(args.body_timeout_secs),
                 ui_dir: args.ui_dir.clone(),
             }),
             optimizer,

@@ -109,6 +109,11 @@ pub struct ServeArgs {
     #[arg(long, env = "PROMPTOS_HEADER_TIMEOUT_SECS", default_value_t = 30)]
     pub header_timeout_secs: u64,
 
+    /// A request body that sends nothing for this many seconds is answered with 408 and
+    /// dropped (a stalled or deliberately slow upload cannot hold a connection).
+    #[arg(long, env = "PROMPTOS_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
+
     /// Folder with the built web UI (`scripts/build-ui` writes `ui/dist`), served at
     /// `/ui/`.
     #[arg(long, env = "PROMPTOS_UI_DIR", default_value = "ui/dist")]
@@ -241,6 +246,7 @@ impl ServeArgs {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             consistency_timeout_ms: 5000,
             header_timeout_secs: 30,
+            body_timeout_secs: 30,
             cache_capacity: 10_000,
             ui_dir: "ui/dist".into(),
             llm: LlmArgs {

@@ -29,6 +29,8 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String, field: Option<String> },
     #[error("the request body is larger than the server accepts (PROMPTOS_MAX_BODY_BYTES)")]
     PayloadTooLarge,
+    #[error("the request body stopped arriving; send it without pauses (PROMPTOS_BODY_TIMEOUT_SECS)")]
+    BodyTimeout,
     #[error(transparent)]
     Template(#[from] TemplateError),
     #[error(transparent)]
@@ -142,6 +144,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => {
                 (StatusCode::PAYLOAD_TOO_LARGE, detail("payload_too_large", self.to_string(), None))
             }
+            ApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, detail("body_timeout", self.to_string(), None)),
             ApiError::Template(e) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorDetail {

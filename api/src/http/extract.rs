@@ -23,6 +23,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge
+            } else if stalled(&e) {
+                ApiError::BodyTimeout
             } else {
                 ApiError::BadRequest { code: "unreadable_body", message: e.body_text(), field: None }
             }
@@ -32,6 +34,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
         }
         parse_json(&bytes).map(Json)
     }
+}
+
+/// True when reading the body failed because it stopped arriving (the body timeout).
+fn stalled(e: &BytesRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cause {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
 }
 
 fn json_content_type(headers: &HeaderMap) -> bool {

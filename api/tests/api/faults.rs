@@ -159,3 +159,34 @@ async fn slow_and_idle_connections_are_closed_after_the_header_timeout() {
     let r = http.get(format!("http://{bind}/healthz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_stalled_request_body_gets_408_and_writes_nothing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(promptos_projector::Backend::Sqlite, |a| a.body_timeout_secs = 1).await;
+    let before = app.event_count().await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /prompts/ HTTP/1.1\r\nHost: promptos\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 40\r\n\r\n{{\"name\": ",
+        app.token
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // Then nothing more: the server gives up on the body rather than wait for ever.
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("body_timeout") {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("an answer within 10 s")
+            .unwrap();
+        assert!(n > 0, "closed without an answer: {}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert_eq!(app.event_count().await, before, "the stalled request wrote nothing");
+    // Whole bodies are unaffected.
+    assert_eq!(app.create_prompt("after-stall").await["name"], "after-stall");
+}
