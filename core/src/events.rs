@@ -1,6 +1,7 @@
 //! Every change to PromptOS is one of these events. They are stored as a type name and
 //! a JSON payload; the actor, time and position live in the log's envelope, not here.
 
+use crate::experiment::SplitVariant;
 use crate::names::{CommitMessage, Description, EnvironmentName, PromptName, Role, Username, VersionString};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -85,6 +86,61 @@ pub struct DeploymentRolledBack {
     pub to_version_string: VersionString,
 }
 
+/// An environment starts serving several versions, each to a share of the traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentStarted {
+    pub prompt_id: Uuid,
+    pub name: PromptName,
+    pub environment: EnvironmentName,
+    /// Part of every subject's hash: a new experiment shuffles subjects afresh.
+    pub experiment_id: Uuid,
+    /// In the order given; the first is what clients that know nothing of experiments
+    /// are served.
+    pub variants: Vec<SplitVariant>,
+    /// Which variant (index into `variants`) serves each of the 100 buckets.
+    pub buckets: Vec<u8>,
+    /// The version live before the split: what stopping with "revert" keeps.
+    pub previous_version_string: Option<VersionString>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentWeightsChanged {
+    pub prompt_id: Uuid,
+    pub name: PromptName,
+    pub environment: EnvironmentName,
+    pub experiment_id: Uuid,
+    /// The same versions in the same order, with their new weights.
+    pub variants: Vec<SplitVariant>,
+    pub buckets: Vec<u8>,
+    /// The weights before the change, in variant order.
+    pub previous_weights: Vec<u8>,
+}
+
+/// How an experiment ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExperimentOutcome {
+    /// Stopped, keeping a version other than the one live before it started.
+    Promoted,
+    /// Stopped, keeping the version live before it started.
+    Reverted,
+    /// A plain deploy in the environment ended it.
+    EndedByDeploy,
+    /// A rollback in the environment ended it.
+    EndedByRollback,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentStopped {
+    pub prompt_id: Uuid,
+    pub name: PromptName,
+    pub environment: EnvironmentName,
+    pub experiment_id: Uuid,
+    /// The version that serves all traffic from now on.
+    pub version_string: VersionString,
+    pub outcome: ExperimentOutcome,
+}
+
 /// A user's own stream: creation, role changes, password changes, disabling.
 pub fn user_stream(username: &Username) -> String {
     format!("user:{username}")
@@ -146,6 +202,9 @@ pub enum Event {
     VersionCreated(VersionCreated),
     VersionDeployed(VersionDeployed),
     DeploymentRolledBack(DeploymentRolledBack),
+    ExperimentStarted(ExperimentStarted),
+    ExperimentWeightsChanged(ExperimentWeightsChanged),
+    ExperimentStopped(ExperimentStopped),
     UserCreated(UserCreated),
     UserRoleChanged(UserRoleChanged),
     UserDisabled(UserDisabled),
@@ -172,6 +231,9 @@ impl Event {
         "VersionCreated",
         "VersionDeployed",
         "DeploymentRolledBack",
+        "ExperimentStarted",
+        "ExperimentWeightsChanged",
+        "ExperimentStopped",
         "UserCreated",
         "UserRoleChanged",
         "UserDisabled",
@@ -187,6 +249,9 @@ impl Event {
         "VersionCreated",
         "VersionDeployed",
         "DeploymentRolledBack",
+        "ExperimentStarted",
+        "ExperimentWeightsChanged",
+        "ExperimentStopped",
         "PromptDeleted",
     ];
 
@@ -201,6 +266,9 @@ impl Event {
             Event::VersionCreated(_) => "VersionCreated",
             Event::VersionDeployed(_) => "VersionDeployed",
             Event::DeploymentRolledBack(_) => "DeploymentRolledBack",
+            Event::ExperimentStarted(_) => "ExperimentStarted",
+            Event::ExperimentWeightsChanged(_) => "ExperimentWeightsChanged",
+            Event::ExperimentStopped(_) => "ExperimentStopped",
             Event::UserCreated(_) => "UserCreated",
             Event::UserRoleChanged(_) => "UserRoleChanged",
             Event::UserDisabled(_) => "UserDisabled",
@@ -219,6 +287,9 @@ impl Event {
             Event::VersionCreated(e) => serde_json::to_string(e),
             Event::VersionDeployed(e) => serde_json::to_string(e),
             Event::DeploymentRolledBack(e) => serde_json::to_string(e),
+            Event::ExperimentStarted(e) => serde_json::to_string(e),
+            Event::ExperimentWeightsChanged(e) => serde_json::to_string(e),
+            Event::ExperimentStopped(e) => serde_json::to_string(e),
             Event::UserCreated(e) => serde_json::to_string(e),
             Event::UserRoleChanged(e) => serde_json::to_string(e),
             Event::UserDisabled(e) => serde_json::to_string(e),
@@ -240,6 +311,9 @@ impl Event {
             "VersionCreated" => Event::VersionCreated(de(event_type, payload)?),
             "VersionDeployed" => Event::VersionDeployed(de(event_type, payload)?),
             "DeploymentRolledBack" => Event::DeploymentRolledBack(de(event_type, payload)?),
+            "ExperimentStarted" => Event::ExperimentStarted(de(event_type, payload)?),
+            "ExperimentWeightsChanged" => Event::ExperimentWeightsChanged(de(event_type, payload)?),
+            "ExperimentStopped" => Event::ExperimentStopped(de(event_type, payload)?),
             "UserCreated" => Event::UserCreated(de(event_type, payload)?),
             "UserRoleChanged" => Event::UserRoleChanged(de(event_type, payload)?),
             "UserDisabled" => Event::UserDisabled(de(event_type, payload)?),
@@ -259,6 +333,9 @@ impl Event {
             Event::VersionCreated(e) => Some((&e.prompt_id, &e.name)),
             Event::VersionDeployed(e) => Some((&e.prompt_id, &e.name)),
             Event::DeploymentRolledBack(e) => Some((&e.prompt_id, &e.name)),
+            Event::ExperimentStarted(e) => Some((&e.prompt_id, &e.name)),
+            Event::ExperimentWeightsChanged(e) => Some((&e.prompt_id, &e.name)),
+            Event::ExperimentStopped(e) => Some((&e.prompt_id, &e.name)),
             _ => None,
         }
     }
@@ -268,6 +345,9 @@ impl Event {
         match self {
             Event::VersionDeployed(e) => Some(&e.environment),
             Event::DeploymentRolledBack(e) => Some(&e.environment),
+            Event::ExperimentStarted(e) => Some(&e.environment),
+            Event::ExperimentWeightsChanged(e) => Some(&e.environment),
+            Event::ExperimentStopped(e) => Some(&e.environment),
             _ => None,
         }
     }

@@ -24,6 +24,7 @@
 pub mod access;
 pub mod aggregate;
 pub mod events;
+pub mod experiment;
 pub mod names;
 pub mod prompt;
 pub mod template;

@@ -2,6 +2,7 @@
 //! two pure functions of the decider pattern.
 
 use crate::events::*;
+use crate::experiment::{allocate, check_split, SplitVariant};
 use crate::names::{CommitMessage, Description, EnvironmentName, PromptName, VersionString};
 use crate::template::Template;
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,6 +30,18 @@ pub struct LivePrompt {
     /// Per environment, the versions that were live, oldest first; the last is live now.
     /// A rollback without a target pops the stack.
     pub deployments: BTreeMap<EnvironmentName, Vec<VersionString>>,
+    /// The running experiment per environment. Its first variant is also the top of
+    /// that environment's deployment stack, which is what clients unaware of
+    /// experiments are served.
+    pub experiments: BTreeMap<EnvironmentName, RunningExperiment>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunningExperiment {
+    pub experiment_id: Uuid,
+    pub variants: Vec<SplitVariant>,
+    pub buckets: Vec<u8>,
+    pub previous_version_string: Option<VersionString>,
 }
 
 impl LivePrompt {
@@ -95,6 +108,23 @@ pub enum PromptCommand {
         environment: EnvironmentName,
         to: Option<VersionString>,
     },
+    /// Split the environment's traffic between versions. `experiment_id` is chosen by
+    /// the caller so that `decide` stays deterministic.
+    StartExperiment {
+        environment: EnvironmentName,
+        experiment_id: Uuid,
+        variants: Vec<SplitVariant>,
+    },
+    /// New weights for the running experiment's versions.
+    ChangeExperimentWeights {
+        environment: EnvironmentName,
+        variants: Vec<SplitVariant>,
+    },
+    /// End the experiment; `keep` serves all traffic from then on.
+    StopExperiment {
+        environment: EnvironmentName,
+        keep: VersionString,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -129,6 +159,16 @@ pub enum DomainError {
     NotDeployed { prompt: String, environment: String },
     #[error("version {version:?} is already live in {environment:?}")]
     AlreadyLive { version: String, environment: String },
+    #[error("{0}")]
+    InvalidSplit(String),
+    #[error(
+        "an experiment is already running for prompt {prompt:?} in {environment:?}; change its weights or stop it"
+    )]
+    ExperimentRunning { prompt: String, environment: String },
+    #[error("no experiment is running for prompt {prompt:?} in {environment:?}")]
+    NoExperiment { prompt: String, environment: String },
+    #[error("version {version:?} is neither a variant of the experiment nor the version live before it ({allowed})")]
+    NotInExperiment { version: String, allowed: String },
 }
 
 impl DomainError {
@@ -139,6 +179,8 @@ impl DomainError {
             DomainError::VersionExists { .. } | DomainError::VersionNotFound { .. } => Some("version_string"),
             DomainError::UnknownEnvironment { .. } | DomainError::NotDeployed { .. } => Some("environment"),
             DomainError::AlreadyLive { .. } => Some("to_version_string"),
+            DomainError::InvalidSplit(_) => Some("variants"),
+            DomainError::NotInExperiment { .. } => Some("version_string"),
             DomainError::UserExists(_) => Some("username"),
             DomainError::SameRole { .. } => Some("role"),
             _ => None,
@@ -191,17 +233,129 @@ pub fn decide(state: &PromptState, ctx: &Context, command: PromptCommand) -> Res
         PromptCommand::Deploy { environment, version_string } => {
             ctx.check_environment(&environment)?;
             check_version(p, &version_string)?;
+            // A plain deploy ends a running experiment, and says so.
+            let mut events = stop_for(p, &environment, &version_string, ExperimentOutcome::EndedByDeploy);
             let previous = p.live_version(&environment).cloned();
-            if previous.as_ref() == Some(&version_string) {
+            if previous.as_ref() != Some(&version_string) {
+                events.push(Event::VersionDeployed(VersionDeployed {
+                    prompt_id,
+                    name,
+                    environment,
+                    version_string,
+                    previous_version_string: previous,
+                }));
+            }
+            Ok(events)
+        }
+        PromptCommand::StartExperiment { environment, experiment_id, variants } => {
+            ctx.check_environment(&environment)?;
+            if p.experiments.contains_key(&environment) {
+                return Err(DomainError::ExperimentRunning {
+                    prompt: name.to_string(),
+                    environment: environment.to_string(),
+                });
+            }
+            check_split(&variants).map_err(|e| DomainError::InvalidSplit(e.0))?;
+            for v in &variants {
+                check_version(p, &v.version_string)?;
+            }
+            let weights: Vec<u8> = variants.iter().map(|v| v.weight).collect();
+            let first = variants[0].version_string.clone();
+            let previous = p.live_version(&environment).cloned();
+            let mut events = vec![Event::ExperimentStarted(ExperimentStarted {
+                prompt_id,
+                name: name.clone(),
+                environment: environment.clone(),
+                experiment_id,
+                buckets: allocate(&weights, None),
+                variants,
+                previous_version_string: previous.clone(),
+            })];
+            // The first variant is what clients unaware of experiments are served.
+            if previous.as_ref() != Some(&first) {
+                events.push(Event::VersionDeployed(VersionDeployed {
+                    prompt_id,
+                    name,
+                    environment,
+                    version_string: first,
+                    previous_version_string: previous,
+                }));
+            }
+            Ok(events)
+        }
+        PromptCommand::ChangeExperimentWeights { environment, variants } => {
+            ctx.check_environment(&environment)?;
+            let running = running(p, &environment)?;
+            check_split(&variants).map_err(|e| DomainError::InvalidSplit(e.0))?;
+            // Same versions; weights taken by version, kept in the experiment's order.
+            let mut weights = Vec::with_capacity(running.variants.len());
+            for v in &running.variants {
+                match variants.iter().find(|n| n.version_string == v.version_string) {
+                    Some(n) => weights.push(n.weight),
+                    None => {
+                        return Err(DomainError::InvalidSplit(format!(
+                        "the experiment's versions are {}; give a weight for each of them (version {:?} is missing)",
+                        version_list(&running.variants),
+                        v.version_string.as_str()
+                    )))
+                    }
+                }
+            }
+            if variants.len() != running.variants.len() {
+                return Err(DomainError::InvalidSplit(format!(
+                    "the experiment's versions are {}; a running experiment cannot gain versions (stop it and start a new one)",
+                    version_list(&running.variants)
+                )));
+            }
+            let previous_weights: Vec<u8> = running.variants.iter().map(|v| v.weight).collect();
+            if weights == previous_weights {
                 return Ok(vec![]);
             }
-            Ok(vec![Event::VersionDeployed(VersionDeployed {
+            let variants: Vec<SplitVariant> = running
+                .variants
+                .iter()
+                .zip(&weights)
+                .map(|(v, w)| SplitVariant { version_string: v.version_string.clone(), weight: *w })
+                .collect();
+            Ok(vec![Event::ExperimentWeightsChanged(ExperimentWeightsChanged {
                 prompt_id,
                 name,
                 environment,
-                version_string,
-                previous_version_string: previous,
+                experiment_id: running.experiment_id,
+                buckets: allocate(&weights, Some(&running.buckets)),
+                variants,
+                previous_weights,
             })])
+        }
+        PromptCommand::StopExperiment { environment, keep } => {
+            ctx.check_environment(&environment)?;
+            let running = running(p, &environment)?;
+            let allowed = running.variants.iter().any(|v| v.version_string == keep)
+                || running.previous_version_string.as_ref() == Some(&keep);
+            if !allowed {
+                let mut list = version_list(&running.variants);
+                if let Some(previous) = &running.previous_version_string {
+                    list = format!("{list} or {previous}");
+                }
+                return Err(DomainError::NotInExperiment { version: keep.to_string(), allowed: list });
+            }
+            let outcome = if running.previous_version_string.as_ref() == Some(&keep) {
+                ExperimentOutcome::Reverted
+            } else {
+                ExperimentOutcome::Promoted
+            };
+            let mut events = stop_for(p, &environment, &keep, outcome);
+            let previous = p.live_version(&environment).cloned();
+            if previous.as_ref() != Some(&keep) {
+                events.push(Event::VersionDeployed(VersionDeployed {
+                    prompt_id,
+                    name,
+                    environment,
+                    version_string: keep,
+                    previous_version_string: previous,
+                }));
+            }
+            Ok(events)
         }
         PromptCommand::Rollback { environment, to } => {
             ctx.check_environment(&environment)?;
@@ -233,15 +387,49 @@ pub fn decide(state: &PromptState, ctx: &Context, command: PromptCommand) -> Res
                     }
                 },
             };
-            Ok(vec![Event::DeploymentRolledBack(DeploymentRolledBack {
+            let mut events = stop_for(p, &environment, &target, ExperimentOutcome::EndedByRollback);
+            events.push(Event::DeploymentRolledBack(DeploymentRolledBack {
                 prompt_id,
                 name,
                 environment,
                 from_version_string: current,
                 to_version_string: target,
-            })])
+            }));
+            Ok(events)
         }
     }
+}
+
+/// The experiment running in `environment`, or the error that there is none.
+fn running<'a>(p: &'a LivePrompt, environment: &EnvironmentName) -> Result<&'a RunningExperiment, DomainError> {
+    p.experiments
+        .get(environment)
+        .ok_or_else(|| DomainError::NoExperiment { prompt: p.name.to_string(), environment: environment.to_string() })
+}
+
+/// The event that ends the experiment running in `environment`, if one is, keeping
+/// `version_string`.
+fn stop_for(
+    p: &LivePrompt,
+    environment: &EnvironmentName,
+    version_string: &VersionString,
+    outcome: ExperimentOutcome,
+) -> Vec<Event> {
+    match p.experiments.get(environment) {
+        Some(running) => vec![Event::ExperimentStopped(ExperimentStopped {
+            prompt_id: p.prompt_id,
+            name: p.name.clone(),
+            environment: environment.clone(),
+            experiment_id: running.experiment_id,
+            version_string: version_string.clone(),
+            outcome,
+        })],
+        None => vec![],
+    }
+}
+
+fn version_list(variants: &[SplitVariant]) -> String {
+    variants.iter().map(|v| v.version_string.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 fn check_version(p: &LivePrompt, v: &VersionString) -> Result<(), DomainError> {
@@ -262,6 +450,7 @@ pub fn evolve(state: PromptState, event: &Event) -> PromptState {
             description: e.description.clone(),
             versions: BTreeSet::new(),
             deployments: BTreeMap::new(),
+            experiments: BTreeMap::new(),
         }),
         (PromptState::Live(p), Event::PromptDeleted(_)) => PromptState::Deleted { prompt_id: p.prompt_id },
         (PromptState::Live(mut p), Event::PromptUpdated(e)) => {
@@ -286,6 +475,29 @@ pub fn evolve(state: PromptState, event: &Event) -> PromptState {
                 stack.pop();
                 stack.push(e.to_version_string.clone());
             }
+            PromptState::Live(p)
+        }
+        (PromptState::Live(mut p), Event::ExperimentStarted(e)) => {
+            p.experiments.insert(
+                e.environment.clone(),
+                RunningExperiment {
+                    experiment_id: e.experiment_id,
+                    variants: e.variants.clone(),
+                    buckets: e.buckets.clone(),
+                    previous_version_string: e.previous_version_string.clone(),
+                },
+            );
+            PromptState::Live(p)
+        }
+        (PromptState::Live(mut p), Event::ExperimentWeightsChanged(e)) => {
+            if let Some(running) = p.experiments.get_mut(&e.environment) {
+                running.variants = e.variants.clone();
+                running.buckets = e.buckets.clone();
+            }
+            PromptState::Live(p)
+        }
+        (PromptState::Live(mut p), Event::ExperimentStopped(e)) => {
+            p.experiments.remove(&e.environment);
             PromptState::Live(p)
         }
         (state, _) => state,
@@ -424,5 +636,122 @@ mod tests {
             if e.from_version_string == v("v3") && e.to_version_string == v("v2")));
         assert!(matches!(given.when(rollback("staging", Some("v3"))), Err(DomainError::AlreadyLive { .. })));
         assert!(matches!(given.when(rollback("production", None)), Err(DomainError::NotDeployed { .. })));
+    }
+
+    fn split(e: &str, variants: &[(&str, u8)]) -> PromptCommand {
+        PromptCommand::StartExperiment {
+            environment: env(e),
+            experiment_id: Uuid::from_u128(99),
+            variants: variants.iter().map(|(s, w)| SplitVariant { version_string: v(s), weight: *w }).collect(),
+        }
+    }
+
+    fn weights(e: &str, variants: &[(&str, u8)]) -> PromptCommand {
+        PromptCommand::ChangeExperimentWeights {
+            environment: env(e),
+            variants: variants.iter().map(|(s, w)| SplitVariant { version_string: v(s), weight: *w }).collect(),
+        }
+    }
+
+    fn stop(e: &str, keep: &str) -> PromptCommand {
+        PromptCommand::StopExperiment { environment: env(e), keep: v(keep) }
+    }
+
+    fn three_versions_v1_live() -> Given {
+        created().and(version("v1")).and(version("v2")).and(version("v3")).and(deploy("production", "v1"))
+    }
+
+    #[test]
+    fn a_split_serves_its_first_variant_to_clients_that_know_nothing_of_experiments() {
+        let given = three_versions_v1_live();
+        let events = given.when(split("production", &[("v2", 50), ("v1", 50)])).unwrap();
+        assert!(matches!(&events[..], [Event::ExperimentStarted(s), Event::VersionDeployed(d)]
+            if s.previous_version_string == Some(v("v1")) && s.buckets.len() == 100 && d.version_string == v("v2")));
+        // v1 first: already live, so no deploy.
+        let events = given.when(split("production", &[("v1", 50), ("v2", 50)])).unwrap();
+        assert!(matches!(&events[..], [Event::ExperimentStarted(_)]));
+        let given = given.and(split("production", &[("v1", 50), ("v2", 50)]));
+        assert!(matches!(
+            given.when(split("production", &[("v1", 50), ("v3", 50)])),
+            Err(DomainError::ExperimentRunning { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_splits_are_refused() {
+        let given = three_versions_v1_live();
+        assert!(matches!(
+            given.when(split("production", &[("v1", 60), ("v2", 50)])),
+            Err(DomainError::InvalidSplit(_))
+        ));
+        assert!(matches!(
+            given.when(split("production", &[("v1", 50), ("v9", 50)])),
+            Err(DomainError::VersionNotFound { .. })
+        ));
+        assert!(matches!(
+            given.when(split("moon", &[("v1", 50), ("v2", 50)])),
+            Err(DomainError::UnknownEnvironment { .. })
+        ));
+        assert!(matches!(
+            given.when(weights("production", &[("v1", 90), ("v2", 10)])),
+            Err(DomainError::NoExperiment { .. })
+        ));
+        assert!(matches!(given.when(stop("production", "v1")), Err(DomainError::NoExperiment { .. })));
+    }
+
+    #[test]
+    fn weights_change_for_the_same_versions_only() {
+        let given = three_versions_v1_live().and(split("production", &[("v1", 50), ("v2", 50)]));
+        let events = given.when(weights("production", &[("v2", 10), ("v1", 90)])).unwrap();
+        assert!(matches!(&events[..], [Event::ExperimentWeightsChanged(e)]
+            if e.variants[0].weight == 90 && e.variants[1].weight == 10 && e.previous_weights == vec![50, 50]));
+        assert_eq!(given.when(weights("production", &[("v1", 50), ("v2", 50)])).unwrap(), vec![], "no change");
+        assert!(matches!(
+            given.when(weights("production", &[("v1", 50), ("v3", 50)])),
+            Err(DomainError::InvalidSplit(_))
+        ));
+        assert!(matches!(
+            given.when(weights("production", &[("v1", 40), ("v2", 30), ("v3", 30)])),
+            Err(DomainError::InvalidSplit(_))
+        ));
+    }
+
+    #[test]
+    fn stopping_promotes_a_variant_or_reverts_to_what_was_live() {
+        let given = three_versions_v1_live().and(split("production", &[("v2", 50), ("v3", 50)]));
+        let live = |g: &Given| g.state().live().unwrap().live_version(&env("production")).cloned();
+        assert_eq!(live(&given), Some(v("v2")), "the first variant is the environment's live version");
+        let promoted = given.when(stop("production", "v3")).unwrap();
+        assert!(matches!(&promoted[..], [Event::ExperimentStopped(s), Event::VersionDeployed(d)]
+            if s.outcome == ExperimentOutcome::Promoted && d.version_string == v("v3")));
+        let reverted = given.when(stop("production", "v1")).unwrap();
+        assert!(matches!(&reverted[..], [Event::ExperimentStopped(s), Event::VersionDeployed(d)]
+            if s.outcome == ExperimentOutcome::Reverted && d.version_string == v("v1")));
+        let kept = given.when(stop("production", "v2")).unwrap();
+        assert!(matches!(&kept[..], [Event::ExperimentStopped(s)] if s.outcome == ExperimentOutcome::Promoted));
+        assert!(matches!(given.when(stop("production", "v9")), Err(DomainError::NotInExperiment { .. })));
+        let given = given.and(stop("production", "v3"));
+        assert_eq!(live(&given), Some(v("v3")));
+        assert!(given.state().live().unwrap().experiments.is_empty());
+    }
+
+    #[test]
+    fn a_plain_deploy_or_rollback_ends_the_experiment_and_says_so() {
+        let given = three_versions_v1_live().and(split("production", &[("v2", 50), ("v3", 50)]));
+        let deployed = given.when(deploy("production", "v3")).unwrap();
+        assert!(matches!(&deployed[..], [Event::ExperimentStopped(s), Event::VersionDeployed(_)]
+            if s.outcome == ExperimentOutcome::EndedByDeploy && s.version_string == v("v3")));
+        let same = given.when(deploy("production", "v2")).unwrap();
+        assert!(matches!(&same[..], [Event::ExperimentStopped(s)] if s.outcome == ExperimentOutcome::EndedByDeploy));
+        let rolled = given.when(rollback("production", None)).unwrap();
+        assert!(matches!(&rolled[..], [Event::ExperimentStopped(s), Event::DeploymentRolledBack(r)]
+            if s.outcome == ExperimentOutcome::EndedByRollback && r.to_version_string == v("v1")));
+        let given = given.and(rollback("production", None));
+        assert!(given.state().live().unwrap().experiments.is_empty());
+        // Other environments are untouched.
+        let given =
+            three_versions_v1_live().and(deploy("staging", "v1")).and(split("staging", &[("v1", 50), ("v2", 50)]));
+        let events = given.when(deploy("production", "v2")).unwrap();
+        assert!(matches!(&events[..], [Event::VersionDeployed(_)]));
     }
 }

@@ -11,8 +11,12 @@
 //!  "environment": "production", "version_string": "v2", "at": "2026-01-31T12:00:00.000000Z"}
 //! ```
 //!
-//! `type` is `VersionDeployed`, `DeploymentRolledBack` or `PromptDeleted` (sent for every
-//! environment the prompt was deployed in; `version_string` is then null). Delivery is
+//! `type` is `VersionDeployed`, `DeploymentRolledBack`, `ExperimentStarted`,
+//! `ExperimentWeightsChanged`, `ExperimentStopped` (`version_string` is then what
+//! clients unaware of experiments are served: the first variant, or the version kept)
+//! or `PromptDeleted` (sent for every environment the prompt was deployed in;
+//! `version_string` is then null). Every message means "fetch this prompt in this
+//! environment again". Delivery is
 //! at least once and may repeat after a crash or reconnect: a consumer ignores a message
 //! whose `position` is not above what it holds.
 
@@ -65,6 +69,15 @@ pub async fn changes_for(db: &Db, events: &[StoredEvent]) -> Result<Vec<ChangeMe
             }
             Event::DeploymentRolledBack(e) => {
                 out.push(message(e.environment.to_string(), Some(e.to_version_string.to_string())))
+            }
+            Event::ExperimentStarted(e) => {
+                out.push(message(e.environment.to_string(), e.variants.first().map(|v| v.version_string.to_string())))
+            }
+            Event::ExperimentWeightsChanged(e) => {
+                out.push(message(e.environment.to_string(), e.variants.first().map(|v| v.version_string.to_string())))
+            }
+            Event::ExperimentStopped(e) => {
+                out.push(message(e.environment.to_string(), Some(e.version_string.to_string())))
             }
             Event::PromptDeleted(e) => {
                 let rows = sqlx::query(

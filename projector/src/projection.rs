@@ -55,13 +55,35 @@ pub struct DeploymentRow {
     pub position: i64,
 }
 
+/// The latest experiment of a prompt in an environment.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ExperimentRow {
+    pub prompt_id: String,
+    pub environment: String,
+    pub experiment_id: String,
+    /// 1 while it splits traffic, 0 once stopped.
+    pub running: i64,
+    /// JSON array of `{version_string, weight}`, in the experiment's order.
+    pub variants: String,
+    /// JSON array of 100 variant indexes.
+    pub buckets: String,
+    /// The version live before it started (what "revert" keeps).
+    pub previous_version_string: Option<String>,
+    pub started_at: String,
+    pub started_by: String,
+    /// The last event that changed it.
+    pub position: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct HistoryRow {
     pub position: i64,
     pub prompt_id: String,
     pub prompt_name: String,
     pub environment: String,
-    /// `deploy` or `rollback`.
+    /// `deploy`, `rollback`, `experiment_started`, `experiment_reweighted` or
+    /// `experiment_stopped`. `version_string` is the version clients unaware of
+    /// experiments are served after it.
     pub action: String,
     pub version_string: String,
     pub previous_version_string: Option<String>,
@@ -144,6 +166,20 @@ pub enum RowOp {
     /// Inserts the version and makes it the prompt's latest.
     InsertVersion(VersionRow),
     UpsertDeployment(DeploymentRow),
+    UpsertExperiment(ExperimentRow),
+    UpdateExperimentWeights {
+        prompt_id: String,
+        environment: String,
+        variants: String,
+        buckets: String,
+        position: i64,
+    },
+    /// Marks the running experiment of a prompt in an environment stopped.
+    StopExperiment {
+        prompt_id: String,
+        environment: String,
+        position: i64,
+    },
     InsertHistory(HistoryRow),
     InsertIndex(IndexRow),
     /// Records that the prompt changed at `position`.
@@ -259,6 +295,72 @@ pub fn row_ops(stored: &StoredEvent) -> Result<Vec<RowOp>, DecodeError> {
             }));
             ops.push(RowOp::Touch { prompt_id, position });
         }
+        Event::ExperimentStarted(e) => {
+            ops.push(RowOp::UpsertExperiment(ExperimentRow {
+                prompt_id: prompt_id.clone(),
+                environment: e.environment.to_string(),
+                experiment_id: e.experiment_id.to_string(),
+                running: 1,
+                variants: serde_json::to_string(&e.variants).expect("variants serialize"),
+                buckets: serde_json::to_string(&e.buckets).expect("buckets serialize"),
+                previous_version_string: e.previous_version_string.as_ref().map(|v| v.to_string()),
+                started_at: at.clone(),
+                started_by: actor.clone(),
+                position,
+            }));
+            ops.push(RowOp::InsertHistory(HistoryRow {
+                position,
+                prompt_id: prompt_id.clone(),
+                prompt_name: e.name.to_string(),
+                environment: e.environment.to_string(),
+                action: "experiment_started".into(),
+                version_string: e.variants[0].version_string.to_string(),
+                previous_version_string: e.previous_version_string.as_ref().map(|v| v.to_string()),
+                actor,
+                at,
+            }));
+            ops.push(RowOp::Touch { prompt_id, position });
+        }
+        Event::ExperimentWeightsChanged(e) => {
+            ops.push(RowOp::UpdateExperimentWeights {
+                prompt_id: prompt_id.clone(),
+                environment: e.environment.to_string(),
+                variants: serde_json::to_string(&e.variants).expect("variants serialize"),
+                buckets: serde_json::to_string(&e.buckets).expect("buckets serialize"),
+                position,
+            });
+            ops.push(RowOp::InsertHistory(HistoryRow {
+                position,
+                prompt_id: prompt_id.clone(),
+                prompt_name: e.name.to_string(),
+                environment: e.environment.to_string(),
+                action: "experiment_reweighted".into(),
+                version_string: e.variants[0].version_string.to_string(),
+                previous_version_string: None,
+                actor,
+                at,
+            }));
+            ops.push(RowOp::Touch { prompt_id, position });
+        }
+        Event::ExperimentStopped(e) => {
+            ops.push(RowOp::StopExperiment {
+                prompt_id: prompt_id.clone(),
+                environment: e.environment.to_string(),
+                position,
+            });
+            ops.push(RowOp::InsertHistory(HistoryRow {
+                position,
+                prompt_id: prompt_id.clone(),
+                prompt_name: e.name.to_string(),
+                environment: e.environment.to_string(),
+                action: "experiment_stopped".into(),
+                version_string: e.version_string.to_string(),
+                previous_version_string: None,
+                actor,
+                at,
+            }));
+            ops.push(RowOp::Touch { prompt_id, position });
+        }
         Event::UserCreated(e) => ops.push(RowOp::InsertUser(UserRow {
             username: e.username.to_string(),
             role: e.role.to_string(),
@@ -300,6 +402,7 @@ pub struct ReadModel {
     pub prompts: BTreeMap<String, PromptRow>,
     pub versions: BTreeMap<(String, String), VersionRow>,
     pub deployments: BTreeMap<(String, String), DeploymentRow>,
+    pub experiments: BTreeMap<(String, String), ExperimentRow>,
     pub history: BTreeMap<i64, HistoryRow>,
     pub index: BTreeMap<i64, IndexRow>,
     pub users: BTreeMap<String, UserRow>,
@@ -327,6 +430,7 @@ impl ReadModel {
                     p.last_position = position;
                 }
                 self.deployments.retain(|(id, _), _| *id != prompt_id);
+                self.experiments.retain(|(id, _), _| *id != prompt_id);
             }
             RowOp::InsertVersion(row) => {
                 if let Some(p) = self.prompts.get_mut(&row.prompt_id) {
@@ -338,6 +442,22 @@ impl ReadModel {
             }
             RowOp::UpsertDeployment(row) => {
                 self.deployments.insert((row.prompt_id.clone(), row.environment.clone()), row);
+            }
+            RowOp::UpsertExperiment(row) => {
+                self.experiments.insert((row.prompt_id.clone(), row.environment.clone()), row);
+            }
+            RowOp::UpdateExperimentWeights { prompt_id, environment, variants, buckets, position } => {
+                if let Some(x) = self.experiments.get_mut(&(prompt_id, environment)) {
+                    x.variants = variants;
+                    x.buckets = buckets;
+                    x.position = position;
+                }
+            }
+            RowOp::StopExperiment { prompt_id, environment, position } => {
+                if let Some(x) = self.experiments.get_mut(&(prompt_id, environment)) {
+                    x.running = 0;
+                    x.position = position;
+                }
             }
             RowOp::InsertHistory(row) => {
                 self.history.insert(row.position, row);
@@ -399,6 +519,7 @@ pub const READ_MODEL_TABLES: &[&str] = &[
     "rm_prompts",
     "rm_versions",
     "rm_deployments",
+    "rm_experiments",
     "rm_deployment_history",
     "rm_event_index",
     "rm_users",
@@ -411,6 +532,9 @@ pub(crate) const VERSION_COLUMNS: &str =
     "prompt_id, version_string, text, variables, commit_message, author, created_at, position, origin";
 pub(crate) const DEPLOYMENT_COLUMNS: &str =
     "prompt_id, environment, prompt_name, version_string, deployed_by, deployed_at, position";
+pub(crate) const EXPERIMENT_COLUMNS: &str =
+    "prompt_id, environment, experiment_id, running, variants, buckets, previous_version_string, \
+     started_at, started_by, position";
 pub(crate) const HISTORY_COLUMNS: &str = "position, prompt_id, prompt_name, environment, action, \
     version_string, previous_version_string, actor, at";
 pub(crate) const INDEX_COLUMNS: &str = "position, prompt_name, prompt_id, environment, actor";
@@ -475,6 +599,24 @@ impl DeploymentRow {
             Text(self.version_string.clone()),
             Text(self.deployed_by.clone()),
             Text(self.deployed_at.clone()),
+            Int(self.position),
+        ]
+    }
+}
+
+impl ExperimentRow {
+    pub(crate) fn cells(&self) -> Vec<Cell> {
+        use Cell::*;
+        vec![
+            Text(self.prompt_id.clone()),
+            Text(self.environment.clone()),
+            Text(self.experiment_id.clone()),
+            Int(self.running),
+            Text(self.variants.clone()),
+            Text(self.buckets.clone()),
+            OptText(self.previous_version_string.clone()),
+            Text(self.started_at.clone()),
+            Text(self.started_by.clone()),
             Int(self.position),
         ]
     }
@@ -714,7 +856,8 @@ pub async fn apply_sql(tx: &mut Transaction<'_, Any>, op: RowOp) -> Result<(), s
             .bind(&prompt_id)
             .execute(&mut **tx)
             .await?;
-            sqlx::query("DELETE FROM rm_deployments WHERE prompt_id = $1")
+            sqlx::query("DELETE FROM rm_deployments WHERE prompt_id = $1").bind(&prompt_id).execute(&mut **tx).await?;
+            sqlx::query("DELETE FROM rm_experiments WHERE prompt_id = $1")
                 .bind(prompt_id)
                 .execute(&mut **tx)
                 .await
@@ -739,6 +882,38 @@ pub async fn apply_sql(tx: &mut Transaction<'_, Any>, op: RowOp) -> Result<(), s
             );
             bind_all(sqlx::query(&sql), row.cells()).execute(&mut **tx).await.map(|_| ())
         }
+        RowOp::UpsertExperiment(row) => {
+            let sql = format!(
+                "INSERT INTO rm_experiments ({EXPERIMENT_COLUMNS}) VALUES {} ON CONFLICT (prompt_id, environment) \
+                 DO UPDATE SET experiment_id = excluded.experiment_id, running = excluded.running, \
+                 variants = excluded.variants, buckets = excluded.buckets, \
+                 previous_version_string = excluded.previous_version_string, started_at = excluded.started_at, \
+                 started_by = excluded.started_by, position = excluded.position",
+                placeholders(1, 10)
+            );
+            bind_all(sqlx::query(&sql), row.cells()).execute(&mut **tx).await.map(|_| ())
+        }
+        RowOp::UpdateExperimentWeights { prompt_id, environment, variants, buckets, position } => sqlx::query(
+            "UPDATE rm_experiments SET variants = $1, buckets = $2, position = $3 \
+             WHERE prompt_id = $4 AND environment = $5",
+        )
+        .bind(variants)
+        .bind(buckets)
+        .bind(position)
+        .bind(prompt_id)
+        .bind(environment)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ()),
+        RowOp::StopExperiment { prompt_id, environment, position } => sqlx::query(
+            "UPDATE rm_experiments SET running = 0, position = $1 WHERE prompt_id = $2 AND environment = $3",
+        )
+        .bind(position)
+        .bind(prompt_id)
+        .bind(environment)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ()),
         RowOp::InsertHistory(row) => insert_one(tx, "rm_deployment_history", HISTORY_COLUMNS, row.cells()).await,
         RowOp::InsertIndex(row) => insert_one(tx, "rm_event_index", INDEX_COLUMNS, row.cells()).await,
         RowOp::Touch { prompt_id, position } => {

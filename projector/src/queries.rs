@@ -174,16 +174,82 @@ pub struct DeployedItem {
     pub variables: String,
     pub deployed_at: String,
     pub deployed_by: String,
-    /// Position of the deploy or rollback that made this version live.
+    /// Position of the last change to what is served: the deploy or rollback that made
+    /// this version live, or a later change to an experiment.
     pub position: i64,
+    /// The experiment splitting this environment's traffic, if one is running.
+    pub experiment: Option<ExperimentItem>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExperimentItem {
+    pub experiment_id: String,
+    pub variants: Vec<VariantItem>,
+    /// Which variant (index into `variants`) serves each of the 100 buckets.
+    pub buckets: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct VariantItem {
+    pub version_string: String,
+    pub weight: u8,
+    pub text: String,
+    /// JSON array of variable names.
+    pub variables: String,
 }
 
 /// Live deployments with their prompt and version, in one query.
 const DEPLOYED_SELECT: &str = "SELECT p.prompt_id, p.name, d.environment, v.version_string, v.text, v.variables, \
-     d.deployed_at, d.deployed_by, d.position \
+     d.deployed_at, d.deployed_by, d.position, x.experiment_id, x.running, x.variants, x.buckets, x.position \
      FROM rm_deployments d \
      JOIN rm_prompts p ON p.prompt_id = d.prompt_id AND p.deleted_at IS NULL \
-     JOIN rm_versions v ON v.prompt_id = d.prompt_id AND v.version_string = d.version_string";
+     JOIN rm_versions v ON v.prompt_id = d.prompt_id AND v.version_string = d.version_string \
+     LEFT JOIN rm_experiments x ON x.prompt_id = d.prompt_id AND x.environment = d.environment";
+
+/// What the experiment columns of [`DEPLOYED_SELECT`] say: the running experiment's id,
+/// variants (JSON) and buckets (JSON), and the position of its last change.
+type ExperimentColumns = (Option<(String, String, String)>, i64);
+
+fn experiment_columns(r: &sqlx::any::AnyRow) -> Result<ExperimentColumns, sqlx::Error> {
+    let position: Option<i64> = r.try_get(13)?;
+    let running: Option<i64> = r.try_get(10)?;
+    let running = match running {
+        Some(1) => Some((r.try_get(9)?, r.try_get(11)?, r.try_get(12)?)),
+        _ => None,
+    };
+    Ok((running, position.unwrap_or(0)))
+}
+
+/// Fills in the running experiment's variants with their texts.
+async fn with_experiment(
+    db: &Db,
+    mut item: DeployedItem,
+    columns: ExperimentColumns,
+) -> Result<DeployedItem, sqlx::Error> {
+    let (running, position) = columns;
+    item.position = item.position.max(position);
+    let Some((experiment_id, variants, buckets)) = running else { return Ok(item) };
+    #[derive(serde::Deserialize)]
+    struct Weighted {
+        version_string: String,
+        weight: u8,
+    }
+    let decode = |e: serde_json::Error| sqlx::Error::Decode(Box::new(e));
+    let weighted: Vec<Weighted> = serde_json::from_str(&variants).map_err(decode)?;
+    let buckets: Vec<u8> = serde_json::from_str(&buckets).map_err(decode)?;
+    let mut out = Vec::with_capacity(weighted.len());
+    for w in weighted {
+        let Some(v) = version(db, &item.prompt_id, &w.version_string).await? else { continue };
+        out.push(VariantItem {
+            version_string: v.version_string,
+            weight: w.weight,
+            text: v.text,
+            variables: v.variables,
+        });
+    }
+    item.experiment = Some(ExperimentItem { experiment_id, variants: out, buckets });
+    Ok(item)
+}
 
 fn deployed_item(r: &sqlx::any::AnyRow) -> Result<DeployedItem, sqlx::Error> {
     Ok(DeployedItem {
@@ -196,20 +262,35 @@ fn deployed_item(r: &sqlx::any::AnyRow) -> Result<DeployedItem, sqlx::Error> {
         deployed_at: r.try_get(6)?,
         deployed_by: r.try_get(7)?,
         position: r.try_get(8)?,
+        experiment: None,
     })
 }
 
 /// The version live as `name` in `environment`.
 pub async fn deployed(db: &Db, name: &str, environment: &str) -> Result<Option<DeployedItem>, sqlx::Error> {
     let sql = format!("{DEPLOYED_SELECT} WHERE p.name = $1 AND d.environment = $2");
-    let row = sqlx::query(&sql).bind(name).bind(environment).fetch_optional(&db.pool).await?;
-    row.as_ref().map(deployed_item).transpose()
+    let Some(row) = sqlx::query(&sql).bind(name).bind(environment).fetch_optional(&db.pool).await? else {
+        return Ok(None);
+    };
+    with_experiment(db, deployed_item(&row)?, experiment_columns(&row)?).await.map(Some)
+}
+
+/// The running experiments of a prompt, by environment.
+pub async fn running_experiments(db: &Db, prompt_id: &str) -> Result<Vec<ExperimentRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {EXPERIMENT_COLUMNS} FROM rm_experiments WHERE prompt_id = $1 AND running = 1 ORDER BY environment"
+    );
+    sqlx::query(&sql).bind(prompt_id).fetch_all(&db.pool).await?.iter().map(ExperimentRow::from_row).collect()
 }
 
 /// Every live prompt deployed in `environment`, by name.
 pub async fn deployed_in(db: &Db, environment: &str) -> Result<Vec<DeployedItem>, sqlx::Error> {
     let sql = format!("{DEPLOYED_SELECT} WHERE d.environment = $1 ORDER BY p.name");
-    sqlx::query(&sql).bind(environment).fetch_all(&db.pool).await?.iter().map(deployed_item).collect()
+    let mut items = Vec::new();
+    for row in sqlx::query(&sql).bind(environment).fetch_all(&db.pool).await? {
+        items.push(with_experiment(db, deployed_item(&row)?, experiment_columns(&row)?).await?);
+    }
+    Ok(items)
 }
 
 /// What was live in `environment` at time `at` (fixed-width UTC text, as stored).
@@ -241,6 +322,7 @@ pub async fn deployed_as_of(
         deployed_at: h.at,
         deployed_by: h.actor,
         position: h.position,
+        experiment: None,
     }))
 }
 

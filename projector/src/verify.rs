@@ -62,6 +62,10 @@ pub async fn load_read_model(db: &Db) -> Result<(i64, ReadModel), sqlx::Error> {
         let row = DeploymentRow::from_row(&r)?;
         m.deployments.insert((row.prompt_id.clone(), row.environment.clone()), row);
     }
+    for r in sqlx::query(&format!("SELECT {EXPERIMENT_COLUMNS} FROM rm_experiments")).fetch_all(&mut *tx).await? {
+        let row = ExperimentRow::from_row(&r)?;
+        m.experiments.insert((row.prompt_id.clone(), row.environment.clone()), row);
+    }
     for r in sqlx::query(&format!("SELECT {HISTORY_COLUMNS} FROM rm_deployment_history")).fetch_all(&mut *tx).await? {
         let row = HistoryRow::from_row(&r)?;
         m.history.insert(row.position, row);
@@ -133,6 +137,7 @@ pub fn compare(expected: &ReadModel, found: &ReadModel) -> Option<Difference> {
         diff_table("rm_prompts", &expected.prompts, &found.prompts, |r| r.last_position),
         diff_table("rm_versions", &expected.versions, &found.versions, |r| r.position),
         diff_table("rm_deployments", &expected.deployments, &found.deployments, |r| r.position),
+        diff_table("rm_experiments", &expected.experiments, &found.experiments, |r| r.position),
         diff_table("rm_deployment_history", &expected.history, &found.history, |r| r.position),
         diff_table("rm_event_index", &expected.index, &found.index, |r| r.position),
     ]

@@ -51,6 +51,17 @@ impl Prompts {
         self.runtime.block_on(self.inner.get(name, env, vars))
     }
 
+    /// See [`crate::Prompts::get_for`].
+    ///
+    /// ```no_run
+    /// # fn run(prompts: promptos_sdk::blocking::Prompts) -> Result<(), promptos_sdk::Error> {
+    /// let served = prompts.get_for("checkout-copy", "production", "user-4711", minijinja::context! {})?;
+    /// # Ok(()) }
+    /// ```
+    pub fn get_for(&self, name: &str, env: &str, subject_key: &str, vars: impl Serialize) -> Result<crate::Served> {
+        self.runtime.block_on(self.inner.get_for(name, env, subject_key, vars))
+    }
+
     /// See [`crate::Prompts::get_template`].
     ///
     /// ```no_run

@@ -288,6 +288,31 @@ impl Prompts {
         entry.compiled.render(&Value::from_serialize(&vars), self.inner.strict)
     }
 
+    /// The prompt deployed as `name` in `env` for one subject (a user or session id),
+    /// rendered, with the version it came from. While an A/B experiment splits the
+    /// environment, the subject's variant is chosen by a stable hash of the prompt, the
+    /// experiment and `subject_key`; otherwise it is the live version.
+    ///
+    /// ```no_run
+    /// # async fn run(prompts: promptos_sdk::Prompts) -> Result<(), promptos_sdk::Error> {
+    /// let served = prompts
+    ///     .get_for("checkout-copy", "production", "user-4711", minijinja::context! { name => "Alex" })
+    ///     .await?;
+    /// println!("showing {} ({})", served.text, served.version_string);
+    /// // …later, log the outcome with served.version_string
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_for(
+        &self,
+        name: &str,
+        env: &str,
+        subject_key: &str,
+        vars: impl Serialize,
+    ) -> Result<crate::Served> {
+        let entry = self.entry(name, env).await?;
+        entry.compiled.render_for(subject_key, &Value::from_serialize(&vars), self.inner.strict)
+    }
+
     /// The raw template with its version and position, without rendering.
     ///
     /// ```no_run

@@ -28,6 +28,14 @@
 //! warning in the log). With [`PromptsBuilder::snapshot_file`], known prompts are kept
 //! on disk and loaded at start, so an application can start while the server is down.
 //!
+//! # A/B experiments
+//! When an environment splits traffic between versions (`POST /deployments/split`),
+//! [`Prompts::get_for`] picks the variant for a subject (a user id, a session id)
+//! locally, by a stable hash: the same subject always gets the same variant while the
+//! weights stay the same, in every process, and a weight change moves only the
+//! subjects it must. It returns the version served, to log next to the outcome.
+//! [`Prompts::get`] serves the first variant.
+//!
 //! Applications without an async runtime use [`blocking::Prompts`].
 
 pub mod blocking;
@@ -42,4 +50,15 @@ pub use error::{Error, Result};
 pub use feed::{Change, SUBJECT};
 /// Re-exported so applications can build variables with `minijinja::context!`.
 pub use minijinja;
-pub use template::Template;
+pub use template::{Experiment, Template, Variant};
+
+/// What [`Prompts::get_for`] served: the rendered text and which version it came from,
+/// so the application can log it next to the outcome it measures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    pub text: String,
+    /// The version this subject was served.
+    pub version_string: String,
+    /// The experiment that chose it, if one is running.
+    pub experiment_id: Option<String>,
+}

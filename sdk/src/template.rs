@@ -22,15 +22,64 @@ pub struct Template {
     /// Variables the template reads.
     #[serde(default)]
     pub variables: Vec<String>,
-    /// Log position of the deployment that made this version live.
+    /// Log position of the last change to what this environment serves.
     pub position: i64,
+    /// Present while an A/B experiment splits the environment's traffic; the fields
+    /// above then describe its first variant. See [`crate::Prompts::get_for`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<Experiment>,
 }
 
-/// A template with its compiled form.
+/// An A/B experiment as the server sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Experiment {
+    pub experiment_id: String,
+    pub variants: Vec<Variant>,
+    /// Which variant (index into `variants`) serves each of the 100 buckets.
+    pub buckets: Vec<u8>,
+}
+
+/// One arm of an experiment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Variant {
+    pub version_string: String,
+    /// Whole percent of the traffic.
+    pub weight: u8,
+    pub prompt_text: String,
+    #[serde(default)]
+    pub variables: Vec<String>,
+}
+
+impl Experiment {
+    /// The index of the variant `subject_key` sees: the bucket is the first 8 bytes of
+    /// SHA-256 over `prompt`, a newline, the experiment id, a newline and the subject
+    /// key, read big-endian, modulo 100 (the server documents the same).
+    pub fn variant_for(&self, prompt: &str, subject_key: &str) -> usize {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(prompt.as_bytes());
+        h.update(b"\n");
+        h.update(self.experiment_id.as_bytes());
+        h.update(b"\n");
+        h.update(subject_key.as_bytes());
+        let digest = h.finalize();
+        let first = u64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 digest has 32 bytes"));
+        let bucket = (first % 100) as usize;
+        let index = self.buckets.get(bucket).copied().map_or(0, usize::from);
+        if index < self.variants.len() {
+            index
+        } else {
+            0
+        }
+    }
+}
+
+/// A template with its compiled form (and its experiment's variants, compiled too).
 pub(crate) struct Compiled {
     pub template: Template,
     pub etag: Option<String>,
     plan: Plan,
+    variants: Vec<Plan>,
 }
 
 /// How a template is rendered. Most prompts only substitute variables; those are cut
@@ -91,55 +140,94 @@ const NAME: &str = "prompt";
 /// A long prompt with loops and conditionals needs a few thousand.
 pub(crate) const RENDER_FUEL: u64 = 1_000_000;
 
-impl Compiled {
-    pub fn new(template: Template, etag: Option<String>, strict: bool) -> Result<Self> {
-        if let Some(segments) = segments(&template.prompt_text) {
+impl Plan {
+    fn new(prompt: &str, text: &str, strict: bool) -> Result<Self> {
+        if let Some(segments) = segments(text) {
             let literal_len = segments.iter().map(|s| if let Segment::Literal(l) = s { l.len() } else { 0 }).sum();
-            return Ok(Self { template, etag, plan: Plan::Segments { segments, literal_len } });
+            return Ok(Plan::Segments { segments, literal_len });
         }
         let mut env = Environment::new();
         env.set_fuel(Some(RENDER_FUEL));
         env.set_undefined_behavior(if strict { UndefinedBehavior::Strict } else { UndefinedBehavior::Lenient });
         // Prompts are text, not HTML.
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-        env.add_template_owned(NAME, template.prompt_text.clone())
-            .map_err(|e| Error::Render { prompt: template.prompt_name.clone(), message: e.to_string() })?;
-        Ok(Self { template, etag, plan: Plan::Jinja(env) })
+        env.add_template_owned(NAME, text.to_owned())
+            .map_err(|e| Error::Render { prompt: prompt.to_owned(), message: e.to_string() })?;
+        Ok(Plan::Jinja(env))
+    }
+}
+
+impl Compiled {
+    pub fn new(template: Template, etag: Option<String>, strict: bool) -> Result<Self> {
+        let plan = Plan::new(&template.prompt_name, &template.prompt_text, strict)?;
+        let variants = match &template.experiment {
+            Some(x) => x
+                .variants
+                .iter()
+                .map(|v| Plan::new(&template.prompt_name, &v.prompt_text, strict))
+                .collect::<Result<Vec<_>>>()?,
+            None => Vec::new(),
+        };
+        Ok(Self { template, etag, plan, variants })
     }
 
     pub fn render(&self, vars: &Value, strict: bool) -> Result<String> {
-        let missing =
-            |name: &String| Error::MissingVariable { prompt: self.template.prompt_name.clone(), name: name.clone() };
-        match &self.plan {
-            Plan::Segments { segments, literal_len } => {
-                use std::fmt::Write;
-                let mut out = String::with_capacity(literal_len + 16 * segments.len());
-                for segment in segments {
-                    match segment {
-                        Segment::Literal(text) => out.push_str(text),
-                        Segment::Variable(name) => match vars.get_attr(name) {
-                            Ok(value) if !value.is_undefined() => {
-                                let _ = write!(out, "{value}");
-                            }
-                            _ if strict => return Err(missing(name)),
-                            _ => {}
-                        },
-                    }
+        render(&self.plan, &self.template.prompt_name, &self.template.variables, vars, strict)
+    }
+
+    /// The variant `subject_key` sees, rendered, with its version string and the
+    /// experiment's id; without an experiment, the live version.
+    pub fn render_for(&self, subject_key: &str, vars: &Value, strict: bool) -> Result<crate::Served> {
+        let name = &self.template.prompt_name;
+        let Some(x) = &self.template.experiment else {
+            return Ok(crate::Served {
+                text: self.render(vars, strict)?,
+                version_string: self.template.version_string.clone(),
+                experiment_id: None,
+            });
+        };
+        let i = x.variant_for(name, subject_key);
+        let (variant, plan) = match (x.variants.get(i), self.variants.get(i)) {
+            (Some(v), Some(p)) => (v, p),
+            _ => return Err(Error::Render { prompt: name.clone(), message: "the experiment has no variants".into() }),
+        };
+        Ok(crate::Served {
+            text: render(plan, name, &variant.variables, vars, strict)?,
+            version_string: variant.version_string.clone(),
+            experiment_id: Some(x.experiment_id.clone()),
+        })
+    }
+}
+
+fn render(plan: &Plan, prompt: &str, variables: &[String], vars: &Value, strict: bool) -> Result<String> {
+    let missing = |name: &String| Error::MissingVariable { prompt: prompt.to_owned(), name: name.clone() };
+    match plan {
+        Plan::Segments { segments, literal_len } => {
+            use std::fmt::Write;
+            let mut out = String::with_capacity(literal_len + 16 * segments.len());
+            for segment in segments {
+                match segment {
+                    Segment::Literal(text) => out.push_str(text),
+                    Segment::Variable(name) => match vars.get_attr(name) {
+                        Ok(value) if !value.is_undefined() => {
+                            let _ = write!(out, "{value}");
+                        }
+                        _ if strict => return Err(missing(name)),
+                        _ => {}
+                    },
                 }
-                Ok(out)
             }
-            Plan::Jinja(env) => {
-                if strict {
-                    let absent = |v: &&String| vars.get_attr(v).map_or(true, |x| x.is_undefined());
-                    if let Some(name) = self.template.variables.iter().find(absent) {
-                        return Err(missing(name));
-                    }
+            Ok(out)
+        }
+        Plan::Jinja(env) => {
+            if strict {
+                let absent = |v: &&String| vars.get_attr(v).map_or(true, |x| x.is_undefined());
+                if let Some(name) = variables.iter().find(absent) {
+                    return Err(missing(name));
                 }
-                let template = env.get_template(NAME).expect("the template was added at construction");
-                template
-                    .render(vars)
-                    .map_err(|e| Error::Render { prompt: self.template.prompt_name.clone(), message: e.to_string() })
             }
+            let template = env.get_template(NAME).expect("the template was added at construction");
+            template.render(vars).map_err(|e| Error::Render { prompt: prompt.to_owned(), message: e.to_string() })
         }
     }
 }
@@ -156,6 +244,7 @@ mod tests {
             prompt_text: text.into(),
             variables: variables.iter().map(|s| s.to_string()).collect(),
             position: 1,
+            experiment: None,
         };
         Compiled::new(t, None, strict).unwrap()
     }
@@ -210,6 +299,24 @@ mod tests {
         // An ordinary loop still renders.
         let c = compiled("{% for i in range(3) %}{{ i }}{% endfor %}", &[], true);
         assert_eq!(c.render(&minijinja::context! {}, true).unwrap(), "012");
+    }
+
+    #[test]
+    fn variants_are_chosen_by_the_servers_documented_hash() {
+        // Same vectors as promptos_core::experiment's test: bucket 81, 88 and 19.
+        let variant =
+            |v: &str| Variant { version_string: v.into(), weight: 0, prompt_text: v.into(), variables: vec![] };
+        let mut buckets = vec![0u8; 100];
+        buckets[81] = 1;
+        buckets[88] = 2;
+        let x = Experiment {
+            experiment_id: "0190c3a4-0000-7000-8000-000000000000".into(),
+            variants: vec![variant("a"), variant("b"), variant("c")],
+            buckets,
+        };
+        assert_eq!(x.variant_for("checkout", "user-42"), 1);
+        assert_eq!(x.variant_for("checkout", "user-7"), 2);
+        assert_eq!(x.variant_for("checkout", "alice@example.com"), 0);
     }
 
     #[test]

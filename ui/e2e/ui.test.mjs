@@ -292,6 +292,59 @@ test("settings: edit the description, delete only after typing the name", () =>
     assert.ok(!list.items.some((p) => p.name === "old-faq"), "the prompt is gone from the list");
   }));
 
+test("A/B test: start a split, adjust its weights, promote the winner; History shows every step", () =>
+  withPage("ab-test", async (page) => {
+    const token = await adminToken();
+    await api("/prompts/", { method: "POST", body: JSON.stringify({ name: "checkout-copy" }) }, token);
+    for (const v of ["v1", "v2"]) {
+      await api("/prompts/checkout-copy/versions/", { method: "POST",
+        body: JSON.stringify({ version_string: v, text: `Buy now (${v}), {{ name }}` }) }, token);
+    }
+    await api("/deployments/", { method: "POST",
+      body: JSON.stringify({ prompt_name: "checkout-copy", environment: "staging", version_string: "v1" }) }, token);
+    await login(page, "admin", ADMIN);
+    await page.goto(base + "/ui/prompts/checkout-copy/deployments");
+
+    const card = page.getByRole("region", { name: "A/B test" });
+    await card.getByLabel("Run the test in").selectOption("staging");
+    await card.getByLabel("Variant 1 version").selectOption("v1");
+    await card.getByLabel("Variant 2 version").selectOption("v2");
+    await card.getByLabel("Variant 1 weight (%)").fill("60");
+    await card.getByLabel("Variant 2 weight (%)").fill("30");
+    await card.getByRole("button", { name: "Start A/B test" }).click();
+    // The server's refusal is shown as it is, naming what is wrong.
+    await card.getByRole("alert").getByText("the weights must add up to 100 (they add up to 90)").waitFor();
+    await card.getByLabel("Variant 2 weight (%)").fill("40");
+    await card.getByRole("button", { name: "Start A/B test" }).click();
+    const live = page.locator('tr[data-env="staging"] .live-version');
+    await live.getByText("A/B test: v1 60 % · v2 40 %").waitFor();
+    const deployed = await api("/prompts/checkout-copy/deployed/?environment=staging", {}, token);
+    assert.deepEqual(deployed.experiment.variants.map((v) => [v.version_string, v.weight]), [["v1", 60], ["v2", 40]]);
+    assert.equal(deployed.prompt_text, "Buy now (v1), {{ name }}", "clients unaware of the test get the first variant");
+
+    // Adjust the weights of the running test.
+    await card.getByLabel("Weight of v1 (%)").fill("10");
+    await card.getByLabel("Weight of v2 (%)").fill("90");
+    await card.getByRole("button", { name: "Save weights" }).click();
+    await live.getByText("A/B test: v1 10 % · v2 90 %").waitFor();
+
+    // Promote the winner: v2 serves everyone, the test is over.
+    await card.getByRole("button", { name: "Promote v2" }).click();
+    await until("v2 alone in staging", async () => (await live.innerText()).trim() === "v2");
+    const after = await api("/prompts/checkout-copy/deployed/?environment=staging", {}, token);
+    assert.equal(after.version_string, "v2");
+    assert.equal(after.experiment, undefined);
+    await card.getByRole("button", { name: "Start A/B test" }).waitFor();
+
+    await page.getByRole("tab", { name: "History" }).click();
+    const events = page.locator("table.timeline tbody tr");
+    await until("the test's events", async () => (await events.count()) >= 4);
+    assert.match(await events.nth(0).innerText(), /Deployed v2 to staging \(was v1\)/);
+    assert.match(await events.nth(1).innerText(), /Stopped the A\/B test in staging: promoted v2/);
+    assert.match(await events.nth(2).innerText(), /Changed the A\/B test weights in staging to v1 10 % · v2 90 %/);
+    assert.match(await events.nth(3).innerText(), /Started an A\/B test in staging: v1 60 % · v2 40 %/);
+  }));
+
 test("a second session sees a deploy without reloading; a viewer gets no deploy controls", () =>
   withPage("live", async (page) => {
     const token = await adminToken();

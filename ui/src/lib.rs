@@ -30,6 +30,19 @@ pub fn readable_time(ts: &str) -> String {
     }
 }
 
+/// "v1 50 % · v2 50 %" for a split's variants (`[{version_string, weight}]`).
+pub fn split_summary(variants: &serde_json::Value) -> String {
+    variants
+        .as_array()
+        .map(|vs| {
+            vs.iter()
+                .map(|v| format!("{} {} %", v["version_string"].as_str().unwrap_or_default(), v["weight"]))
+                .collect::<Vec<_>>()
+                .join(" · ")
+        })
+        .unwrap_or_default()
+}
+
 /// A version string for the next version made from `from`: its last number goes up by
 /// one (`v2` → `v3`, `v1.9` → `v1.10`) until it is not one of `taken`. A string without
 /// a number gets `.1`, `.2`, … appended.

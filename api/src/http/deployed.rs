@@ -40,11 +40,47 @@ pub struct DeployedDto {
     /// ETag.
     pub position: i64,
     pub prompt_id: String,
+    /// Present while an A/B experiment splits this environment's traffic. The fields
+    /// above then describe its first variant, which is what clients that know nothing
+    /// of experiments serve. The SDK picks a subject's variant with
+    /// `buckets[bucket_of(prompt, experiment_id, subject_key)]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<DeployedExperiment>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeployedExperiment {
+    pub experiment_id: String,
+    pub variants: Vec<DeployedVariant>,
+    /// Which variant (index into `variants`) serves each of the 100 buckets.
+    pub buckets: Vec<u8>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeployedVariant {
+    pub version_string: String,
+    pub weight: u8,
+    pub prompt_text: String,
+    pub variables: Vec<String>,
 }
 
 impl From<DeployedItem> for DeployedDto {
     fn from(d: DeployedItem) -> Self {
         Self {
+            experiment: d.experiment.map(|x| DeployedExperiment {
+                experiment_id: x.experiment_id,
+                variants: x
+                    .variants
+                    .into_iter()
+                    .map(|v| DeployedVariant {
+                        variables: serde_json::from_str(&v.variables).unwrap_or_default(),
+                        version_string: v.version_string,
+                        weight: v.weight,
+                        prompt_text: v.text,
+                    })
+                    .collect(),
+                buckets: x.buckets,
+            }),
             prompt_name: d.prompt_name,
             environment: d.environment,
             version_string: d.version_string,

@@ -77,6 +77,8 @@ pub struct DeployResult {
     pub action: String,
     /// False when the version was already live and nothing was recorded.
     pub changed: bool,
+    /// True when this deploy or rollback ended an A/B experiment in the environment.
+    pub ended_experiment: bool,
     /// Log position the read models include for this answer.
     pub position: i64,
 }
@@ -85,8 +87,10 @@ pub struct DeployResult {
 pub struct HistoryDto {
     pub position: i64,
     pub environment: String,
-    /// `deploy` or `rollback`.
+    /// `deploy`, `rollback`, `experiment_started`, `experiment_reweighted` or
+    /// `experiment_stopped`.
     pub action: String,
+    /// The version served to clients unaware of experiments after this change.
     pub version_string: String,
     pub previous_version_string: Option<String>,
     pub actor: String,
@@ -112,7 +116,9 @@ pub struct DeploymentsDto {
     pub prompt_name: String,
     /// The current deployment per environment.
     pub current: BTreeMap<String, DeploymentDto>,
-    /// Every deploy and rollback, newest first.
+    /// The A/B experiment running per environment, if any.
+    pub experiments: BTreeMap<String, super::experiments::ExperimentDto>,
+    /// Every deploy and rollback, and every experiment change, newest first.
     pub history: Vec<HistoryDto>,
 }
 
@@ -125,7 +131,9 @@ async fn run(
 ) -> ApiResult<axum::Json<DeployResult>> {
     let outcome = state.commands.prompts.execute(prompt_stream(&name), command, meta).await?;
     state.settle(outcome.position).await;
-    let event = outcome.events.first().and_then(|e| e.decode().ok());
+    let events: Vec<Event> = outcome.events.iter().filter_map(|e| e.decode().ok()).collect();
+    let ended_experiment = events.iter().any(|e| matches!(e, Event::ExperimentStopped(_)));
+    let event = events.into_iter().find(|e| matches!(e, Event::VersionDeployed(_) | Event::DeploymentRolledBack(_)));
     let result = match event {
         Some(Event::VersionDeployed(e)) => DeployResult {
             prompt_name: name.to_string(),
@@ -134,6 +142,7 @@ async fn run(
             previous_version_string: e.previous_version_string.map(|v| v.to_string()),
             action: "deploy".into(),
             changed: true,
+            ended_experiment,
             position: outcome.position,
         },
         Some(Event::DeploymentRolledBack(e)) => DeployResult {
@@ -143,6 +152,7 @@ async fn run(
             previous_version_string: Some(e.from_version_string.to_string()),
             action: "rollback".into(),
             changed: true,
+            ended_experiment,
             position: outcome.position,
         },
         _ => {
@@ -154,7 +164,8 @@ async fn run(
                 version_string: live.clone().unwrap_or_default(),
                 previous_version_string: live,
                 action: "deploy".into(),
-                changed: false,
+                changed: ended_experiment,
+                ended_experiment,
                 position: outcome.position,
             }
         }
@@ -213,7 +224,12 @@ pub async fn list(
     let prompt = live_prompt(&state, path_name(&name)?.as_str()).await?;
     let current = queries::deployments(&state.db, std::slice::from_ref(&prompt.prompt_id)).await?;
     let history = queries::deployment_history(&state.db, &prompt.prompt_id, None, 1000).await?;
+    let experiments = queries::running_experiments(&state.db, &prompt.prompt_id).await?;
     Ok(axum::Json(DeploymentsDto {
+        experiments: experiments
+            .into_iter()
+            .map(|x| (x.environment.clone(), super::experiments::ExperimentDto::from_row(&prompt.name, x)))
+            .collect(),
         prompt_name: prompt.name,
         current: current.into_iter().map(|d| (d.environment.clone(), d.into())).collect(),
         history: history.into_iter().map(Into::into).collect(),

@@ -8,6 +8,7 @@ pub mod deployed;
 pub mod deployments;
 pub mod environments;
 pub mod error;
+pub mod experiments;
 pub mod extract;
 pub mod health;
 pub mod optimize;
@@ -35,6 +36,7 @@ use utoipa_swagger_ui::SwaggerUi;
         prompts::create, prompts::list, prompts::get, prompts::update, prompts::delete,
         versions::create, versions::list, versions::get,
         deployments::deploy, deployments::rollback, deployments::list,
+        experiments::start, experiments::reweight, experiments::stop,
         deployed::get, deployed::list, changes::stream, environments::list,
         audit::events, audit::history, audit::export, audit::verify,
         health::healthz, health::readyz, crate::metrics::metrics,
@@ -198,6 +200,9 @@ pub fn router(state: AppState) -> Router {
     api = route(api, "/changes/stream", get(changes::stream));
     api = route(api, "/deployments/", post(deployments::deploy));
     api = route(api, "/deployments/rollback", post(deployments::rollback));
+    api = route(api, "/deployments/split", post(experiments::start));
+    api = route(api, "/deployments/split/weights", post(experiments::reweight));
+    api = route(api, "/deployments/split/stop", post(experiments::stop));
     api = route(api, "/events", get(audit::events));
     api = route(api, "/events/export", get(audit::export));
     api = route(api, "/audit/verify", get(audit::verify));

@@ -9,6 +9,7 @@ mod bad_input;
 mod changes;
 mod cli;
 mod concurrency;
+mod experiments;
 mod faults;
 mod metrics;
 mod optimize;

@@ -1,12 +1,16 @@
 //! The Deployments tab: what is live in each environment, deploy, roll back with
-//! confirmation, and the deployment history. Protected environments are marked, and
-//! editors see why they cannot change them.
+//! confirmation, A/B tests (start a split, adjust its weights, stop it by promoting a
+//! variant or reverting), and the deployment history. Protected environments are
+//! marked, and editors see why they cannot change them.
 
 use super::{text, Data};
 use crate::api;
 use crate::app::{deliver, Session};
 use serde_json::{json, Value};
 use sycamore::prelude::*;
+
+/// Variant rows the start form offers (the API takes up to 10).
+const SPLIT_ROWS: usize = 4;
 
 #[component(inline_props)]
 pub(super) fn Deployments(data: Data) -> View {
@@ -81,11 +85,18 @@ pub(super) fn Deployments(data: Data) -> View {
                     view! {}
                 };
                 let live_text = if live.is_empty() { "—".to_owned() } else { live };
+                let split = data.deployments.with(|d| d["experiments"][env_name.as_str()]["variants"].clone());
+                let split = if split.is_null() {
+                    view! {}
+                } else {
+                    let summary = format!("A/B test: {}", crate::split_summary(&split));
+                    view! { br {} span(class="split") { (summary) } }
+                };
                 let env_attr = env_name.clone();
                 view! {
                     tr("data-env"=env_attr) {
                         td { (env_name) " " span(class="badge") { (badge) } }
-                        td(class="live-version") { (live_text) }
+                        td(class="live-version") { (live_text) (split) }
                         td { (by) } td { (at) }
                         td { (action) }
                     }
@@ -126,6 +137,180 @@ pub(super) fn Deployments(data: Data) -> View {
             .collect::<Vec<View>>()
     };
     let deploy_refusal = move || if env.with(|e| e.is_empty()) { None } else { refusal(&env.get_clone()) };
+
+    // A/B tests.
+    let split_env = create_signal(String::new());
+    let split_versions: [Signal<String>; SPLIT_ROWS] = std::array::from_fn(|_| create_signal(String::new()));
+    let split_weights: [Signal<String>; SPLIT_ROWS] =
+        std::array::from_fn(|i| create_signal(if i < 2 { "50".to_owned() } else { String::new() }));
+    let split_error = create_signal(String::new());
+    let running = create_selector(move || {
+        let e = split_env.get_clone();
+        if e.is_empty() {
+            return Value::Null;
+        }
+        data.deployments.with(|d| d["experiments"][e.as_str()].clone())
+    });
+    // The weight fields start from the running experiment's weights.
+    create_effect(move || {
+        let x = running.get_clone();
+        if let Some(vs) = x["variants"].as_array() {
+            for (i, v) in vs.iter().enumerate().take(SPLIT_ROWS) {
+                split_weights[i].set(v["weight"].to_string());
+            }
+        }
+    });
+    let split_refusal = move || if split_env.with(|e| e.is_empty()) { None } else { refusal(&split_env.get_clone()) };
+    let send_split = move |path: &'static str, payload: Value| {
+        wasm_bindgen_futures::spawn_local(async move {
+            match api::post(path, payload).await {
+                Ok(_) => {
+                    deliver(split_error, String::new());
+                    data.reload();
+                }
+                Err(f) => deliver(split_error, f.message),
+            }
+        });
+    };
+    let weights_of = move |n: usize| -> Result<Vec<u64>, String> {
+        (0..n)
+            .map(|i| {
+                split_weights[i]
+                    .get_clone()
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| "Each weight is a whole percentage, 0 to 100.".to_owned())
+            })
+            .collect()
+    };
+    let start_split = move |e: web_sys::SubmitEvent| {
+        e.prevent_default();
+        let chosen: Vec<usize> = (0..SPLIT_ROWS).filter(|i| !split_versions[*i].with(String::is_empty)).collect();
+        if split_env.with(String::is_empty) || chosen.len() < 2 {
+            split_error.set("Pick an environment and at least two versions.".into());
+            return;
+        }
+        let mut variants = Vec::new();
+        for i in chosen {
+            let Ok(weight) = split_weights[i].get_clone().trim().parse::<u64>() else {
+                split_error.set("Each weight is a whole percentage, 0 to 100.".into());
+                return;
+            };
+            variants.push(json!({"version_string": split_versions[i].get_clone(), "weight": weight}));
+        }
+        send_split(
+            "/deployments/split",
+            json!({"prompt_name": data.name.get_clone(), "environment": split_env.get_clone(), "variants": variants}),
+        );
+    };
+    let save_weights = move |e: web_sys::SubmitEvent| {
+        e.prevent_default();
+        let x = running.get_clone();
+        let versions: Vec<String> = x["variants"]
+            .as_array()
+            .map(|vs| vs.iter().map(|v| text(v, "version_string")).collect())
+            .unwrap_or_default();
+        match weights_of(versions.len().min(SPLIT_ROWS)) {
+            Ok(weights) => {
+                let variants: Vec<Value> =
+                    versions.iter().zip(weights).map(|(v, w)| json!({"version_string": v, "weight": w})).collect();
+                send_split(
+                    "/deployments/split/weights",
+                    json!({"prompt_name": data.name.get_clone(), "environment": split_env.get_clone(), "variants": variants}),
+                );
+            }
+            Err(message) => split_error.set(message),
+        }
+    };
+    let stop_with = move |keep: String| {
+        move |_| {
+            send_split(
+                "/deployments/split/stop",
+                json!({"prompt_name": data.name.get_clone(), "environment": split_env.get_clone(), "version_string": keep.clone()}),
+            )
+        }
+    };
+    let split_version_options = move || {
+        data.versions()
+            .into_iter()
+            .map(|v| {
+                let value = v.clone();
+                view! { option(value=value) { (v) } }
+            })
+            .collect::<Vec<View>>()
+    };
+    let split_body = move || {
+        let x = running.get_clone();
+        let blocked = split_refusal().is_some();
+        if let Some(vs) = x["variants"].as_array().cloned() {
+            let since = format!("Running since {} (by {}).", text(&x, "started_at"), text(&x, "started_by"));
+            let weight_rows = vs
+                .iter()
+                .take(SPLIT_ROWS)
+                .enumerate()
+                .map(|(i, v)| {
+                    let version = text(v, "version_string");
+                    let label = format!("Weight of {version} (%)");
+                    let id = format!("split-weight-{i}");
+                    let for_id = id.clone();
+                    view! {
+                        label(r#for=for_id) { (label) }
+                        input(id=id, r#type="number", min="0", max="100", step="1", bind:value=split_weights[i])
+                    }
+                })
+                .collect::<Vec<View>>();
+            let mut stops: Vec<View> = vs
+                .iter()
+                .map(|v| {
+                    let version = text(v, "version_string");
+                    let label = format!("Promote {version}");
+                    view! { button(r#type="button", class="secondary", disabled=blocked, on:click=stop_with(version)) { (label) } }
+                })
+                .collect();
+            if let Some(previous) = x["previous_version_string"].as_str().map(str::to_owned) {
+                let listed = vs.iter().any(|v| v["version_string"] == previous.as_str());
+                if !listed {
+                    let label = format!("Revert to {previous}");
+                    stops.push(view! { button(r#type="button", class="secondary", disabled=blocked, on:click=stop_with(previous)) { (label) } });
+                }
+            }
+            view! {
+                p(class="hint") { (since) }
+                form(on:submit=save_weights, "aria-label"="Adjust the A/B test weights") {
+                    (weight_rows)
+                    button(r#type="submit", disabled=blocked) { "Save weights" }
+                }
+                p { "Stop the test, keeping one version for all traffic:" }
+                div(class="actions") { (stops) }
+            }
+        } else {
+            let rows = (0..SPLIT_ROWS)
+                .map(|i| {
+                    let (version_id, weight_id) = (format!("split-version-{i}"), format!("split-weight-{i}"));
+                    let (v_for, w_for) = (version_id.clone(), weight_id.clone());
+                    let (v_label, w_label) = (format!("Variant {} version", i + 1), format!("Variant {} weight (%)", i + 1));
+                    view! {
+                        div(class="split-row") {
+                            label(r#for=v_for) { (v_label) }
+                            select(id=version_id, bind:value=split_versions[i]) { option(value="") { "—" } (split_version_options()) }
+                            label(r#for=w_for) { (w_label) }
+                            input(id=weight_id, r#type="number", min="0", max="100", step="1", bind:value=split_weights[i])
+                        }
+                    }
+                })
+                .collect::<Vec<View>>();
+            view! {
+                form(on:submit=start_split, "aria-label"="Start an A/B test") {
+                    (rows)
+                    p(class="hint") {
+                        "Weights are whole percentages that add up to 100. Each user sticks to one variant. "
+                        "Clients that know nothing of A/B tests get the first variant."
+                    }
+                    button(r#type="submit", disabled=blocked) { "Start A/B test" }
+                }
+            }
+        }
+    };
     view! {
         section(class="card") {
             h2 { "Live" }
@@ -151,6 +336,20 @@ pub(super) fn Deployments(data: Data) -> View {
             }
         } else {
             view! { p(class="hint") { "Viewers can see deployments but not change them." } }
+        })
+        (if session.can_edit() {
+            view! {
+                section(class="card", "aria-label"="A/B test") {
+                    h2 { "A/B test" }
+                    label(r#for="split-env") { "Run the test in" }
+                    select(id="split-env", bind:value=split_env) { option(value="") { "Choose…" } (env_options()) }
+                    p(class="hint") { (split_refusal().unwrap_or_default()) }
+                    (if split_env.with(String::is_empty) { view! {} } else { split_body() })
+                    p(class="error", role="alert") { (split_error.get_clone()) }
+                }
+            }
+        } else {
+            view! {}
         })
         section(class="card") {
             h2 { "Deployment history" }

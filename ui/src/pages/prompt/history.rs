@@ -37,6 +37,21 @@ fn summary(e: &Value) -> String {
         "DeploymentRolledBack" => {
             format!("Rolled {} back from {} to {}", s("environment"), s("from_version_string"), s("to_version_string"))
         }
+        "ExperimentStarted" => {
+            format!("Started an A/B test in {}: {}", s("environment"), crate::split_summary(&p["variants"]))
+        }
+        "ExperimentWeightsChanged" => {
+            format!("Changed the A/B test weights in {} to {}", s("environment"), crate::split_summary(&p["variants"]))
+        }
+        "ExperimentStopped" => {
+            let (env, v) = (s("environment"), s("version_string"));
+            match s("outcome").as_str() {
+                "promoted" => format!("Stopped the A/B test in {env}: promoted {v}"),
+                "reverted" => format!("Stopped the A/B test in {env}: reverted to {v}"),
+                "ended_by_deploy" => format!("The deploy of {v} ended the A/B test in {env}"),
+                _ => format!("A rollback to {v} ended the A/B test in {env}"),
+            }
+        }
         other => other.to_owned(),
     }
 }
