@@ -125,7 +125,7 @@ impl utoipa::Modify for CommonResponses {
                     add(op, "401", "No credential, or one that is wrong or expired");
                     add(op, "403", "The credential's role may not do this");
                 }
-                if has_path {
+                if has_path || has_body {
                     add(op, "404", "No such prompt, version, user or key");
                 }
                 if has_body {
