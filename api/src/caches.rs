@@ -17,8 +17,9 @@ use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Deployed prompts by (name, environment); `None` remembers that nothing is deployed.
-pub type DeployedCache = Cache<(String, String), Option<Arc<CachedDeployed>>>;
+/// Deployed prompts by (name, environment, includes resolved); `None` remembers that
+/// nothing is deployed.
+pub type DeployedCache = Cache<(String, String, bool), Option<Arc<CachedDeployed>>>;
 
 #[derive(Clone)]
 pub struct Caches {
@@ -49,13 +50,13 @@ impl Caches {
     }
 
     /// A deployed prompt from memory, or loaded with `load` and cached.
-    pub async fn deployed_entry<F>(
+    pub async fn deployed_entry<F, E>(
         &self,
-        key: (String, String),
+        key: (String, String, bool),
         load: F,
-    ) -> Result<Option<Arc<CachedDeployed>>, sqlx::Error>
+    ) -> Result<Option<Arc<CachedDeployed>>, E>
     where
-        F: Future<Output = Result<Option<Arc<CachedDeployed>>, sqlx::Error>>,
+        F: Future<Output = Result<Option<Arc<CachedDeployed>>, E>>,
     {
         if let Some(v) = self.deployed.get(&key).await {
             self.deployed_hits.fetch_add(1, Ordering::Relaxed);
@@ -76,13 +77,21 @@ impl Caches {
             match stream.split_once(':') {
                 Some(("prompt", name)) => {
                     for env in environments {
-                        self.deployed.invalidate(&(name.to_owned(), env.to_string())).await;
+                        self.invalidate_deployed(name, env.as_str()).await;
                     }
                 }
                 Some(("user", name)) => self.users.invalidate(name).await,
                 Some(("apikey", id)) => self.api_keys.invalidate(id).await,
                 _ => {}
             }
+        }
+    }
+
+    /// Evicts one prompt in one environment (both the raw and the resolved answer).
+    pub async fn invalidate_deployed(&self, name: &str, environment: &str) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        for resolved in [false, true] {
+            self.deployed.invalidate(&(name.to_owned(), environment.to_owned(), resolved)).await;
         }
     }
 
@@ -94,11 +103,11 @@ impl Caches {
     }
 
     /// Looks `key` up, or loads and caches it with the epoch guard described above.
-    pub async fn fill<K, V, F>(&self, cache: &Cache<K, V>, key: K, load: F) -> Result<V, sqlx::Error>
+    pub async fn fill<K, V, F, E>(&self, cache: &Cache<K, V>, key: K, load: F) -> Result<V, E>
     where
         K: Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
-        F: Future<Output = Result<V, sqlx::Error>>,
+        F: Future<Output = Result<V, E>>,
     {
         if let Some(v) = cache.get(&key).await {
             return Ok(v);
@@ -107,11 +116,11 @@ impl Caches {
     }
 
     /// Loads `key` and caches it, evicting it again if an invalidation ran meanwhile.
-    async fn load_into<K, V, F>(&self, cache: &Cache<K, V>, key: K, load: F) -> Result<V, sqlx::Error>
+    async fn load_into<K, V, F, E>(&self, cache: &Cache<K, V>, key: K, load: F) -> Result<V, E>
     where
         K: Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
-        F: Future<Output = Result<V, sqlx::Error>>,
+        F: Future<Output = Result<V, E>>,
     {
         let epoch = self.epoch();
         let value = load.await?;

@@ -127,7 +127,13 @@ async fn follow(
             let streams: Vec<String> = events.iter().map(|e| e.stream_id.clone()).collect();
             caches.invalidate_streams(&streams, &environments).await;
             match changes_for(&db, &events).await {
-                Ok(m) => messages.extend(m),
+                Ok(m) => {
+                    // Prompts that include a changed prompt serve new resolved text.
+                    for change in m.iter().filter(|c| c.event_type == "IncludeChanged") {
+                        caches.invalidate_deployed(&change.prompt, &change.environment).await;
+                    }
+                    messages.extend(m)
+                }
                 Err(e) => tracing::warn!(error = %e, "cannot derive change messages"),
             }
             current = events.last().map_or(current, |e| e.position);

@@ -110,6 +110,10 @@ pub async fn generate(db: &Db, shape: Shape) -> Result<usize> {
                     variables: vec!["customer_name".into(), "topic".into()],
                     commit_message: None,
                     origin: None,
+                    kind: Default::default(),
+                    messages: None,
+                    config: None,
+                    includes: vec![],
                 }),
             );
         }

@@ -1,8 +1,9 @@
 //! Every change to PromptOS is one of these events. They are stored as a type name and
 //! a JSON payload; the actor, time and position live in the log's envelope, not here.
 
+use crate::content::{ChatMessage, ModelConfig, PromptKind};
 use crate::experiment::SplitVariant;
-use crate::names::{CommitMessage, Description, EnvironmentName, PromptName, Role, Username, VersionString};
+use crate::names::{CommitMessage, Description, EnvironmentName, PromptName, Role, Tag, Username, VersionString};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -28,6 +29,15 @@ pub struct PromptUpdated {
     pub description: Description,
 }
 
+/// The prompt's tags were replaced (sorted, without repeats).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptTagged {
+    pub prompt_id: Uuid,
+    pub name: PromptName,
+    pub tags: Vec<Tag>,
+    pub previous_tags: Vec<Tag>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromptDeleted {
     pub prompt_id: Uuid,
@@ -39,9 +49,22 @@ pub struct VersionCreated {
     pub prompt_id: Uuid,
     pub name: PromptName,
     pub version_string: VersionString,
+    /// The template of a text prompt; empty for a chat prompt.
     pub text: String,
-    /// The variables the template reads, extracted when the version was created.
+    /// The variables the templates read, extracted when the version was created.
     pub variables: Vec<String>,
+    /// Absent (text) in events written before chat prompts existed.
+    #[serde(default, skip_serializing_if = "PromptKind::is_text")]
+    pub kind: PromptKind,
+    /// The messages of a chat prompt, in order; each `content` is a template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<ChatMessage>>,
+    /// Model parameters versioned with the wording.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ModelConfig>,
+    /// Prompts the templates include, resolved in the environment they are served in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub includes: Vec<PromptName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit_message: Option<CommitMessage>,
     /// Set when the text came from an LLM suggestion the user accepted; absent for text
@@ -198,6 +221,7 @@ pub struct ApiKeyRevoked {
 pub enum Event {
     PromptCreated(PromptCreated),
     PromptUpdated(PromptUpdated),
+    PromptTagged(PromptTagged),
     PromptDeleted(PromptDeleted),
     VersionCreated(VersionCreated),
     VersionDeployed(VersionDeployed),
@@ -227,6 +251,7 @@ impl Event {
     pub const TYPES: &'static [&'static str] = &[
         "PromptCreated",
         "PromptUpdated",
+        "PromptTagged",
         "PromptDeleted",
         "VersionCreated",
         "VersionDeployed",
@@ -246,6 +271,7 @@ impl Event {
     pub const PROMPT_TYPES: &'static [&'static str] = &[
         "PromptCreated",
         "PromptUpdated",
+        "PromptTagged",
         "VersionCreated",
         "VersionDeployed",
         "DeploymentRolledBack",
@@ -262,6 +288,7 @@ impl Event {
         match self {
             Event::PromptCreated(_) => "PromptCreated",
             Event::PromptUpdated(_) => "PromptUpdated",
+            Event::PromptTagged(_) => "PromptTagged",
             Event::PromptDeleted(_) => "PromptDeleted",
             Event::VersionCreated(_) => "VersionCreated",
             Event::VersionDeployed(_) => "VersionDeployed",
@@ -283,6 +310,7 @@ impl Event {
         let result = match self {
             Event::PromptCreated(e) => serde_json::to_string(e),
             Event::PromptUpdated(e) => serde_json::to_string(e),
+            Event::PromptTagged(e) => serde_json::to_string(e),
             Event::PromptDeleted(e) => serde_json::to_string(e),
             Event::VersionCreated(e) => serde_json::to_string(e),
             Event::VersionDeployed(e) => serde_json::to_string(e),
@@ -307,6 +335,7 @@ impl Event {
         Ok(match event_type {
             "PromptCreated" => Event::PromptCreated(de(event_type, payload)?),
             "PromptUpdated" => Event::PromptUpdated(de(event_type, payload)?),
+            "PromptTagged" => Event::PromptTagged(de(event_type, payload)?),
             "PromptDeleted" => Event::PromptDeleted(de(event_type, payload)?),
             "VersionCreated" => Event::VersionCreated(de(event_type, payload)?),
             "VersionDeployed" => Event::VersionDeployed(de(event_type, payload)?),
@@ -329,6 +358,7 @@ impl Event {
         match self {
             Event::PromptCreated(e) => Some((&e.prompt_id, &e.name)),
             Event::PromptUpdated(e) => Some((&e.prompt_id, &e.name)),
+            Event::PromptTagged(e) => Some((&e.prompt_id, &e.name)),
             Event::PromptDeleted(e) => Some((&e.prompt_id, &e.name)),
             Event::VersionCreated(e) => Some((&e.prompt_id, &e.name)),
             Event::VersionDeployed(e) => Some((&e.prompt_id, &e.name)),
@@ -392,6 +422,15 @@ mod tests {
         let back = Event::decode(e.event_type(), &e.payload_json()).unwrap();
         assert_eq!(back, e);
         assert!(matches!(Event::decode("Nope", "{}"), Err(DecodeError::UnknownType(_))));
+    }
+
+    #[test]
+    fn version_events_written_before_chat_prompts_read_as_text() {
+        let old = r#"{"prompt_id":"00000000-0000-0000-0000-000000000000","name":"p","version_string":"v1","text":"Hi {{ x }}","variables":["x"]}"#;
+        let Event::VersionCreated(e) = Event::decode("VersionCreated", old).unwrap() else { panic!() };
+        assert_eq!((e.kind, e.messages.clone(), e.config.clone(), e.includes.len()), (PromptKind::Text, None, None, 0));
+        // And a text version written today is stored exactly as before.
+        assert_eq!(Event::VersionCreated(e).payload_json(), old);
     }
 
     #[test]

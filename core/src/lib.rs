@@ -23,6 +23,7 @@
 
 pub mod access;
 pub mod aggregate;
+pub mod content;
 pub mod events;
 pub mod experiment;
 pub mod names;

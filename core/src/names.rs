@@ -93,6 +93,53 @@ string_newtype!(
     /// The optional message an author gives a new version.
     CommitMessage
 );
+string_newtype!(
+    /// A label on a prompt for filtering, such as `team:support` or `pii`: lowercase
+    /// letters, digits, `-`, `_`, `.`, `:`; 1–50 chars.
+    Tag
+);
+
+impl Tag {
+    pub const MAX_CHARS: usize = 50;
+    /// The most tags one prompt may carry.
+    pub const MAX_PER_PROMPT: usize = 20;
+
+    pub fn parse(s: &str) -> Result<Self, InvalidInput> {
+        let len = s.chars().count();
+        if len == 0 || len > Self::MAX_CHARS {
+            return Err(InvalidInput::new(
+                "tags",
+                format!("a tag must be 1 to {} characters long (got {len})", Self::MAX_CHARS),
+            ));
+        }
+        if let Some(bad) =
+            s.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.' | ':')))
+        {
+            return Err(InvalidInput::new(
+                "tags",
+                format!(
+                    "a tag may contain only lowercase letters, digits, '-', '_', '.' and ':'; found {bad:?} in {s:?}"
+                ),
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// Parses a prompt's whole tag list: sorted, without repeats, at most
+    /// [`Tag::MAX_PER_PROMPT`].
+    pub fn parse_list(tags: &[String]) -> Result<Vec<Self>, InvalidInput> {
+        let mut parsed = tags.iter().map(|t| Tag::parse(t)).collect::<Result<Vec<_>, _>>()?;
+        parsed.sort();
+        parsed.dedup();
+        if parsed.len() > Self::MAX_PER_PROMPT {
+            return Err(InvalidInput::new(
+                "tags",
+                format!("a prompt may have at most {} tags (got {})", Self::MAX_PER_PROMPT, parsed.len()),
+            ));
+        }
+        Ok(parsed)
+    }
+}
 
 impl PromptName {
     pub const MAX_CHARS: usize = 100;

@@ -1,10 +1,10 @@
 //! The prompt aggregate: the state a command is checked against, the commands, and the
 //! two pure functions of the decider pattern.
 
+use crate::content::{ModelConfig, VersionContent};
 use crate::events::*;
 use crate::experiment::{allocate, check_split, SplitVariant};
-use crate::names::{CommitMessage, Description, EnvironmentName, PromptName, VersionString};
-use crate::template::Template;
+use crate::names::{CommitMessage, Description, EnvironmentName, PromptName, Tag, VersionString};
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
@@ -26,6 +26,7 @@ pub struct LivePrompt {
     pub prompt_id: Uuid,
     pub name: PromptName,
     pub description: Description,
+    pub tags: Vec<Tag>,
     pub versions: BTreeSet<VersionString>,
     /// Per environment, the versions that were live, oldest first; the last is live now.
     /// A rollback without a target pops the stack.
@@ -93,10 +94,15 @@ pub enum PromptCommand {
     UpdateDescription {
         description: Description,
     },
+    /// Replace the prompt's tags (a sorted list without repeats, see [`Tag::parse_list`]).
+    SetTags {
+        tags: Vec<Tag>,
+    },
     Delete,
     CreateVersion {
         version_string: VersionString,
-        template: Template,
+        content: VersionContent,
+        config: Option<ModelConfig>,
         commit_message: Option<CommitMessage>,
         origin: Option<crate::events::VersionOrigin>,
     },
@@ -161,6 +167,8 @@ pub enum DomainError {
     AlreadyLive { version: String, environment: String },
     #[error("{0}")]
     InvalidSplit(String),
+    #[error("{message}")]
+    IncludeCycle { message: String },
     #[error(
         "an experiment is already running for prompt {prompt:?} in {environment:?}; change its weights or stop it"
     )]
@@ -180,6 +188,7 @@ impl DomainError {
             DomainError::UnknownEnvironment { .. } | DomainError::NotDeployed { .. } => Some("environment"),
             DomainError::AlreadyLive { .. } => Some("to_version_string"),
             DomainError::InvalidSplit(_) => Some("variants"),
+            DomainError::IncludeCycle { .. } => Some("text"),
             DomainError::NotInExperiment { .. } => Some("version_string"),
             DomainError::UserExists(_) => Some("username"),
             DomainError::SameRole { .. } => Some("role"),
@@ -212,20 +221,36 @@ pub fn decide(state: &PromptState, ctx: &Context, command: PromptCommand) -> Res
             }
             Ok(vec![Event::PromptUpdated(PromptUpdated { prompt_id, name, description })])
         }
+        PromptCommand::SetTags { tags } => {
+            if tags == p.tags {
+                return Ok(vec![]);
+            }
+            Ok(vec![Event::PromptTagged(PromptTagged { prompt_id, name, tags, previous_tags: p.tags.clone() })])
+        }
         PromptCommand::Delete => Ok(vec![Event::PromptDeleted(PromptDeleted { prompt_id, name })]),
-        PromptCommand::CreateVersion { version_string, template, commit_message, origin } => {
+        PromptCommand::CreateVersion { version_string, content, config, commit_message, origin } => {
             if p.versions.contains(&version_string) {
                 return Err(DomainError::VersionExists {
                     prompt: name.to_string(),
                     version: version_string.to_string(),
                 });
             }
+            let includes = content.includes();
+            if includes.contains(&name) {
+                return Err(DomainError::IncludeCycle {
+                    message: format!("prompt {:?} cannot include itself", name.as_str()),
+                });
+            }
             Ok(vec![Event::VersionCreated(VersionCreated {
                 prompt_id,
                 name,
                 version_string,
-                text: template.text().to_owned(),
-                variables: template.variables().to_vec(),
+                text: content.text().to_owned(),
+                variables: content.variables(),
+                kind: content.kind(),
+                messages: content.messages(),
+                config,
+                includes,
                 commit_message,
                 origin,
             })])
@@ -448,6 +473,7 @@ pub fn evolve(state: PromptState, event: &Event) -> PromptState {
             prompt_id: e.prompt_id,
             name: e.name.clone(),
             description: e.description.clone(),
+            tags: Vec::new(),
             versions: BTreeSet::new(),
             deployments: BTreeMap::new(),
             experiments: BTreeMap::new(),
@@ -455,6 +481,10 @@ pub fn evolve(state: PromptState, event: &Event) -> PromptState {
         (PromptState::Live(p), Event::PromptDeleted(_)) => PromptState::Deleted { prompt_id: p.prompt_id },
         (PromptState::Live(mut p), Event::PromptUpdated(e)) => {
             p.description = e.description.clone();
+            PromptState::Live(p)
+        }
+        (PromptState::Live(mut p), Event::PromptTagged(e)) => {
+            p.tags = e.tags.clone();
             PromptState::Live(p)
         }
         (PromptState::Live(mut p), Event::VersionCreated(e)) => {
@@ -549,10 +579,28 @@ mod tests {
     fn version(s: &str) -> PromptCommand {
         PromptCommand::CreateVersion {
             version_string: v(s),
-            template: Template::parse("Hello {{ who }}").unwrap(),
+            content: VersionContent::Text(crate::template::Template::parse("Hello {{ who }}").unwrap()),
+            config: None,
             commit_message: None,
             origin: None,
         }
+    }
+
+    #[test]
+    fn a_prompt_cannot_include_itself_and_tags_change_only_when_different() {
+        let given = created();
+        let include_self = PromptCommand::CreateVersion {
+            version_string: v("v1"),
+            content: VersionContent::Text(crate::template::Template::parse("{% include \"support\" %}").unwrap()),
+            config: None,
+            commit_message: None,
+            origin: None,
+        };
+        assert!(matches!(given.when(include_self), Err(DomainError::IncludeCycle { .. })));
+        let tags = Tag::parse_list(&["pii".into(), "team:support".into()]).unwrap();
+        let given = given.and(PromptCommand::SetTags { tags: tags.clone() });
+        assert_eq!(given.state().live().unwrap().tags, tags);
+        assert_eq!(given.when(PromptCommand::SetTags { tags }).unwrap(), vec![]);
     }
 
     fn deploy(e: &str, s: &str) -> PromptCommand {

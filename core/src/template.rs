@@ -1,14 +1,17 @@
 //! Prompt templates: minijinja syntax (`{{ customer_name }}`), checked when a version
 //! is created so that a broken template never reaches production.
 
+use crate::names::PromptName;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
-/// A template that parsed, with the variables it reads from its caller.
+/// A template that parsed, with the variables it reads from its caller and the prompts
+/// it includes (`{% include "company-persona" %}`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
     text: String,
     variables: Vec<String>,
+    includes: Vec<PromptName>,
 }
 
 /// A syntax error with the place it was found (1-based line and column).
@@ -65,16 +68,83 @@ impl Template {
                 ),
             });
         }
-        Ok(Self { text: text.to_owned(), variables: variables.into_iter().collect() })
+        let includes = find_includes(text)?;
+        Ok(Self { text: text.to_owned(), variables: variables.into_iter().collect(), includes })
     }
 
     pub fn text(&self) -> &str {
         &self.text
     }
 
+    /// The prompts this template includes, sorted, without repeats.
+    pub fn includes(&self) -> &[PromptName] {
+        &self.includes
+    }
+
     pub fn variables(&self) -> &[String] {
         &self.variables
     }
+}
+
+/// The prompt names of every `{% include "name" %}` tag, sorted, without repeats.
+fn find_includes(text: &str) -> Result<Vec<PromptName>, TemplateError> {
+    let found: BTreeSet<PromptName> = include_tags(text)?.into_iter().map(|t| t.prompt).collect();
+    Ok(found.into_iter().collect())
+}
+
+/// One `{% include "name" %}` tag: where it is in the text and what it includes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncludeTag {
+    /// Byte range of the whole tag, from `{%` to `%}`.
+    pub span: std::ops::Range<usize>,
+    pub prompt: PromptName,
+}
+
+/// Every include tag in `text`, in order. An include of anything but a quoted prompt
+/// name is refused: what it pulls in must be known when the version is created, so
+/// that missing prompts and cycles can be refused then.
+pub fn include_tags(text: &str) -> Result<Vec<IncludeTag>, TemplateError> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(at) = text[from..].find("{%") {
+        let start = from + at;
+        from = start + 2;
+        let after_open = text[from..].trim_start_matches(['-', '+']).trim_start();
+        let Some(argument) = after_open.strip_prefix("include") else { continue };
+        if !argument.starts_with(char::is_whitespace) && !argument.starts_with(['"', '\'']) {
+            continue; // a word that merely starts with "include"
+        }
+        let argument = argument.trim_start();
+        let place = |message: String| {
+            let before = &text[..start];
+            TemplateError {
+                line: before.matches('\n').count() + 1,
+                column: before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+                message,
+            }
+        };
+        let quote = match argument.chars().next() {
+            Some(q @ ('"' | '\'')) => q,
+            _ => {
+                return Err(place(
+                    "an include takes a prompt name in quotes, e.g. {% include \"company-persona\" %}".to_owned(),
+                ))
+            }
+        };
+        let Some(end) = argument[1..].find(quote) else {
+            return Err(place("the prompt name after include is not closed by a quote".to_owned()));
+        };
+        let name = &argument[1..1 + end];
+        let prompt = PromptName::parse(name).map_err(|e| place(format!("cannot include {name:?}: {}", e.message)))?;
+        let name_end = text.len() - argument.len() + 1 + end + 1;
+        let Some(close) = text[name_end..].find("%}") else {
+            return Err(place("the include tag is not closed by %}".to_owned()));
+        };
+        let span = start..name_end + close + 2;
+        from = span.end;
+        found.push(IncludeTag { span, prompt });
+    }
+    Ok(found)
 }
 
 /// Turns minijinja's byte offset into the line and column a person sees in an editor.
@@ -119,6 +189,22 @@ mod tests {
         assert_eq!(Template::parse(&text(Template::MAX_VARIABLES)).unwrap().variables().len(), 100);
         let err = Template::parse(&text(Template::MAX_VARIABLES + 1)).unwrap_err();
         assert_eq!(err.message, "the template uses 101 variables; the limit is 100");
+    }
+
+    #[test]
+    fn finds_the_prompts_a_template_includes() {
+        let t = Template::parse(
+            "{% include \"company-persona\" %}\n{%- include 'safety.v2' -%} {{ x }} {% include \"company-persona\" %}",
+        )
+        .unwrap();
+        let names: Vec<&str> = t.includes().iter().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["company-persona", "safety.v2"]);
+        assert!(Template::parse("{% if included %}x{% endif %}").unwrap().includes().is_empty());
+        let err = Template::parse("Hi\n  {% include persona_name %}").unwrap_err();
+        assert_eq!((err.line, err.column), (2, 3));
+        assert!(err.message.contains("in quotes"), "{err}");
+        let err = Template::parse("{% include \"Not A Name\" %}").unwrap_err();
+        assert!(err.message.contains("cannot include"), "{err}");
     }
 
     #[test]

@@ -15,8 +15,10 @@
 //! `ExperimentWeightsChanged`, `ExperimentStopped` (`version_string` is then what
 //! clients unaware of experiments are served: the first variant, or the version kept)
 //! or `PromptDeleted` (sent for every environment the prompt was deployed in;
-//! `version_string` is then null). Every message means "fetch this prompt in this
-//! environment again". Delivery is
+//! `version_string` is then null). A change to a prompt that others include is also
+//! sent for each prompt that includes it there (directly or not), as `IncludeChanged`
+//! with the includer's name and live version. Every message means "fetch this prompt
+//! in this environment again". Delivery is
 //! at least once and may repeat after a crash or reconnect: a consumer ignores a message
 //! whose `position` is not above what it holds.
 
@@ -54,6 +56,7 @@ pub async fn changes_for(db: &Db, events: &[StoredEvent]) -> Result<Vec<ChangeMe
     let mut out = Vec::new();
     for stored in events {
         let Ok(event) = stored.decode() else { continue };
+        let first = out.len();
         let message = |environment: String, version_string: Option<String>| ChangeMessage {
             position: stored.position,
             event_id: stored.event_id.clone(),
@@ -91,6 +94,22 @@ pub async fn changes_for(db: &Db, events: &[StoredEvent]) -> Result<Vec<ChangeMe
                 }
             }
             _ => {}
+        }
+        // Prompts that include this one serve new text too.
+        let direct: Vec<(String, String)> =
+            out[first..].iter().map(|m| (m.prompt.clone(), m.environment.clone())).collect();
+        for (prompt, environment) in direct {
+            for (includer, version) in crate::includes::includers(db, &environment, &prompt).await? {
+                out.push(ChangeMessage {
+                    position: stored.position,
+                    event_id: stored.event_id.clone(),
+                    event_type: "IncludeChanged".into(),
+                    prompt: includer,
+                    environment: environment.clone(),
+                    version_string: Some(version),
+                    at: stored.recorded_at.clone(),
+                });
+            }
         }
     }
     Ok(out)

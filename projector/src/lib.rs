@@ -11,6 +11,7 @@
 pub mod changes;
 pub mod db;
 pub mod failpoint;
+pub mod includes;
 pub mod log;
 pub mod projection;
 pub mod projector;

@@ -27,6 +27,8 @@ pub struct PromptRow {
     pub version_count: i64,
     pub first_position: i64,
     pub last_position: i64,
+    /// JSON array of tags, sorted.
+    pub tags: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -42,6 +44,14 @@ pub struct VersionRow {
     pub position: i64,
     /// JSON of the event's `origin` (an accepted LLM suggestion), if any.
     pub origin: Option<String>,
+    /// `text` or `chat`.
+    pub kind: String,
+    /// JSON array of `{role, content}` for chat prompts.
+    pub messages: Option<String>,
+    /// JSON object of model parameters, if any.
+    pub config: Option<String>,
+    /// JSON array of the prompt names the templates include.
+    pub includes: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -156,6 +166,13 @@ pub enum RowOp {
         by: String,
         position: i64,
     },
+    SetTags {
+        prompt_id: String,
+        tags: String,
+        at: String,
+        by: String,
+        position: i64,
+    },
     /// Marks the prompt deleted and removes its live deployments (history stays).
     DeletePrompt {
         prompt_id: String,
@@ -229,7 +246,15 @@ pub fn row_ops(stored: &StoredEvent) -> Result<Vec<RowOp>, DecodeError> {
             version_count: 0,
             first_position: position,
             last_position: position,
+            tags: "[]".into(),
         })),
+        Event::PromptTagged(e) => ops.push(RowOp::SetTags {
+            prompt_id,
+            tags: serde_json::to_string(&e.tags).expect("tags serialize"),
+            at,
+            by: actor,
+            position,
+        }),
         Event::PromptUpdated(e) => ops.push(RowOp::UpdateDescription {
             prompt_id,
             description: e.description.to_string(),
@@ -248,6 +273,10 @@ pub fn row_ops(stored: &StoredEvent) -> Result<Vec<RowOp>, DecodeError> {
             created_at: at,
             position,
             origin: e.origin.as_ref().map(|o| serde_json::to_string(o).expect("origins serialize")),
+            kind: e.kind.as_str().to_owned(),
+            messages: e.messages.as_ref().map(|m| serde_json::to_string(m).expect("messages serialize")),
+            config: e.config.as_ref().map(|c| serde_json::to_string(c).expect("configs serialize")),
+            includes: serde_json::to_string(&e.includes).expect("names serialize"),
         })),
         Event::VersionDeployed(e) => {
             ops.push(RowOp::UpsertDeployment(DeploymentRow {
@@ -423,6 +452,14 @@ impl ReadModel {
                     p.last_position = position;
                 }
             }
+            RowOp::SetTags { prompt_id, tags, at, by, position } => {
+                if let Some(p) = self.prompts.get_mut(&prompt_id) {
+                    p.tags = tags;
+                    p.updated_at = at;
+                    p.updated_by = by;
+                    p.last_position = position;
+                }
+            }
             RowOp::DeletePrompt { prompt_id, at, by, position } => {
                 if let Some(p) = self.prompts.get_mut(&prompt_id) {
                     p.deleted_at = Some(at);
@@ -527,9 +564,10 @@ pub const READ_MODEL_TABLES: &[&str] = &[
 ];
 
 pub(crate) const PROMPT_COLUMNS: &str = "prompt_id, name, description, created_at, created_by, \
-    updated_at, updated_by, deleted_at, deleted_by, latest_version, version_count, first_position, last_position";
+    updated_at, updated_by, deleted_at, deleted_by, latest_version, version_count, first_position, last_position, tags";
 pub(crate) const VERSION_COLUMNS: &str =
-    "prompt_id, version_string, text, variables, commit_message, author, created_at, position, origin";
+    "prompt_id, version_string, text, variables, commit_message, author, created_at, position, origin, \
+     kind, messages, config, includes";
 pub(crate) const DEPLOYMENT_COLUMNS: &str =
     "prompt_id, environment, prompt_name, version_string, deployed_by, deployed_at, position";
 pub(crate) const EXPERIMENT_COLUMNS: &str =
@@ -568,6 +606,7 @@ impl PromptRow {
             Int(self.version_count),
             Int(self.first_position),
             Int(self.last_position),
+            Text(self.tags.clone()),
         ]
     }
 }
@@ -585,6 +624,10 @@ impl VersionRow {
             Text(self.created_at.clone()),
             Int(self.position),
             OptText(self.origin.clone()),
+            Text(self.kind.clone()),
+            OptText(self.messages.clone()),
+            OptText(self.config.clone()),
+            Text(self.includes.clone()),
         ]
     }
 }
@@ -838,6 +881,17 @@ pub async fn apply_sql(tx: &mut Transaction<'_, Any>, op: RowOp) -> Result<(), s
                  last_position = $4 WHERE prompt_id = $5",
         )
         .bind(description)
+        .bind(at)
+        .bind(by)
+        .bind(position)
+        .bind(prompt_id)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ()),
+        RowOp::SetTags { prompt_id, tags, at, by, position } => sqlx::query(
+            "UPDATE rm_prompts SET tags = $1, updated_at = $2, updated_by = $3, last_position = $4 WHERE prompt_id = $5",
+        )
+        .bind(tags)
         .bind(at)
         .bind(by)
         .bind(position)

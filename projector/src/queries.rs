@@ -65,6 +65,8 @@ pub struct PromptListFilter {
     /// Continue after this (name, first_position).
     pub after: Option<(String, i64)>,
     pub include_deleted: bool,
+    /// Only prompts carrying this tag.
+    pub tag: Option<String>,
     pub limit: i64,
 }
 
@@ -74,6 +76,9 @@ pub async fn list_prompts(db: &Db, f: &PromptListFilter) -> Result<Vec<PromptRow
         q.sql.push_str(" AND deleted_at IS NULL");
     }
     q.when(" AND name LIKE ? ESCAPE '\\'", f.prefix.as_deref().map(like_prefix))?;
+    // Tags are stored as a JSON array of strings whose alphabet has no quotes or
+    // wildcards, so the quoted tag matches exactly one element.
+    q.when(" AND tags LIKE ?", f.tag.as_deref().map(|t| format!("%\"{t}\"%")))?;
     if let Some((name, first)) = &f.after {
         q.push(" AND (name > ?", name.clone())?;
         q.push(" OR (name = ?", name.clone())?;
@@ -179,6 +184,17 @@ pub struct DeployedItem {
     pub position: i64,
     /// The experiment splitting this environment's traffic, if one is running.
     pub experiment: Option<ExperimentItem>,
+    /// `text` or `chat`.
+    pub kind: String,
+    /// JSON array of `{role, content}` for chat prompts.
+    pub messages: Option<String>,
+    /// JSON object of model parameters.
+    pub config: Option<String>,
+    /// JSON array of included prompt names.
+    pub includes: String,
+    /// After [`crate::includes::resolve_item`]: every prompt pulled in, with the
+    /// version used.
+    pub resolved_includes: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -196,11 +212,16 @@ pub struct VariantItem {
     pub text: String,
     /// JSON array of variable names.
     pub variables: String,
+    pub kind: String,
+    pub messages: Option<String>,
+    pub config: Option<String>,
+    pub includes: String,
 }
 
 /// Live deployments with their prompt and version, in one query.
 const DEPLOYED_SELECT: &str = "SELECT p.prompt_id, p.name, d.environment, v.version_string, v.text, v.variables, \
-     d.deployed_at, d.deployed_by, d.position, x.experiment_id, x.running, x.variants, x.buckets, x.position \
+     d.deployed_at, d.deployed_by, d.position, x.experiment_id, x.running, x.variants, x.buckets, x.position, \
+     v.kind, v.messages, v.config, v.includes \
      FROM rm_deployments d \
      JOIN rm_prompts p ON p.prompt_id = d.prompt_id AND p.deleted_at IS NULL \
      JOIN rm_versions v ON v.prompt_id = d.prompt_id AND v.version_string = d.version_string \
@@ -245,6 +266,10 @@ async fn with_experiment(
             weight: w.weight,
             text: v.text,
             variables: v.variables,
+            kind: v.kind,
+            messages: v.messages,
+            config: v.config,
+            includes: v.includes,
         });
     }
     item.experiment = Some(ExperimentItem { experiment_id, variants: out, buckets });
@@ -263,6 +288,11 @@ fn deployed_item(r: &sqlx::any::AnyRow) -> Result<DeployedItem, sqlx::Error> {
         deployed_by: r.try_get(7)?,
         position: r.try_get(8)?,
         experiment: None,
+        kind: r.try_get(14)?,
+        messages: r.try_get(15)?,
+        config: r.try_get(16)?,
+        includes: r.try_get(17)?,
+        resolved_includes: None,
     })
 }
 
@@ -323,6 +353,11 @@ pub async fn deployed_as_of(
         deployed_by: h.actor,
         position: h.position,
         experiment: None,
+        kind: v.kind,
+        messages: v.messages,
+        config: v.config,
+        includes: v.includes,
+        resolved_includes: None,
     }))
 }
 

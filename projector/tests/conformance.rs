@@ -29,6 +29,10 @@ fn version_of(created: &Event, v: &str) -> Event {
         variables: vec!["who".into()],
         commit_message: None,
         origin: None,
+        kind: Default::default(),
+        messages: None,
+        config: None,
+        includes: vec![],
     })
 }
 

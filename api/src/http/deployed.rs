@@ -31,8 +31,23 @@ pub struct DeployedDto {
     pub prompt_name: String,
     pub environment: String,
     pub version_string: String,
-    /// The template text (what the seed's SDK reads).
-    pub prompt_text: String,
+    /// `text` or `chat`.
+    pub kind: String,
+    /// A text prompt's template (what the seed's SDK reads). Absent for chat prompts,
+    /// which have `messages` instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_text: Option<String>,
+    /// A chat prompt's messages, in order; each `content` is a template.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<super::versions::MessageDto>>,
+    /// Model parameters versioned with the wording.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<serde_json::Value>,
+    /// With `resolve=true`: every prompt pulled in by includes, with the version used.
+    /// The templates above then have their includes replaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub includes: Option<std::collections::BTreeMap<String, String>>,
     pub variables: Vec<String>,
     pub deployed_at: String,
     pub deployed_by: String,
@@ -60,7 +75,14 @@ pub struct DeployedExperiment {
 pub struct DeployedVariant {
     pub version_string: String,
     pub weight: u8,
-    pub prompt_text: String,
+    /// Absent for chat prompts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<super::versions::MessageDto>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<serde_json::Value>,
     pub variables: Vec<String>,
 }
 
@@ -76,7 +98,9 @@ impl From<DeployedItem> for DeployedDto {
                         variables: serde_json::from_str(&v.variables).unwrap_or_default(),
                         version_string: v.version_string,
                         weight: v.weight,
-                        prompt_text: v.text,
+                        prompt_text: (v.kind == "text").then_some(v.text),
+                        messages: v.messages.as_deref().and_then(|m| serde_json::from_str(m).ok()),
+                        config: v.config.as_deref().and_then(|c| serde_json::from_str(c).ok()),
                     })
                     .collect(),
                 buckets: x.buckets,
@@ -84,7 +108,11 @@ impl From<DeployedItem> for DeployedDto {
             prompt_name: d.prompt_name,
             environment: d.environment,
             version_string: d.version_string,
-            prompt_text: d.text,
+            prompt_text: (d.kind == "text").then_some(d.text),
+            messages: d.messages.as_deref().and_then(|m| serde_json::from_str(m).ok()),
+            config: d.config.as_deref().and_then(|c| serde_json::from_str(c).ok()),
+            includes: d.resolved_includes,
+            kind: d.kind,
             variables: serde_json::from_str(&d.variables).unwrap_or_default(),
             deployed_at: d.deployed_at,
             deployed_by: d.deployed_by,
@@ -105,6 +133,17 @@ pub struct DeployedParams {
     /// Answer only once this server includes this log position (the `position` of a
     /// change message), waiting up to the consistency timeout.
     pub min_position: Option<i64>,
+    /// Replace `{% include "…" %}` with the texts deployed in this environment and list
+    /// the versions pulled in (the SDK asks for this).
+    pub resolve: Option<bool>,
+}
+
+/// Resolves the item's includes; one that no longer resolves (an included prompt was
+/// deleted since) is a 409 that says why.
+async fn resolve(state: &AppState, d: DeployedItem) -> ApiResult<DeployedItem> {
+    promptos_projector::includes::resolve_item(&state.db, d)
+        .await
+        .map_err(|e| ApiError::include(e, StatusCode::CONFLICT, "resolve"))
 }
 
 fn encode(d: DeployedItem) -> CachedDeployed {
@@ -154,11 +193,16 @@ pub async fn get(
             queries::deployed_as_of(&state.db, &name, environment.as_str(), &at).await?.ok_or_else(not_found)?;
         return Ok(respond(&encode(found), &headers));
     }
+    let resolved = p.resolve == Some(true);
     if let Some(min) = p.min_position {
         state.settle(min).await;
     }
-    let key = (path_name(&name)?.to_string(), environment.to_string());
-    let load = async { Ok(queries::deployed(&state.db, &key.0, &key.1).await?.map(|d| Arc::new(encode(d)))) };
+    let key = (path_name(&name)?.to_string(), environment.to_string(), resolved);
+    let load = async {
+        let Some(d) = queries::deployed(&state.db, &key.0, &key.1).await? else { return Ok(None) };
+        let d = if resolved { resolve(&state, d).await? } else { d };
+        Ok::<_, ApiError>(Some(Arc::new(encode(d))))
+    };
     match state.caches.deployed_entry(key.clone(), load).await? {
         Some(entry) => Ok(respond(&entry, &headers)),
         None => Err(not_found()),
@@ -171,6 +215,8 @@ pub struct EnvironmentParams {
     /// e.g. `production`.
     #[param(pattern = "^[a-z0-9._-]+$", min_length = 1, max_length = 50)]
     pub environment: String,
+    /// Resolve includes, as for one prompt.
+    pub resolve: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -194,7 +240,10 @@ pub async fn list(
     caller.require_read(&environment)?;
     state.commands.context().check_environment(&environment)?;
     let position = state.follower.visible();
-    let items =
-        queries::deployed_in(&state.db, environment.as_str()).await?.into_iter().map(DeployedDto::from).collect();
+    let mut items = Vec::new();
+    for d in queries::deployed_in(&state.db, environment.as_str()).await? {
+        let d = if p.resolve == Some(true) { resolve(&state, d).await? } else { d };
+        items.push(DeployedDto::from(d));
+    }
     Ok(axum::Json(DeployedList { environment: environment.to_string(), position, items }))
 }

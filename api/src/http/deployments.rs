@@ -188,8 +188,23 @@ pub async fn deploy(
     let environment = EnvironmentName::parse(&body.environment)?;
     let version_string = VersionString::parse(&body.version_string)?;
     caller.require_deploy(&state, &environment)?;
+    check_includes(&state, &name, &environment, &version_string, "version_string").await?;
     let command = PromptCommand::Deploy { environment: environment.clone(), version_string };
     run(&state, name, environment, command, caller.meta).await
+}
+
+/// Refuses to make a version live where its includes do not resolve: an included
+/// prompt not deployed there, or a cycle.
+pub(crate) async fn check_includes(
+    state: &AppState,
+    name: &PromptName,
+    environment: &EnvironmentName,
+    version: &VersionString,
+    field: &str,
+) -> ApiResult<()> {
+    promptos_projector::includes::check_deploy(&state.db, name.as_str(), environment.as_str(), version.as_str())
+        .await
+        .map_err(|e| super::error::ApiError::include(e, axum::http::StatusCode::UNPROCESSABLE_ENTITY, field))
 }
 
 /// Roll an environment back to the previous (or a named) version.

@@ -33,6 +33,13 @@ pub enum ApiError {
     BodyTimeout,
     #[error(transparent)]
     Template(#[from] TemplateError),
+    /// A template error in one chat message.
+    #[error("message {index}: {error}")]
+    MessageTemplate { index: usize, error: TemplateError },
+    /// Includes that cannot be resolved: a missing prompt (`include_missing`), a cycle
+    /// (`include_cycle`), or, when a deployed prompt is read, whatever broke since.
+    #[error("{message}")]
+    Include { status: StatusCode, code: &'static str, message: String, field: Option<String> },
     #[error(transparent)]
     Domain(#[from] DomainError),
     #[error("send the body as JSON with `Content-Type: application/json`")]
@@ -114,6 +121,24 @@ impl From<AppendError> for ApiError {
 }
 
 impl ApiError {
+    /// Includes that do not resolve, answered with `status` (422 when a version is
+    /// created or deployed, 409 when a deployed prompt is read).
+    pub fn include(e: promptos_projector::includes::IncludeError, status: StatusCode, field: &str) -> Self {
+        use promptos_projector::includes::IncludeError as E;
+        let code = match &e {
+            E::NotDeployed { .. } | E::NoSuchPrompt { .. } => "include_missing",
+            E::Cycle(_) => "include_cycle",
+            E::NotText { .. } => "include_not_text",
+            E::TooDeep(_) => "include_too_deep",
+            E::Template(_) => "include_unresolved",
+            E::Database(db) if promptos_projector::db::is_unavailable(db) => {
+                return ApiError::Unavailable(db.to_string())
+            }
+            E::Database(_) => return ApiError::Internal(e.into()),
+        };
+        ApiError::Include { status, code, message: e.to_string(), field: Some(field.to_owned()) }
+    }
+
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         ApiError::Unprocessable { code: "invalid_input", message: message.into(), field: Some(field.into()) }
     }
@@ -155,6 +180,19 @@ impl ApiError {
                     column: Some(e.column),
                 },
             ),
+            ApiError::MessageTemplate { index, error } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorDetail {
+                    code: "template_syntax".into(),
+                    message: self.to_string(),
+                    field: Some(format!("messages[{index}].content")),
+                    line: Some(error.line),
+                    column: Some(error.column),
+                },
+            ),
+            ApiError::Include { status, code, message, field } => {
+                (*status, detail(code, message.clone(), field.clone()))
+            }
             ApiError::Domain(e) => {
                 let field = e.field().map(str::to_owned);
                 let (status, code) = match e {
@@ -167,6 +205,7 @@ impl ApiError {
                     DomainError::NotDeployed { .. } => (StatusCode::CONFLICT, "not_deployed"),
                     DomainError::AlreadyLive { .. } => (StatusCode::CONFLICT, "already_live"),
                     DomainError::InvalidSplit(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_split"),
+                    DomainError::IncludeCycle { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "include_cycle"),
                     DomainError::ExperimentRunning { .. } => (StatusCode::CONFLICT, "experiment_running"),
                     DomainError::NoExperiment { .. } => (StatusCode::CONFLICT, "no_experiment"),
                     DomainError::NotInExperiment { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "not_in_experiment"),

@@ -195,6 +195,9 @@ pub async fn start(
     caller.require(Role::Editor)?;
     let (name, environment, variants) = parse_split(&body)?;
     caller.require_deploy(&state, &environment)?;
+    for v in &variants {
+        super::deployments::check_includes(&state, &name, &environment, &v.version_string, "variants").await?;
+    }
     let command = PromptCommand::StartExperiment {
         environment: environment.clone(),
         experiment_id: uuid::Uuid::now_v7(),

@@ -33,7 +33,7 @@ use utoipa_swagger_ui::SwaggerUi;
         description = "Prompts as versioned, deployable assets. Every change is an event in an append-only, hash-chained log.\n\nPaths ending in `/` also answer without it, and the other way round."
     ),
     paths(
-        prompts::create, prompts::list, prompts::get, prompts::update, prompts::delete,
+        prompts::create, prompts::list, prompts::get, prompts::update, prompts::delete, prompts::set_tags,
         versions::create, versions::list, versions::get,
         deployments::deploy, deployments::rollback, deployments::list,
         experiments::start, experiments::reweight, experiments::stop,
@@ -188,6 +188,7 @@ pub fn router(state: AppState) -> Router {
     let mut api = Router::new();
     api = route(api, "/prompts/", post(prompts::create).get(prompts::list));
     api = route(api, "/prompts/{name}", get(prompts::get).patch(prompts::update).delete(prompts::delete));
+    api = route(api, "/prompts/{name}/tags", axum::routing::put(prompts::set_tags));
     api = route(api, "/prompts/{name}/versions/", post(versions::create).get(versions::list));
     api = route(api, "/prompts/{name}/versions/{version_string}", get(versions::get));
     api = route(api, "/prompts/{name}/deployed/", get(deployed::get));

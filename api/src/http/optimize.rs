@@ -81,7 +81,8 @@ pub struct ProvidersDto {
 
 /// The meta-prompts live in `system`, with their descriptions: two queries in all.
 async fn goals(state: &AppState) -> ApiResult<Vec<GoalDto>> {
-    let filter = PromptListFilter { prefix: Some(PREFIX.into()), after: None, include_deleted: false, limit: 1000 };
+    let filter =
+        PromptListFilter { prefix: Some(PREFIX.into()), after: None, include_deleted: false, tag: None, limit: 1000 };
     let descriptions: HashMap<String, String> =
         queries::list_prompts(&state.db, &filter).await?.into_iter().map(|p| (p.name, p.description)).collect();
     let live = queries::deployed_in(&state.db, SYSTEM_ENVIRONMENT).await?;

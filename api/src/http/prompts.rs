@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use promptos_core::events::prompt_stream;
 use promptos_core::names::Role;
-use promptos_core::names::{Description, PromptName};
+use promptos_core::names::{Description, PromptName, Tag};
 use promptos_core::prompt::PromptCommand;
 use promptos_projector::projection::{row_ops, PromptRow, RowOp};
 use promptos_projector::queries::{self, PromptListFilter};
@@ -55,8 +55,19 @@ pub struct PromptDto {
     pub version_count: i64,
     /// Version live in each environment.
     pub live: BTreeMap<String, String>,
+    /// Labels for filtering, e.g. `team:support`, sorted.
+    pub tags: Vec<String>,
     /// Log position of the last change to this prompt.
     pub position: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetTags {
+    /// The prompt's tags from now on (at most 20; each lowercase letters, digits, `-`,
+    /// `_`, `.`, `:`).
+    #[schema(example = json!(["team:support", "pii"]), max_items = 20)]
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -96,6 +107,9 @@ pub struct ListParams {
     pub cursor: Option<String>,
     /// Include deleted prompts (default false).
     pub include_deleted: Option<bool>,
+    /// Only prompts carrying this tag, e.g. `team:support`.
+    #[param(pattern = "^[a-z0-9._:-]+$", min_length = 1, max_length = 50)]
+    pub tag: Option<String>,
 }
 
 pub const MAX_PAGE: i64 = 500;
@@ -136,6 +150,7 @@ pub(crate) fn prompt_dto(row: PromptRow, live: BTreeMap<String, String>) -> Prom
         latest_version: row.latest_version,
         version_count: row.version_count,
         live,
+        tags: serde_json::from_str(&row.tags).unwrap_or_default(),
         position: row.last_position,
     }
 }
@@ -218,6 +233,7 @@ pub async fn list(
         prefix: p.prefix.filter(|s| !s.is_empty()),
         after,
         include_deleted: p.include_deleted.unwrap_or(false),
+        tag: p.tag.as_deref().map(Tag::parse).transpose()?.map(|t| t.to_string()),
         limit: limit + 1,
     };
     let mut rows = queries::list_prompts(&state.db, &filter).await?;
@@ -269,6 +285,25 @@ pub async fn update(
         .prompts
         .execute(prompt_stream(&name), PromptCommand::UpdateDescription { description }, caller.meta)
         .await?;
+    state.settle(outcome.position).await;
+    let row = live_prompt(&state, name.as_str()).await?;
+    Ok(axum::Json(detail(&state, row).await?.prompt))
+}
+
+/// Replace a prompt's tags (recorded as a `PromptTagged` event).
+#[utoipa::path(put, path = "/prompts/{name}/tags", tag = "prompts", params(("name" = String, Path)), request_body = SetTags,
+    responses((status = 200, body = PromptDto), (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
+pub async fn set_tags(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    caller: Caller,
+    Json(body): Json<SetTags>,
+) -> ApiResult<axum::Json<PromptDto>> {
+    caller.require(Role::Editor)?;
+    let name = path_name(&name)?;
+    let tags = Tag::parse_list(&body.tags)?;
+    let outcome =
+        state.commands.prompts.execute(prompt_stream(&name), PromptCommand::SetTags { tags }, caller.meta).await?;
     state.settle(outcome.position).await;
     let row = live_prompt(&state, name.as_str()).await?;
     Ok(axum::Json(detail(&state, row).await?.prompt))

@@ -9,6 +9,7 @@ use crate::auth::Caller;
 use crate::optimize::{SuggestionClaims, SUGGESTION_AUDIENCE};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use promptos_core::content::{check_config, ChatRole, ContentError, VersionContent};
 use promptos_core::events::prompt_stream;
 use promptos_core::names::Role;
 use promptos_core::names::{CommitMessage, VersionString};
@@ -24,9 +25,18 @@ use utoipa::{IntoParams, ToSchema};
 pub struct CreateVersion {
     #[schema(example = "v1.0", pattern = "^[A-Za-z0-9._+-]+$", min_length = 1, max_length = 50)]
     pub version_string: String,
-    /// The template, with `{{ variable }}` placeholders (minijinja syntax).
+    /// A text prompt's template, with `{{ variable }}` placeholders (minijinja syntax)
+    /// and `{% include "other-prompt" %}` for shared fragments. Give either `text` or
+    /// `messages`.
     #[schema(example = "Hello {{ customer_name }}, how can I help?")]
-    pub text: String,
+    pub text: Option<String>,
+    /// A chat prompt: its messages in order, each `content` a template.
+    #[schema(max_items = 100)]
+    pub messages: Option<Vec<MessageDto>>,
+    /// Model parameters versioned with the wording (`model`, `temperature`, …): a JSON
+    /// object of at most 16 KiB.
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<serde_json::Value>,
     #[schema(max_length = 4000)]
     pub commit_message: Option<String>,
     /// The `suggestion_token` of an accepted LLM suggestion (`POST /prompts/{name}/optimize`):
@@ -34,8 +44,20 @@ pub struct CreateVersion {
     pub suggestion_token: Option<String>,
 }
 
+/// A chat message; `content` is a template.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageDto {
+    /// `system`, `user`, `assistant` or `tool`.
+    #[schema(pattern = "^(system|user|assistant|tool)$")]
+    pub role: String,
+    pub content: String,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VersionDto {
+    /// `text` or `chat`.
+    pub kind: String,
     pub version_string: String,
     pub text: String,
     /// Variables the template reads, sorted.
@@ -48,6 +70,15 @@ pub struct VersionDto {
     /// the version it came from and whether it was edited before it was accepted.
     #[schema(value_type = Option<Object>)]
     pub origin: Option<serde_json::Value>,
+    /// A chat prompt's messages (absent for text prompts, whose `text` holds the template).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<MessageDto>>,
+    /// Model parameters, if the version has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<serde_json::Value>,
+    /// Prompts the templates include.
+    pub includes: Vec<String>,
 }
 
 impl From<VersionRow> for VersionDto {
@@ -61,6 +92,10 @@ impl From<VersionRow> for VersionDto {
             created_at: v.created_at,
             position: v.position,
             origin: v.origin.as_deref().and_then(|o| serde_json::from_str(o).ok()),
+            kind: v.kind,
+            messages: v.messages.as_deref().and_then(|m| serde_json::from_str(m).ok()),
+            config: v.config.as_deref().and_then(|c| serde_json::from_str(c).ok()),
+            includes: serde_json::from_str(&v.includes).unwrap_or_default(),
         }
     }
 }
@@ -96,7 +131,44 @@ pub async fn create(
     caller.require(Role::Editor)?;
     let name = path_name(&name)?;
     let version_string = VersionString::parse(&body.version_string)?;
-    let template = Template::parse(&body.text)?;
+    let content = match (&body.text, &body.messages) {
+        (Some(text), None) => VersionContent::Text(Template::parse(text)?),
+        (None, Some(messages)) => {
+            let parsed = messages
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    let role = ChatRole::parse(&m.role, "role")
+                        .map_err(|e| ApiError::invalid(&format!("messages[{i}].role"), e.message))?;
+                    Ok((role, m.content.clone()))
+                })
+                .collect::<ApiResult<Vec<_>>>()?;
+            VersionContent::chat(&parsed).map_err(|e| match e {
+                ContentError::Invalid(e) => ApiError::from(e),
+                ContentError::Message(m) => ApiError::MessageTemplate { index: m.index, error: m.error },
+            })?
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "messages",
+                "give either text (a text prompt) or messages (a chat prompt), not both",
+            ))
+        }
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "text",
+                "give the template as text (a text prompt) or as messages (a chat prompt)",
+            ))
+        }
+    };
+    let config = body.config.clone().map(check_config).transpose()?;
+    let includes: Vec<String> = content.includes().iter().map(|n| n.to_string()).collect();
+    let content_field = if body.messages.is_some() { "messages" } else { "text" };
+    if !includes.is_empty() {
+        promptos_projector::includes::check_new_version(&state.db, name.as_str(), &includes)
+            .await
+            .map_err(|e| ApiError::include(e, StatusCode::UNPROCESSABLE_ENTITY, content_field))?;
+    }
     let commit_message = body.commit_message.as_deref().map(CommitMessage::parse).transpose()?;
     let origin = match &body.suggestion_token {
         None => None,
@@ -116,11 +188,19 @@ pub async fn create(
                     format!("the suggestion was made for prompt {:?}, not this one", claims.prompt),
                 ));
             }
+            let VersionContent::Text(template) = &content else {
+                return Err(ApiError::invalid("suggestion_token", "LLM suggestions are for text prompts"));
+            };
             Some(claims.origin(template.text()))
         }
     };
-    let command =
-        PromptCommand::CreateVersion { version_string: version_string.clone(), template, commit_message, origin };
+    let command = PromptCommand::CreateVersion {
+        version_string: version_string.clone(),
+        content,
+        config,
+        commit_message,
+        origin,
+    };
     let outcome = state.commands.prompts.execute(prompt_stream(&name), command, caller.meta).await?;
     state.settle(outcome.position).await;
     // The answer is the row the projector derives from the event, so it is right even

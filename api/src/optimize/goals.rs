@@ -88,7 +88,10 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
             },
             PromptCommand::CreateVersion {
                 version_string: v1.clone(),
-                template: Template::parse(&text).expect("built-in meta-prompts parse"),
+                content: promptos_core::content::VersionContent::Text(
+                    Template::parse(&text).expect("built-in meta-prompts parse"),
+                ),
+                config: None,
                 commit_message: None,
                 origin: None,
             },

@@ -189,6 +189,10 @@ async fn five_thousand_events(url: &str) {
                 variables: vec!["who".into()],
                 commit_message: None,
                 origin: None,
+                kind: Default::default(),
+                messages: None,
+                config: None,
+                includes: vec![],
             }));
         }
         let mut live: [Option<VersionString>; 3] = [None, None, None];

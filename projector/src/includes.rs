@@ -1,0 +1,270 @@
+//! Composition: `{% include "company-persona" %}` pulls in the text of the version of
+//! `company-persona` deployed in the same environment. These functions resolve
+//! includes against the read models, find cycles and missing prompts, and find the
+//! prompts a deploy affects through their includes.
+
+use crate::db::Db;
+use crate::queries;
+use promptos_core::template::include_tags;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// How deep includes may nest.
+pub const MAX_DEPTH: usize = 8;
+
+/// Why includes could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum IncludeError {
+    #[error(
+        "prompt {includer:?} includes {prompt:?}, which is not deployed in {environment:?}; deploy it there first"
+    )]
+    NotDeployed { includer: String, prompt: String, environment: String },
+    #[error("prompt {includer:?} includes {prompt:?}, which does not exist")]
+    NoSuchPrompt { includer: String, prompt: String },
+    #[error("includes form a cycle: {}", .0.join(" → "))]
+    Cycle(Vec<String>),
+    #[error("prompt {prompt:?} is a chat prompt; only text prompts can be included")]
+    NotText { prompt: String },
+    #[error("includes nest deeper than {MAX_DEPTH} levels: {}", .0.join(" → "))]
+    TooDeep(Vec<String>),
+    #[error("a stored template no longer parses: {0}")]
+    Template(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// A template with its includes replaced by the deployed texts they name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub text: String,
+    /// Every prompt pulled in (directly or not) and the version that was used.
+    pub includes: BTreeMap<String, String>,
+    /// The highest log position of the deployments pulled in.
+    pub position: i64,
+}
+
+/// Replaces every include in `text` (a template of prompt `root`) with the template
+/// deployed in `environment`, recursively.
+pub async fn resolve(db: &Db, environment: &str, root: &str, text: &str) -> Result<Resolved, IncludeError> {
+    let mut resolved = Resolved { text: String::new(), includes: BTreeMap::new(), position: 0 };
+    let mut path = vec![root.to_owned()];
+    resolved.text = Box::pin(expand(db, environment, text, &mut path, &mut resolved)).await?;
+    Ok(resolved)
+}
+
+async fn expand(
+    db: &Db,
+    environment: &str,
+    text: &str,
+    path: &mut Vec<String>,
+    out: &mut Resolved,
+) -> Result<String, IncludeError> {
+    let tags = include_tags(text).map_err(|e| IncludeError::Template(e.to_string()))?;
+    if tags.is_empty() {
+        return Ok(text.to_owned());
+    }
+    let mut result = String::with_capacity(text.len());
+    let mut copied = 0;
+    for tag in tags {
+        let name = tag.prompt.as_str();
+        let includer = path.last().cloned().unwrap_or_default();
+        if let Some(at) = path.iter().position(|p| p == name) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(name.to_owned());
+            return Err(IncludeError::Cycle(cycle));
+        }
+        if path.len() > MAX_DEPTH {
+            let mut chain = path.clone();
+            chain.push(name.to_owned());
+            return Err(IncludeError::TooDeep(chain));
+        }
+        let Some(deployed) = queries::deployed(db, name, environment).await? else {
+            return Err(IncludeError::NotDeployed {
+                includer,
+                prompt: name.to_owned(),
+                environment: environment.to_owned(),
+            });
+        };
+        if deployed.kind != "text" {
+            return Err(IncludeError::NotText { prompt: name.to_owned() });
+        }
+        out.includes.insert(name.to_owned(), deployed.version_string.clone());
+        out.position = out.position.max(deployed.position);
+        path.push(name.to_owned());
+        let inner = Box::pin(expand(db, environment, &deployed.text, path, out)).await?;
+        path.pop();
+        result.push_str(&text[copied..tag.span.start]);
+        result.push_str(&inner);
+        copied = tag.span.end;
+    }
+    result.push_str(&text[copied..]);
+    Ok(result)
+}
+
+/// `item` with every include resolved in its environment: the text, each message's
+/// content and each experiment variant's text, with the variables of the resolved
+/// templates and a position that moves when an included prompt is redeployed.
+pub async fn resolve_item(db: &Db, mut item: queries::DeployedItem) -> Result<queries::DeployedItem, IncludeError> {
+    let (env, name) = (item.environment.clone(), item.prompt_name.clone());
+    let mut pulled = BTreeMap::new();
+    let mut position = item.position;
+    if item.includes != "[]" {
+        let mut variables: BTreeSet<String> =
+            serde_json::from_str::<Vec<String>>(&item.variables).unwrap_or_default().into_iter().collect();
+        match item.messages.clone() {
+            Some(messages) => {
+                let mut list: Vec<serde_json::Value> = serde_json::from_str(&messages).unwrap_or_default();
+                for m in &mut list {
+                    let content = m["content"].as_str().unwrap_or_default().to_owned();
+                    let resolved = resolve_into(db, &env, &name, &content, &mut pulled, &mut position).await?;
+                    variables.extend(variables_of(&resolved));
+                    m["content"] = serde_json::Value::String(resolved);
+                }
+                item.messages = Some(serde_json::to_string(&list).expect("JSON values serialize"));
+            }
+            None => {
+                item.text = resolve_into(db, &env, &name, &item.text, &mut pulled, &mut position).await?;
+                variables.extend(variables_of(&item.text));
+            }
+        }
+        item.variables = serde_json::to_string(&variables).expect("names serialize");
+    }
+    if let Some(x) = item.experiment.as_mut() {
+        for v in x.variants.iter_mut().filter(|v| v.includes != "[]" && v.messages.is_none()) {
+            v.text = resolve_into(db, &env, &name, &v.text, &mut pulled, &mut position).await?;
+            let mut variables: BTreeSet<String> =
+                serde_json::from_str::<Vec<String>>(&v.variables).unwrap_or_default().into_iter().collect();
+            variables.extend(variables_of(&v.text));
+            v.variables = serde_json::to_string(&variables).expect("names serialize");
+        }
+    }
+    item.position = position;
+    item.resolved_includes = Some(pulled);
+    Ok(item)
+}
+
+async fn resolve_into(
+    db: &Db,
+    environment: &str,
+    root: &str,
+    text: &str,
+    pulled: &mut BTreeMap<String, String>,
+    position: &mut i64,
+) -> Result<String, IncludeError> {
+    let r = resolve(db, environment, root, text).await?;
+    *position = (*position).max(r.position);
+    pulled.extend(r.includes);
+    Ok(r.text)
+}
+
+/// The variables a resolved template reads (an included text's variables count too).
+fn variables_of(text: &str) -> Vec<String> {
+    promptos_core::template::Template::parse(text).map(|t| t.variables().to_vec()).unwrap_or_default()
+}
+
+/// The templates of a stored version: its text, or each message's content.
+pub fn templates_of(v: &crate::projection::VersionRow) -> Vec<String> {
+    match v.messages.as_deref() {
+        Some(messages) => serde_json::from_str::<Vec<serde_json::Value>>(messages)
+            .unwrap_or_default()
+            .iter()
+            .map(|m| m["content"].as_str().unwrap_or_default().to_owned())
+            .collect(),
+        None => vec![v.text.clone()],
+    }
+}
+
+/// Checks that `version` of `prompt` would resolve in `environment`: every prompt it
+/// includes is deployed there, and nothing leads back to `prompt`.
+pub async fn check_deploy(db: &Db, prompt: &str, environment: &str, version: &str) -> Result<(), IncludeError> {
+    let Some(p) = queries::live_prompt(db, prompt).await? else { return Ok(()) };
+    let Some(v) = queries::version(db, &p.prompt_id, version).await? else { return Ok(()) };
+    if v.includes == "[]" {
+        return Ok(());
+    }
+    for template in templates_of(&v) {
+        resolve(db, environment, prompt, &template).await?;
+    }
+    Ok(())
+}
+
+/// Checks, when a version of `root` that includes `includes` is created, that every
+/// included prompt exists and that none of them leads back to `root` through the
+/// versions they have deployed anywhere or their latest version.
+pub async fn check_new_version(db: &Db, root: &str, includes: &[String]) -> Result<(), IncludeError> {
+    for name in includes {
+        if queries::live_prompt(db, name).await?.is_none() {
+            return Err(IncludeError::NoSuchPrompt { includer: root.to_owned(), prompt: name.clone() });
+        }
+    }
+    // Breadth-first over "may include" edges, remembering how each prompt was reached.
+    let mut came_from: BTreeMap<String, String> = BTreeMap::new();
+    let mut queue: VecDeque<String> = VecDeque::new();
+    for name in includes {
+        came_from.entry(name.clone()).or_insert_with(|| root.to_owned());
+        queue.push_back(name.clone());
+    }
+    while let Some(name) = queue.pop_front() {
+        for next in may_include(db, &name).await? {
+            if next == root {
+                let mut cycle = vec![root.to_owned(), name.clone()];
+                let mut at = name.clone();
+                while let Some(prev) = came_from.get(&at).filter(|p| *p != root) {
+                    cycle.insert(1, prev.clone());
+                    at = prev.clone();
+                }
+                cycle.push(root.to_owned());
+                return Err(IncludeError::Cycle(cycle));
+            }
+            if !came_from.contains_key(&next) {
+                came_from.insert(next.clone(), name.clone());
+                queue.push_back(next);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The prompts `name` includes in any version deployed anywhere, or in its latest one.
+async fn may_include(db: &Db, name: &str) -> Result<BTreeSet<String>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT v.includes FROM rm_versions v JOIN rm_prompts p ON p.prompt_id = v.prompt_id AND p.deleted_at IS NULL \
+         WHERE p.name = $1 AND (v.version_string = p.latest_version OR EXISTS (SELECT 1 FROM rm_deployments d \
+         WHERE d.prompt_id = v.prompt_id AND d.version_string = v.version_string))",
+    )
+    .bind(name)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut out = BTreeSet::new();
+    for row in rows {
+        let includes: String = sqlx::Row::try_get(&row, 0)?;
+        out.extend(serde_json::from_str::<Vec<String>>(&includes).unwrap_or_default());
+    }
+    Ok(out)
+}
+
+/// The live prompts whose version deployed in `environment` includes `prompt`, directly
+/// or through other includes, with the version each has live.
+pub async fn includers(db: &Db, environment: &str, prompt: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let mut found: BTreeMap<String, String> = BTreeMap::new();
+    let mut queue = VecDeque::from([prompt.to_owned()]);
+    while let Some(name) = queue.pop_front() {
+        let rows = sqlx::query(
+            "SELECT p.name, d.version_string FROM rm_deployments d \
+             JOIN rm_prompts p ON p.prompt_id = d.prompt_id AND p.deleted_at IS NULL \
+             JOIN rm_versions v ON v.prompt_id = d.prompt_id AND v.version_string = d.version_string \
+             WHERE d.environment = $1 AND v.includes LIKE $2",
+        )
+        .bind(environment)
+        .bind(format!("%\"{name}\"%"))
+        .fetch_all(&db.pool)
+        .await?;
+        for row in rows {
+            let (includer, version): (String, String) = (sqlx::Row::try_get(&row, 0)?, sqlx::Row::try_get(&row, 1)?);
+            if includer != prompt && !found.contains_key(&includer) && found.len() < 1000 {
+                found.insert(includer.clone(), version);
+                queue.push_back(includer);
+            }
+        }
+    }
+    Ok(found.into_iter().collect())
+}
