@@ -288,6 +288,24 @@ impl Prompts {
         entry.compiled.render(&Value::from_serialize(&vars), self.inner.strict)
     }
 
+    /// The chat prompt deployed as `name` in `env`: every message rendered with `vars`,
+    /// and the model configuration deployed with it. A text prompt is
+    /// [`Error::WrongKind`] (use [`Prompts::get`]).
+    ///
+    /// ```no_run
+    /// # async fn run(prompts: promptos_sdk::Prompts) -> Result<(), promptos_sdk::Error> {
+    /// let chat = prompts.get_chat("support-chat", "production", minijinja::context! { question => "Where is my order?" }).await?;
+    /// for m in &chat.messages {
+    ///     println!("{}: {}", m.role, m.content);
+    /// }
+    /// let model = chat.config.as_ref().and_then(|c| c["model"].as_str());
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_chat(&self, name: &str, env: &str, vars: impl Serialize) -> Result<crate::ChatPrompt> {
+        let entry = self.entry(name, env).await?;
+        entry.compiled.render_chat(&Value::from_serialize(&vars), self.inner.strict)
+    }
+
     /// The prompt deployed as `name` in `env` for one subject (a user or session id),
     /// rendered, with the version it came from. While an A/B experiment splits the
     /// environment, the subject's variant is chosen by a stable hash of the prompt, the
@@ -339,7 +357,7 @@ impl Prompts {
             items: Vec<Template>,
         }
         let url = format!("{}/deployed/", self.inner.base);
-        let response = self.inner.http.get(url).query(&[("environment", env)]).send().await;
+        let response = self.inner.http.get(url).query(&[("environment", env), ("resolve", "true")]).send().await;
         let response = match response {
             Ok(r) => r,
             Err(e) => {
@@ -417,7 +435,9 @@ impl Prompts {
         min_position: Option<i64>,
     ) -> Result<Option<Arc<Entry>>, FetchError> {
         let url = format!("{}/prompts/{}/deployed/", self.inner.base, name);
-        let mut request = self.inner.http.get(url).query(&[("environment", env)]);
+        // Includes are resolved by the server; a redeploy of an included prompt is
+        // announced for every prompt that includes it.
+        let mut request = self.inner.http.get(url).query(&[("environment", env), ("resolve", "true")]);
         if let Some(min) = min_position {
             request = request.query(&[("min_position", min)]);
         }

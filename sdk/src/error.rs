@@ -32,6 +32,10 @@ pub enum Error {
     /// The server answered something this SDK does not understand.
     #[error("unexpected answer from PromptOS: {0}")]
     Protocol(String),
+    /// A chat prompt was asked for with `get` (use `get_chat`), or a text prompt with
+    /// `get_chat` (use `get`).
+    #[error("prompt {prompt:?} is a {kind} prompt; use {hint}")]
+    WrongKind { prompt: String, kind: String, hint: String },
     /// The client was configured wrongly.
     #[error("invalid PromptOS client configuration: {0}")]
     Config(String),

@@ -28,6 +28,14 @@
 //! warning in the log). With [`PromptsBuilder::snapshot_file`], known prompts are kept
 //! on disk and loaded at start, so an application can start while the server is down.
 //!
+//! # Chat prompts, model configuration and includes
+//! A chat prompt is a list of messages with roles; [`Prompts::get_chat`] renders each
+//! and returns the model configuration deployed with them, so the wording and the
+//! parameters change together. `get` on a chat prompt is [`Error::WrongKind`].
+//! Templates may `{% include "company-persona" %}`: the server resolves includes
+//! against the same environment, and a redeploy of an included prompt reaches every
+//! prompt that includes it by push.
+//!
 //! # A/B experiments
 //! When an environment splits traffic between versions (`POST /deployments/split`),
 //! [`Prompts::get_for`] picks the variant for a subject (a user id, a session id)
@@ -50,7 +58,18 @@ pub use error::{Error, Result};
 pub use feed::{Change, SUBJECT};
 /// Re-exported so applications can build variables with `minijinja::context!`.
 pub use minijinja;
-pub use template::{Experiment, Template, Variant};
+pub use template::{Experiment, Message, Template, Variant};
+
+/// A chat prompt rendered by [`Prompts::get_chat`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatPrompt {
+    /// The messages in order, each rendered with the variables given.
+    pub messages: Vec<Message>,
+    /// The model configuration deployed with these messages, if the version has one.
+    pub config: Option<serde_json::Value>,
+    /// The version served.
+    pub version_string: String,
+}
 
 /// What [`Prompts::get_for`] served: the rendered text and which version it came from,
 /// so the application can log it next to the outcome it measures.

@@ -17,8 +17,21 @@ pub struct Template {
     pub prompt_name: String,
     pub environment: String,
     pub version_string: String,
-    /// The raw template text.
+    /// `text` or `chat` (absent from servers older than chat prompts: text).
+    #[serde(default = "text_kind")]
+    pub kind: String,
+    /// A text prompt's template (includes resolved); empty for a chat prompt.
+    #[serde(default)]
     pub prompt_text: String,
+    /// A chat prompt's messages, each `content` a template (includes resolved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<Message>>,
+    /// The model configuration deployed with the wording.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<serde_json::Value>,
+    /// The prompts pulled in by includes, with the version used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub includes: Option<std::collections::BTreeMap<String, String>>,
     /// Variables the template reads.
     #[serde(default)]
     pub variables: Vec<String>,
@@ -28,6 +41,17 @@ pub struct Template {
     /// above then describe its first variant. See [`crate::Prompts::get_for`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experiment: Option<Experiment>,
+}
+
+fn text_kind() -> String {
+    "text".to_owned()
+}
+
+/// A chat message: a role (`system`, `user`, `assistant`, `tool`) and its content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
 }
 
 /// An A/B experiment as the server sent it.
@@ -45,6 +69,7 @@ pub struct Variant {
     pub version_string: String,
     /// Whole percent of the traffic.
     pub weight: u8,
+    #[serde(default)]
     pub prompt_text: String,
     #[serde(default)]
     pub variables: Vec<String>,
@@ -80,6 +105,8 @@ pub(crate) struct Compiled {
     pub etag: Option<String>,
     plan: Plan,
     variants: Vec<Plan>,
+    /// A chat prompt's messages: role and compiled content.
+    messages: Vec<(String, Plan)>,
 }
 
 /// How a template is rendered. Most prompts only substitute variables; those are cut
@@ -168,17 +195,61 @@ impl Compiled {
                 .collect::<Result<Vec<_>>>()?,
             None => Vec::new(),
         };
-        Ok(Self { template, etag, plan, variants })
+        let messages = template
+            .messages
+            .iter()
+            .flatten()
+            .map(|m| Ok((m.role.clone(), Plan::new(&template.prompt_name, &m.content, strict)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { template, etag, plan, variants, messages })
+    }
+
+    fn wrong_kind(&self, hint: &str) -> Error {
+        Error::WrongKind {
+            prompt: self.template.prompt_name.clone(),
+            kind: self.template.kind.clone(),
+            hint: hint.to_owned(),
+        }
     }
 
     pub fn render(&self, vars: &Value, strict: bool) -> Result<String> {
+        if self.template.kind == "chat" {
+            return Err(self.wrong_kind("get_chat"));
+        }
         render(&self.plan, &self.template.prompt_name, &self.template.variables, vars, strict)
+    }
+
+    pub fn render_chat(&self, vars: &Value, strict: bool) -> Result<crate::ChatPrompt> {
+        if self.template.kind != "chat" {
+            return Err(self.wrong_kind("get"));
+        }
+        let name = &self.template.prompt_name;
+        // `variables` covers every message: check them once, then render each.
+        if strict {
+            let absent = |v: &&String| vars.get_attr(v).map_or(true, |x| x.is_undefined());
+            if let Some(missing) = self.template.variables.iter().find(absent) {
+                return Err(Error::MissingVariable { prompt: name.clone(), name: missing.clone() });
+            }
+        }
+        let messages = self
+            .messages
+            .iter()
+            .map(|(role, plan)| Ok(Message { role: role.clone(), content: render(plan, name, &[], vars, strict)? }))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(crate::ChatPrompt {
+            messages,
+            config: self.template.config.clone(),
+            version_string: self.template.version_string.clone(),
+        })
     }
 
     /// The variant `subject_key` sees, rendered, with its version string and the
     /// experiment's id; without an experiment, the live version.
     pub fn render_for(&self, subject_key: &str, vars: &Value, strict: bool) -> Result<crate::Served> {
         let name = &self.template.prompt_name;
+        if self.template.kind == "chat" {
+            return Err(self.wrong_kind("get_chat"));
+        }
         let Some(x) = &self.template.experiment else {
             return Ok(crate::Served {
                 text: self.render(vars, strict)?,
@@ -245,6 +316,10 @@ mod tests {
             variables: variables.iter().map(|s| s.to_string()).collect(),
             position: 1,
             experiment: None,
+            kind: "text".into(),
+            messages: None,
+            config: None,
+            includes: None,
         };
         Compiled::new(t, None, strict).unwrap()
     }

@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod changes;
 mod cli;
+mod composition;
 mod concurrency;
 mod experiments;
 mod faults;
