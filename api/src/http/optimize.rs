@@ -139,6 +139,12 @@ pub async fn optimize(
             let row = queries::version(&state.db, &prompt.prompt_id, v)
                 .await?
                 .ok_or_else(|| ApiError::NotFound(format!("prompt {:?} has no version {v:?}", name.as_str())))?;
+            if row.kind != "text" {
+                return Err(ApiError::invalid(
+                    "version_string",
+                    format!("version {v:?} is a chat prompt; optimisation rewrites text prompts"),
+                ));
+            }
             (row.text, Some(row.version_string))
         }
         (None, Some(text)) => {
