@@ -345,6 +345,79 @@ test("A/B test: start a split, adjust its weights, promote the winner; History s
     assert.match(await events.nth(3).innerText(), /Started an A\/B test in staging: v1 60 % · v2 40 %/);
   }));
 
+test("chat prompts: compose, reorder and remove messages, validate the config, compare message by message; tags filter the list", () =>
+  withPage("chat-and-tags", async (page) => {
+    const token = await adminToken();
+    await api("/prompts/", { method: "POST", body: JSON.stringify({ name: "support-chat" }) }, token);
+    await api("/prompts/", { method: "POST", body: JSON.stringify({ name: "untagged-notes" }) }, token);
+    await login(page, "admin", ADMIN);
+    await page.goto(base + "/ui/prompts/support-chat/versions");
+
+    const form = page.getByRole("form", { name: "Create a version" });
+    await form.getByLabel("Version", { exact: true }).fill("v1");
+    await form.getByLabel("Kind").selectOption("chat");
+    await form.getByLabel("Message 1 content").fill("You answer for ACME.");
+    await form.getByRole("button", { name: "Add message" }).click();
+    assert.equal(await form.getByLabel("Message 2 role").inputValue(), "user");
+    await form.getByLabel("Message 2 content").fill("{{ question }}");
+    await form.getByRole("button", { name: "Add message" }).click();
+    await form.getByLabel("Message 3 role").selectOption("assistant");
+    await form.getByLabel("Message 3 content").fill("Hello!");
+    // Reorder: the assistant message moves above the user's, then goes away.
+    await form.getByRole("button", { name: "Move message 3 up" }).click();
+    assert.equal(await form.getByLabel("Message 2 content").inputValue(), "Hello!");
+    assert.equal(await form.getByLabel("Message 2 role").inputValue(), "assistant");
+    await form.getByRole("button", { name: "Remove message 2" }).click();
+    assert.equal(await form.getByLabel("Message 2 content").inputValue(), "{{ question }}");
+
+    // The config is checked as you type.
+    const config = form.getByLabel("Model configuration (JSON object, optional)");
+    await config.fill("[1, 2]");
+    await form.getByText("Model configuration: must be a JSON object").waitFor();
+    assert.equal(await form.getByRole("button", { name: "Create version" }).isDisabled(), true);
+    await config.fill('{"model": "gpt-4o-mini", "temperature": 0.2}');
+    await form.getByText("Variables: question.").waitFor();
+    await form.getByRole("button", { name: "Create version" }).click();
+    await page.locator("table.versions td.version", { hasText: "v1" }).waitFor();
+    const v1 = await api("/prompts/support-chat/versions/v1", {}, token);
+    assert.equal(v1.kind, "chat");
+    assert.deepEqual(v1.messages.map((m) => [m.role, m.content]), [["system", "You answer for ACME."], ["user", "{{ question }}"]]);
+    assert.deepEqual(v1.config, { model: "gpt-4o-mini", temperature: 0.2 });
+
+    // A second version changes the user message and the temperature; the comparison
+    // shows each message and the configuration.
+    await api("/prompts/support-chat/versions/", { method: "POST", body: JSON.stringify({ version_string: "v2",
+      messages: [{ role: "system", content: "You answer for ACME." }, { role: "user", content: "Customer asks: {{ question }}" }],
+      config: { model: "gpt-4o-mini", temperature: 0.7 } }) }, token);
+    await page.reload();
+    await page.getByLabel("From", { exact: true }).selectOption("v1");
+    await page.getByLabel("To", { exact: true }).selectOption("v2");
+    const diff = page.getByTestId("diff");
+    await diff.getByRole("heading", { name: "Message 2: user" }).waitFor();
+    await diff.getByRole("heading", { name: "Model configuration" }).waitFor();
+    await diff.locator("ins", { hasText: "0.7" }).waitFor();
+    await diff.locator("ins", { hasText: "Customer asks:" }).waitFor();
+
+    // The version detail shows the messages and the configuration.
+    await page.getByRole("button", { name: "Show the text of v1" }).click();
+    const messages = page.getByTestId("version-messages");
+    await messages.getByText("You answer for ACME.").waitFor();
+    assert.match(await page.getByTestId("version-config").innerText(), /"temperature": 0.2/);
+
+    // Tags: set in Settings, shown on the prompt, and they filter the list.
+    await page.getByRole("tab", { name: "Settings" }).click();
+    await page.getByLabel("Tags (comma-separated, e.g. team:support, pii)").fill("team:support, pii");
+    await page.getByRole("button", { name: "Save tags" }).click();
+    await page.getByText("Tags saved.").waitFor();
+    await page.getByTestId("prompt-tags").getByText("team:support").waitFor();
+    await page.goto(base + "/ui/");
+    await page.getByRole("link", { name: "untagged-notes" }).waitFor();
+    await page.getByLabel("Filter prompts by tag").fill("team:support");
+    await until("only the tagged prompt listed", async () =>
+      (await page.locator("table.prompts tbody tr").count()) === 1
+      && (await page.getByRole("link", { name: "support-chat" }).count()) === 1);
+  }));
+
 test("a second session sees a deploy without reloading; a viewer gets no deploy controls", () =>
   withPage("live", async (page) => {
     const token = await adminToken();

@@ -8,13 +8,18 @@ pub fn PromptsPage() -> View {
     let session = use_context::<Session>();
     let prompts = create_signal(Vec::<Value>::new());
     let search = create_signal(String::new());
+    let tag = create_signal(String::new());
     let load_error = create_signal(String::new());
     let name = create_signal(String::new());
     let description = create_signal(String::new());
     let form_error = create_signal(String::new());
 
     let load = move || {
-        let path = format!("/prompts/?limit=500&prefix={}", api::encode(&search.get_clone()));
+        let mut path = format!("/prompts/?limit=500&prefix={}", api::encode(&search.get_clone()));
+        let t = tag.get_clone();
+        if !t.trim().is_empty() {
+            path.push_str(&format!("&tag={}", api::encode(t.trim())));
+        }
         wasm_bindgen_futures::spawn_local(async move {
             match api::get(&path).await {
                 Ok(page) => {
@@ -28,6 +33,7 @@ pub fn PromptsPage() -> View {
     load();
     create_effect(move || {
         search.track();
+        tag.track();
         load();
     });
 
@@ -70,10 +76,22 @@ pub fn PromptsPage() -> View {
             let live = if live.is_empty() { "not deployed".to_owned() } else { live.join(" · ") };
             let description = p["description"].as_str().unwrap_or_default().to_owned();
             let latest = p["latest_version"].as_str().unwrap_or("—").to_owned();
+            let tags = p["tags"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| {
+                    let t = t.as_str().unwrap_or_default().to_owned();
+                    let pick = t.clone();
+                    view! { button(class="tag", r#type="button", title="Show only prompts with this tag",
+                        on:click=move |_| tag.set(pick.clone())) { (t) } }
+                })
+                .collect::<Vec<View>>();
             view! {
                 tr {
                     td { a(href=href, on:click=move |e: web_sys::MouseEvent| { e.prevent_default(); session.navigate(&go); }) { (n.clone()) } }
-                    td { (description) }
+                    td { (description) " " span(class="tags") { (tags) } }
                     td { (latest) }
                     td(class="live") { (live) }
                 }
@@ -84,7 +102,10 @@ pub fn PromptsPage() -> View {
     view! {
         section(class="card") {
             h1 { "Prompts" }
-            input(class="search", r#type="search", placeholder="Search by name…", "aria-label"="Search prompts by name", bind:value=search)
+            div(class="inline-form") {
+                input(class="search", r#type="search", placeholder="Search by name…", "aria-label"="Search prompts by name", bind:value=search)
+                input(class="search", r#type="search", placeholder="Filter by tag, e.g. team:support", "aria-label"="Filter prompts by tag", bind:value=tag)
+            }
             p(class="error", role="alert") { (load_error.get_clone()) }
             table(class="prompts") {
                 thead { tr { th { "Name" } th { "Description" } th { "Latest version" } th { "Live" } } }

@@ -197,6 +197,20 @@ pub fn PromptPage(name: String) -> View {
                     "data-testid"="live-status", title="Changes made elsewhere appear here without a reload") { (live_label()) }
             }
             p(class="description") { (data.prompt.with(|p| text(p, "description"))) }
+            p(class="tags", "data-testid"="prompt-tags") {
+                (data.prompt.with(|p| {
+                    p["tags"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|t| {
+                            let t = t.as_str().unwrap_or_default().to_owned();
+                            view! { span(class="tag") { (t) } }
+                        })
+                        .collect::<Vec<View>>()
+                }))
+            }
             (if data.prompt.with(|p| !p["deleted_at"].is_null()) {
                 view! { p(class="notice") { "This prompt was deleted. Its history stays available below." } }
             } else {

@@ -41,6 +41,44 @@ pub(super) fn Settings(data: Data) -> View {
         });
     };
 
+    // Tags: a comma-separated list, following the stored tags until edited.
+    let tags = create_signal(String::new());
+    let tags_edited = create_signal(false);
+    let tags_status = create_signal(String::new());
+    let tags_error = create_signal(String::new());
+    create_effect(move || {
+        let current = data.prompt.with(|p| {
+            p["tags"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|t| t.as_str()).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default()
+        });
+        if !tags_edited.get_untracked() {
+            tags.set(current);
+        }
+    });
+    let save_tags = move |e: web_sys::SubmitEvent| {
+        e.prevent_default();
+        let list: Vec<String> =
+            tags.get_clone().split(',').map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect();
+        let path = format!("/prompts/{}/tags", api::encode(&data.name.get_clone()));
+        let body = json!({"tags": list}).to_string();
+        wasm_bindgen_futures::spawn_local(async move {
+            match api::call("PUT", &path, Some(body), false).await {
+                Ok(_) => {
+                    deliver(tags_error, String::new());
+                    deliver(tags_status, "Tags saved.".to_owned());
+                    deliver(tags_edited, false);
+                    data.reload();
+                }
+                Err(f) => {
+                    deliver(tags_status, String::new());
+                    deliver(tags_error, f.message);
+                }
+            }
+        });
+    };
+
     let confirm = create_signal(String::new());
     let delete_error = create_signal(String::new());
     // Protected environments where the prompt is live: only an admin may take it out.
@@ -100,6 +138,14 @@ pub(super) fn Settings(data: Data) -> View {
                 p(class="error", role="alert") { (save_error.get_clone()) }
                 p(class="hint", role="status") { (saved.get_clone()) }
                 button(r#type="submit", disabled=move || !session.can_edit() || !edited.get()) { "Save description" }
+            }
+            form(on:submit=save_tags, "aria-label"="Edit the tags") {
+                label(r#for="tags") { "Tags (comma-separated, e.g. team:support, pii)" }
+                input(id="tags", bind:value=tags, disabled=move || !session.can_edit(),
+                    on:input=move |_| { tags_edited.set(true); tags_status.set(String::new()); })
+                p(class="error", role="alert") { (tags_error.get_clone()) }
+                p(class="hint", role="status") { (tags_status.get_clone()) }
+                button(r#type="submit", disabled=move || !session.can_edit() || !tags_edited.get()) { "Save tags" }
             }
             h2 { "About" }
             dl(class="facts") { (facts()) }

@@ -30,7 +30,8 @@ pub(super) fn Versions(data: Data) -> View {
             to.set(vs[0].clone());
         }
     });
-    let draft = create_signal(String::new());
+    // A version to start the editor from (its JSON); Null when there is none.
+    let draft = create_signal(Value::Null);
     // The version the Optimize dialog works on; empty while it is closed.
     let optimizing = create_signal(String::new());
     let catalogue = Catalogue::load(session);
@@ -89,16 +90,45 @@ pub(super) fn Versions(data: Data) -> View {
             .unwrap_or_default();
         let variables =
             if variables.is_empty() { "No variables.".to_owned() } else { format!("Variables: {variables}") };
-        let draft_body = body.clone();
+        let includes = v["includes"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default();
+        let includes = if includes.is_empty() { String::new() } else { format!("Includes: {includes}") };
+        let config = if v["config"].is_object() {
+            let pretty = serde_json::to_string_pretty(&v["config"]).unwrap_or_default();
+            view! { h3 { "Model configuration" } pre(class="template", "data-testid"="version-config") { (pretty) } }
+        } else {
+            view! {}
+        };
+        let content = match v["messages"].as_array().cloned() {
+            Some(messages) => {
+                let items = messages
+                    .into_iter()
+                    .map(|m| {
+                        let (role, content) = (text(&m, "role"), text(&m, "content"));
+                        view! { li(class="message") { span(class="role") { (role) } pre(class="template") { (content) } } }
+                    })
+                    .collect::<Vec<View>>();
+                view! { ol(class="messages", "data-testid"="version-messages") { (items) } }
+            }
+            None => view! { pre(class="template") { (body) } },
+        };
+        let draft_source = v.clone();
         let compare_with = vs.clone();
-        let heading = format!("Version {vs}");
-        let region = heading.clone();
+        let heading = if v["kind"] == "chat" { format!("Version {vs} (chat)") } else { format!("Version {vs}") };
+        let region = format!("Version {vs}");
         let origin = origin_line(&v["origin"]);
         let actions = if session.can_edit() {
             let version = vs.clone();
+            let optimize = if v["kind"] == "chat" {
+                view! {}
+            } else {
+                view! { OptimizeButton(version=version, catalogue=catalogue, source=optimizing) }
+            };
             view! {
-                button(class="secondary", on:click=move |_| draft.set(draft_body.clone())) { "Edit as a new version" }
-                OptimizeButton(version=version, catalogue=catalogue, source=optimizing)
+                button(class="secondary", on:click=move |_| draft.set(draft_source.clone())) { "Edit as a new version" }
+                (optimize)
             }
         } else {
             view! {}
@@ -106,8 +136,10 @@ pub(super) fn Versions(data: Data) -> View {
         view! {
             section(class="card", "aria-label"=region, "data-testid"="version-detail") {
                 h2 { (heading) }
-                pre(class="template") { (body) }
+                (content)
                 p(class="hint") { (variables) }
+                p(class="hint") { (includes) }
+                (config)
                 p(class="hint origin", "data-testid"="version-origin") { (origin) }
                 div(class="actions") {
                     button(class="secondary", on:click=move |_| to.set(compare_with.clone())) { "Compare" }
@@ -173,62 +205,40 @@ fn Compare(data: Data, from: Signal<String>, to: Signal<String>) -> View {
             })
             .collect::<Vec<View>>()
     };
-    let lines = create_memo(move || {
-        let (a, b) = (version(&data, &from.get_clone()), version(&data, &to.get_clone()));
-        match (a, b) {
-            (Some(a), Some(b)) => Some(diff::lines(&text(&a, "text"), &text(&b, "text"))),
-            _ => None,
-        }
+    // The text, or each chat message, and the model configuration, each as a titled diff.
+    let sections = create_memo(move || {
+        let (a, b) = (version(&data, &from.get_clone())?, version(&data, &to.get_clone())?);
+        Some(compare_sections(&a, &b))
     });
-    let summary = move || match lines.get_clone() {
+    let summary = move || match sections.get_clone() {
         None => "Pick two versions to compare.".to_owned(),
-        Some(l) => match diff::counts(&l) {
-            (0, 0) => format!("{} and {} have the same text.", from.get_clone(), to.get_clone()),
-            (added, removed) => format!(
-                "{} → {}: {added} line{} added, {removed} removed.",
-                from.get_clone(),
-                to.get_clone(),
-                if added == 1 { "" } else { "s" }
-            ),
-        },
+        Some(sections) => {
+            let (added, removed) =
+                sections.iter().map(|(_, l)| diff::counts(l)).fold((0, 0), |(a, r), (a2, r2)| (a + a2, r + r2));
+            match (added, removed) {
+                (0, 0) => format!("{} and {} have the same text.", from.get_clone(), to.get_clone()),
+                (added, removed) => format!(
+                    "{} → {}: {added} line{} added, {removed} removed.",
+                    from.get_clone(),
+                    to.get_clone(),
+                    if added == 1 { "" } else { "s" }
+                ),
+            }
+        }
     };
-    let diff_lines = move || {
-        lines
+    let diff_sections = move || {
+        sections
             .get_clone()
             .unwrap_or_default()
             .into_iter()
-            .map(|line| {
-                let number = |n: Option<usize>| n.map(|n| n.to_string()).unwrap_or_default();
-                let (old, new) = (number(line.old_number), number(line.new_number));
-                let pieces = line
-                    .pieces
-                    .into_iter()
-                    .map(|(emphasised, s)| {
-                        if emphasised {
-                            view! { mark { (s) } }
-                        } else {
-                            view! { (s) }
-                        }
-                    })
-                    .collect::<Vec<View>>();
-                let content = match line.side {
-                    Side::Same => view! { span(class="text") { (pieces) } },
-                    Side::Removed => view! { del(class="text") { (pieces) } },
-                    Side::Added => view! { ins(class="text") { (pieces) } },
+            .map(|(title, lines)| {
+                let heading = if title.is_empty() {
+                    view! {}
+                } else {
+                    view! { h3(class="diff-title") { (title) } }
                 };
-                let mark = match line.side {
-                    Side::Same => " ",
-                    Side::Removed => "−",
-                    Side::Added => "+",
-                };
-                view! {
-                    div(class=format!("line {}", line.side.class())) {
-                        span(class="num", "aria-hidden"="true") { (old) }
-                        span(class="num", "aria-hidden"="true") { (new) }
-                        span(class="mark", "aria-hidden"="true") { (mark) }
-                        (content)
-                    }
-                }
+                let body = diff_lines(lines);
+                view! { (heading) (body) }
             })
             .collect::<Vec<View>>()
     };
@@ -242,41 +252,293 @@ fn Compare(data: Data, from: Signal<String>, to: Signal<String>) -> View {
                 select(id="compare-to", bind:value=to) { option(value="") { "Choose…" } (options(to)) }
             }
             p(class="hint", role="status", "data-testid"="diff-summary") { (summary()) }
-            div(class="diff", "data-testid"="diff") { (diff_lines()) }
+            div(class="diff", "data-testid"="diff") { (diff_sections()) }
         }
     }
 }
 
-/// The new-version editor. `draft` fills it from an existing version.
+/// What two versions differ in, as titled line diffs: the text of text prompts, or
+/// chat messages paired by position (noting added, removed and re-roled messages), then
+/// the model configuration when either version has one.
+fn compare_sections(a: &Value, b: &Value) -> Vec<(String, Vec<diff::Line>)> {
+    let mut out = Vec::new();
+    if a["kind"] == "chat" || b["kind"] == "chat" {
+        let messages = |v: &Value| -> Vec<(String, String)> {
+            match v["messages"].as_array() {
+                Some(ms) => ms.iter().map(|m| (text(m, "role"), text(m, "content"))).collect(),
+                None => vec![("text".to_owned(), text(v, "text"))],
+            }
+        };
+        let (ma, mb) = (messages(a), messages(b));
+        for i in 0..ma.len().max(mb.len()) {
+            let n = i + 1;
+            let (ra, ca) = ma.get(i).cloned().unwrap_or_default();
+            let (rb, cb) = mb.get(i).cloned().unwrap_or_default();
+            let title = match (ma.get(i).is_some(), mb.get(i).is_some()) {
+                (false, true) => format!("Message {n}: {rb} (added)"),
+                (true, false) => format!("Message {n}: {ra} (removed)"),
+                _ if ra != rb => format!("Message {n}: role {ra} → {rb}"),
+                _ => format!("Message {n}: {rb}"),
+            };
+            out.push((title, diff::lines(&ca, &cb)));
+        }
+    } else {
+        out.push((String::new(), diff::lines(&text(a, "text"), &text(b, "text"))));
+    }
+    if a["config"].is_object() || b["config"].is_object() {
+        let pretty = |v: &Value| {
+            if v["config"].is_object() {
+                serde_json::to_string_pretty(&v["config"]).unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
+        out.push(("Model configuration".to_owned(), diff::lines(&pretty(a), &pretty(b))));
+    }
+    out
+}
+
+/// A line diff, numbered and marked.
+fn diff_lines(lines: Vec<diff::Line>) -> View {
+    lines
+        .into_iter()
+        .map(|line| {
+            let number = |n: Option<usize>| n.map(|n| n.to_string()).unwrap_or_default();
+            let (old, new) = (number(line.old_number), number(line.new_number));
+            let pieces = line
+                .pieces
+                .into_iter()
+                .map(|(emphasised, s)| {
+                    if emphasised {
+                        view! { mark { (s) } }
+                    } else {
+                        view! { (s) }
+                    }
+                })
+                .collect::<Vec<View>>();
+            let content = match line.side {
+                Side::Same => view! { span(class="text") { (pieces) } },
+                Side::Removed => view! { del(class="text") { (pieces) } },
+                Side::Added => view! { ins(class="text") { (pieces) } },
+            };
+            let mark = match line.side {
+                Side::Same => " ",
+                Side::Removed => "−",
+                Side::Added => "+",
+            };
+            view! {
+                div(class=format!("line {}", line.side.class())) {
+                    span(class="num", "aria-hidden"="true") { (old) }
+                    span(class="num", "aria-hidden"="true") { (new) }
+                    span(class="mark", "aria-hidden"="true") { (mark) }
+                    (content)
+                }
+            }
+        })
+        .collect::<Vec<View>>()
+        .into()
+}
+
+/// A chat message being edited: a stable id (so reordering keeps each row's inputs),
+/// its role and content.
+#[derive(Clone, PartialEq)]
+struct Row {
+    id: u32,
+    role: String,
+    content: String,
+}
+
+const ROLES: [&str; 4] = ["system", "user", "assistant", "tool"];
+
+/// What the editor's content amounts to: the variables and includes, or the first
+/// problem in words.
+fn check_content(kind: &str, body: &str, rows: &[Row], config: &str) -> Result<String, String> {
+    let mut variables = std::collections::BTreeSet::new();
+    let mut includes = std::collections::BTreeSet::new();
+    if kind == "chat" {
+        if rows.is_empty() {
+            return Err("Add at least one message.".to_owned());
+        }
+        for (i, row) in rows.iter().enumerate() {
+            let t = Template::parse(&row.content)
+                .map_err(|e| format!("Message {}, line {}, column {}: {}", i + 1, e.line, e.column, e.message))?;
+            variables.extend(t.variables().iter().cloned());
+            includes.extend(t.includes().iter().map(|n| n.to_string()));
+        }
+    } else {
+        let t = Template::parse(body).map_err(|e| format!("Line {}, column {}: {}", e.line, e.column, e.message))?;
+        variables.extend(t.variables().iter().cloned());
+        includes.extend(t.includes().iter().map(|n| n.to_string()));
+    }
+    if !config.trim().is_empty() {
+        match serde_json::from_str::<Value>(config) {
+            Ok(Value::Object(_)) => {}
+            Ok(_) => return Err("Model configuration: must be a JSON object, like {\"model\": \"gpt-4o\"}.".to_owned()),
+            Err(e) => return Err(format!("Model configuration: not valid JSON ({e}).")),
+        }
+    }
+    let mut said = if variables.is_empty() {
+        "No variables.".to_owned()
+    } else {
+        format!("Variables: {}.", variables.into_iter().collect::<Vec<_>>().join(", "))
+    };
+    if !includes.is_empty() {
+        said.push_str(&format!(" Includes: {}.", includes.into_iter().collect::<Vec<_>>().join(", ")));
+    }
+    Ok(said)
+}
+
+/// The new-version editor: a text template or chat messages (add, remove, reorder, each
+/// with its role), and an optional model configuration as JSON. `draft` fills it from an
+/// existing version.
 #[component(inline_props)]
-fn NewVersion(data: Data, draft: Signal<String>) -> View {
+fn NewVersion(data: Data, draft: Signal<Value>) -> View {
     let version = create_signal(String::new());
+    let kind = create_signal("text".to_owned());
     let body = create_signal(String::new());
+    let rows = create_signal(Vec::<Row>::new());
+    let next_id = create_signal(0u32);
+    let config = create_signal(String::new());
     let message = create_signal(String::new());
     let form_error = create_signal(String::new());
+    let new_row = move |role: &str, content: String| {
+        let id = next_id.get();
+        next_id.set(id + 1);
+        Row { id, role: role.to_owned(), content }
+    };
     create_effect(move || {
         let d = draft.get_clone();
-        if !d.is_empty() {
-            body.set(d);
-            draft.set_silent(String::new());
-            if let Some(t) =
-                web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("version-string"))
-            {
-                use wasm_bindgen::JsCast;
-                if let Ok(input) = t.dyn_into::<web_sys::HtmlElement>() {
-                    let _ = input.focus();
-                }
+        if d.is_null() {
+            return;
+        }
+        draft.set_silent(Value::Null);
+        match d["messages"].as_array() {
+            Some(ms) => {
+                kind.set("chat".into());
+                let loaded: Vec<Row> = ms.iter().map(|m| new_row(&text(m, "role"), text(m, "content"))).collect();
+                rows.set(loaded);
+            }
+            None => {
+                kind.set("text".into());
+                body.set(text(&d, "text"));
+            }
+        }
+        config.set(if d["config"].is_object() {
+            serde_json::to_string_pretty(&d["config"]).unwrap_or_default()
+        } else {
+            String::new()
+        });
+        if let Some(t) =
+            web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("version-string"))
+        {
+            use wasm_bindgen::JsCast;
+            if let Ok(input) = t.dyn_into::<web_sys::HtmlElement>() {
+                let _ = input.focus();
             }
         }
     });
-    let check = create_memo(move || match Template::parse(&body.get_clone()) {
-        Ok(t) if t.variables().is_empty() => Ok("No variables.".to_owned()),
-        Ok(t) => Ok(format!("Variables: {}", t.variables().join(", "))),
-        Err(e) => Err(format!("Line {}, column {}: {}", e.line, e.column, e.message)),
+    // Switching to chat starts from the text as a system message, and back.
+    let switch_kind = move |e: web_sys::Event| {
+        use wasm_bindgen::JsCast;
+        let Some(select) = e.target().and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok()) else { return };
+        let chosen = select.value();
+        if chosen == "chat" && rows.with(Vec::is_empty) {
+            let first = new_row("system", body.get_clone());
+            rows.set(vec![first]);
+        }
+        if chosen == "text" && body.with(String::is_empty) {
+            let joined = rows.with(|r| r.iter().map(|r| r.content.clone()).collect::<Vec<_>>().join("\n\n"));
+            body.set(joined);
+        }
+        kind.set(chosen);
+    };
+    let check = create_memo(move || {
+        check_content(&kind.get_clone(), &body.get_clone(), &rows.get_clone(), &config.get_clone())
     });
+    let position = move |id: u32| rows.with(|r| r.iter().position(|x| x.id == id).unwrap_or(0));
+    let set_role = move |id: u32, role: String| {
+        rows.update(|r| {
+            if let Some(x) = r.iter_mut().find(|x| x.id == id) {
+                x.role = role;
+            }
+        })
+    };
+    let set_content = move |id: u32, content: String| {
+        rows.update(|r| {
+            if let Some(x) = r.iter_mut().find(|x| x.id == id) {
+                x.content = content;
+            }
+        })
+    };
+    let shift = move |id: u32, by: isize| {
+        rows.update(|r| {
+            let Some(i) = r.iter().position(|x| x.id == id) else { return };
+            let j = i as isize + by;
+            if j >= 0 && (j as usize) < r.len() {
+                r.swap(i, j as usize);
+            }
+        })
+    };
+    let remove = move |id: u32| rows.update(|r| r.retain(|x| x.id != id));
+    let add = move |_| {
+        let role = if rows.with(|r| r.last().is_some_and(|x| x.role == "user")) { "assistant" } else { "user" };
+        let row = new_row(role, String::new());
+        rows.update(|r| r.push(row));
+    };
+    let row_view = move |row: Row| {
+        use wasm_bindgen::JsCast;
+        let id = row.id;
+        let (role_id, content_id) = (format!("message-role-{id}"), format!("message-content-{id}"));
+        let (role_for, content_for) = (role_id.clone(), content_id.clone());
+        let n = move || position(id) + 1;
+        let options = ROLES
+            .iter()
+            .map(|r| {
+                let selected = *r == row.role;
+                view! { option(value=*r, selected=selected) { (*r) } }
+            })
+            .collect::<Vec<View>>();
+        let on_role = move |e: web_sys::Event| {
+            if let Some(s) = e.target().and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok()) {
+                set_role(id, s.value());
+            }
+        };
+        let on_content = move |e: web_sys::Event| {
+            if let Some(t) = e.target().and_then(|t| t.dyn_into::<web_sys::HtmlTextAreaElement>().ok()) {
+                set_content(id, t.value());
+            }
+        };
+        let content = row.content.clone();
+        view! {
+            li(class="message-editor", "data-message-id"=id.to_string()) {
+                div(class="inline-form") {
+                    label(r#for=role_for) { (move || format!("Message {} role", n())) }
+                    select(id=role_id, on:change=on_role) { (options) }
+                    button(r#type="button", class="secondary", "aria-label"=move || format!("Move message {} up", n()),
+                        disabled=move || n() == 1, on:click=move |_| shift(id, -1)) { "↑" }
+                    button(r#type="button", class="secondary", "aria-label"=move || format!("Move message {} down", n()),
+                        disabled=move || n() == rows.with(Vec::len), on:click=move |_| shift(id, 1)) { "↓" }
+                    button(r#type="button", class="secondary", "aria-label"=move || format!("Remove message {}", n()),
+                        on:click=move |_| remove(id)) { "Remove" }
+                }
+                label(r#for=content_for) { (move || format!("Message {} content", n())) }
+                textarea(id=content_id, rows="4", prop:value=content, on:input=on_content)
+            }
+        }
+    };
     let submit = move |e: web_sys::SubmitEvent| {
         e.prevent_default();
-        let mut payload = json!({"version_string": version.get_clone(), "text": body.get_clone()});
+        let mut payload = json!({"version_string": version.get_clone()});
+        if kind.with(|k| k == "chat") {
+            let messages: Vec<Value> =
+                rows.with(|r| r.iter().map(|x| json!({"role": x.role, "content": x.content})).collect());
+            payload["messages"] = json!(messages);
+        } else {
+            payload["text"] = json!(body.get_clone());
+        }
+        if !config.with(|c| c.trim().is_empty()) {
+            payload["config"] = serde_json::from_str(&config.get_clone()).unwrap_or(Value::Null);
+        }
         if !message.with(|m| m.trim().is_empty()) {
             payload["commit_message"] = json!(message.get_clone());
         }
@@ -287,6 +549,8 @@ fn NewVersion(data: Data, draft: Signal<String>) -> View {
                     deliver(form_error, String::new());
                     deliver(version, String::new());
                     deliver(body, String::new());
+                    deliver(rows, Vec::new());
+                    deliver(config, String::new());
                     deliver(message, String::new());
                     data.reload();
                 }
@@ -294,18 +558,38 @@ fn NewVersion(data: Data, draft: Signal<String>) -> View {
             }
         });
     };
+    let is_chat = create_selector(move || kind.with(|k| k == "chat"));
     view! {
         section(class="card") {
             h2 { "New version" }
             form(on:submit=submit, "aria-label"="Create a version") {
                 label(r#for="version-string") { "Version" }
                 input(id="version-string", placeholder="v1.0", bind:value=version)
-                label(r#for="version-text") { "Template" }
-                textarea(id="version-text", rows="8", bind:value=body, "aria-describedby"="template-check")
+                label(r#for="version-kind") { "Kind" }
+                select(id="version-kind", on:change=switch_kind, prop:value=move || kind.get_clone()) {
+                    option(value="text") { "Text: one template" }
+                    option(value="chat") { "Chat: messages with roles" }
+                }
+                (if is_chat.get() {
+                    view! {
+                        ol(class="messages") {
+                            Keyed(list=rows, view=row_view, key=|r: &Row| r.id)
+                        }
+                        button(r#type="button", class="secondary", on:click=add) { "Add message" }
+                    }
+                } else {
+                    view! {
+                        label(r#for="version-text") { "Template" }
+                        textarea(id="version-text", rows="8", bind:value=body, "aria-describedby"="template-check")
+                    }
+                })
                 p(id="template-check", class=move || if check.with(|c| c.is_err()) { "hint error" } else { "hint" },
                     role="status") {
                     (check.with(|c| match c { Ok(s) | Err(s) => s.clone() }))
                 }
+                label(r#for="version-config") { "Model configuration (JSON object, optional)" }
+                textarea(id="version-config", rows="3", placeholder="{\"model\": \"gpt-4o-mini\", \"temperature\": 0.2}",
+                    bind:value=config)
                 label(r#for="commit-message") { "Commit message (optional)" }
                 input(id="commit-message", bind:value=message)
                 p(class="error", role="alert") { (form_error.get_clone()) }
