@@ -7,6 +7,7 @@
 
 use crate::log::StoredEvent;
 use promptos_core::events::DecodeError;
+use promptos_core::names::{EnvironmentName, PromptName, VersionString};
 use promptos_core::Event;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -231,6 +232,24 @@ pub fn row_ops(stored: &StoredEvent) -> Result<Vec<RowOp>, DecodeError> {
             by: actor.clone(),
             position,
         };
+    // A row of deployment history: what an environment serves after this event.
+    let history = |name: &PromptName,
+                   environment: &EnvironmentName,
+                   action: &str,
+                   version: &VersionString,
+                   previous: Option<&VersionString>| {
+        RowOp::InsertHistory(HistoryRow {
+            position,
+            prompt_id: prompt_id.clone(),
+            prompt_name: name.to_string(),
+            environment: environment.to_string(),
+            action: action.to_owned(),
+            version_string: version.to_string(),
+            previous_version_string: previous.map(|v| v.to_string()),
+            actor: actor.clone(),
+            at: at.clone(),
+        })
+    };
     match &event {
         Event::PromptCreated(e) => ops.push(RowOp::InsertPrompt(PromptRow {
             prompt_id,
@@ -288,17 +307,7 @@ pub fn row_ops(stored: &StoredEvent) -> Result<Vec<RowOp>, DecodeError> {
                 deployed_at: at.clone(),
                 position,
             }));
-            ops.push(RowOp::InsertHistory(HistoryRow {
-                position,
-                prompt_id: prompt_id.clone(),
-                prompt_name: e.name.to_string(),
-                environment: e.environment.to_string(),
-                action: "deploy".into(),
-                version_string: e.version_string.to_string(),
-                previous_version_string: e.previous_version_string.as_ref().map(|v| v.to_string()),
-                actor,
-                at,
-            }));
+            ops.push(history(&e.name, &e.environment, "deploy", &e.version_string, e.previous_version_string.as_ref()));
             ops.push(RowOp::Touch { prompt_id, position });
         }
         Event::DeploymentRolledBack(e) => {
@@ -311,17 +320,7 @@ pub fn row_ops(stored: &StoredEvent) -> Result<Vec<RowOp>, DecodeError> {
                 deployed_at: at.clone(),
                 position,
             }));
-            ops.push(RowOp::InsertHistory(HistoryRow {
-                position,
-                prompt_id: prompt_id.clone(),
-                prompt_name: e.name.to_string(),
-                environment: e.environment.to_string(),
-                action: "rollback".into(),
-                version_string: e.to_version_string.to_string(),
-                previous_version_string: Some(e.from_version_string.to_string()),
-                actor,
-                at,
-            }));
+            ops.push(history(&e.name, &e.environment, "rollback", &e.to_version_string, Some(&e.from_version_string)));
             ops.push(RowOp::Touch { prompt_id, position });
         }
         Event::ExperimentStarted(e) => {
@@ -337,17 +336,13 @@ pub fn row_ops(stored: &StoredEvent) -> Result<Vec<RowOp>, DecodeError> {
                 started_by: actor.clone(),
                 position,
             }));
-            ops.push(RowOp::InsertHistory(HistoryRow {
-                position,
-                prompt_id: prompt_id.clone(),
-                prompt_name: e.name.to_string(),
-                environment: e.environment.to_string(),
-                action: "experiment_started".into(),
-                version_string: e.variants[0].version_string.to_string(),
-                previous_version_string: e.previous_version_string.as_ref().map(|v| v.to_string()),
-                actor,
-                at,
-            }));
+            ops.push(history(
+                &e.name,
+                &e.environment,
+                "experiment_started",
+                &e.variants[0].version_string,
+                e.previous_version_string.as_ref(),
+            ));
             ops.push(RowOp::Touch { prompt_id, position });
         }
         Event::ExperimentWeightsChanged(e) => {
@@ -358,17 +353,7 @@ pub fn row_ops(stored: &StoredEvent) -> Result<Vec<RowOp>, DecodeError> {
                 buckets: serde_json::to_string(&e.buckets).expect("buckets serialize"),
                 position,
             });
-            ops.push(RowOp::InsertHistory(HistoryRow {
-                position,
-                prompt_id: prompt_id.clone(),
-                prompt_name: e.name.to_string(),
-                environment: e.environment.to_string(),
-                action: "experiment_reweighted".into(),
-                version_string: e.variants[0].version_string.to_string(),
-                previous_version_string: None,
-                actor,
-                at,
-            }));
+            ops.push(history(&e.name, &e.environment, "experiment_reweighted", &e.variants[0].version_string, None));
             ops.push(RowOp::Touch { prompt_id, position });
         }
         Event::ExperimentStopped(e) => {
@@ -377,17 +362,7 @@ pub fn row_ops(stored: &StoredEvent) -> Result<Vec<RowOp>, DecodeError> {
                 environment: e.environment.to_string(),
                 position,
             });
-            ops.push(RowOp::InsertHistory(HistoryRow {
-                position,
-                prompt_id: prompt_id.clone(),
-                prompt_name: e.name.to_string(),
-                environment: e.environment.to_string(),
-                action: "experiment_stopped".into(),
-                version_string: e.version_string.to_string(),
-                previous_version_string: None,
-                actor,
-                at,
-            }));
+            ops.push(history(&e.name, &e.environment, "experiment_stopped", &e.version_string, None));
             ops.push(RowOp::Touch { prompt_id, position });
         }
         Event::UserCreated(e) => ops.push(RowOp::InsertUser(UserRow {

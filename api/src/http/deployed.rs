@@ -51,8 +51,9 @@ pub struct DeployedDto {
     pub variables: Vec<String>,
     pub deployed_at: String,
     pub deployed_by: String,
-    /// Log position of the deploy or rollback that made this version live; also the
-    /// ETag.
+    /// Log position of the last change to this answer: the deploy or rollback that made
+    /// the version live, a change to its experiment, or (with `resolve=true`) a deploy of
+    /// a prompt it includes. Also the ETag.
     pub position: i64,
     pub prompt_id: String,
     /// Present while an A/B experiment splits this environment's traffic. The fields

@@ -6,7 +6,7 @@ use promptos_projector::both_backends;
 use promptos_projector::testing::scratch;
 use reqwest::StatusCode;
 use serde_json::json;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,17 +14,7 @@ const WRITERS: usize = 16;
 const KILLS: usize = 20;
 
 fn start(database_url: &str, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_promptos"))
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .env("PROMPTOS_DATABASE_URL", database_url)
-        .env("PROMPTOS_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("PROMPTOS_JWT_SECRET", JWT_SECRET)
-        .env("PROMPTOS_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start promptos");
-    Child(child)
+    serve_process(database_url, port, &[])
 }
 
 async fn ready(http: &reqwest::Client, base: &str) {

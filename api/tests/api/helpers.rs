@@ -181,3 +181,20 @@ pub fn promptos_process(database_url: &str, args: &[&str]) -> Child {
         .expect("start promptos");
     Child(child)
 }
+
+/// `promptos serve` as a process on `port`, with the tests' first-admin password and
+/// signing secret (so a token from one process is good at another), and `extra` flags.
+pub fn serve_process(database_url: &str, port: u16, extra: &[&str]) -> Child {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_promptos"))
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .env("PROMPTOS_DATABASE_URL", database_url)
+        .env("PROMPTOS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("PROMPTOS_JWT_SECRET", JWT_SECRET)
+        .env("PROMPTOS_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start promptos serve");
+    Child(child)
+}

@@ -127,20 +127,6 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn start_server(database_url: &str, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_promptos"))
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .env("PROMPTOS_DATABASE_URL", database_url)
-        .env("PROMPTOS_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("PROMPTOS_JWT_SECRET", JWT_SECRET)
-        .env("PROMPTOS_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start promptos");
-    Child(child)
-}
-
 async fn wait_until<F, Fut>(what: &str, within: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
@@ -159,7 +145,7 @@ async fn postgres_outage_gets_fast_503s_and_the_server_recovers_by_itself() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-    let mut server = start_server(&pg.url(), port);
+    let mut server = serve_process(&pg.url(), port, &[]);
     let ok = |path: &'static str| {
         let (http, base) = (http.clone(), base.clone());
         move || {

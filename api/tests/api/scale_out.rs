@@ -29,21 +29,6 @@ both_backends!(an_api_server_reads_its_writes_through_a_projector_in_another_pro
     assert_eq!(verify["ok"], true, "{verify}");
 });
 
-/// `promptos serve` without a projector, as a scaled-out API server runs.
-fn api_server(database_url: &str, port: u16) -> Child {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_promptos"))
-        .args(["serve", "--no-projector", "--bind", &format!("127.0.0.1:{port}")])
-        .env("PROMPTOS_DATABASE_URL", database_url)
-        .env("PROMPTOS_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("PROMPTOS_JWT_SECRET", JWT_SECRET)
-        .env("PROMPTOS_LOG", "error")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start promptos serve");
-    Child(child)
-}
-
 const SHARED_PROMPTS: usize = 3;
 const WRITERS_PER_SERVER: usize = 4;
 const ROUNDS: usize = 20;
@@ -59,7 +44,7 @@ async fn two_servers_and_one_projector_on_one_postgres_agree() {
     let _projector = promptos_process(&scratch.url, &["projector"]);
     let ports: Vec<u16> =
         (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()).collect();
-    let _servers: Vec<Child> = ports.iter().map(|p| api_server(&scratch.url, *p)).collect();
+    let _servers: Vec<Child> = ports.iter().map(|p| serve_process(&scratch.url, *p, &["--no-projector"])).collect();
     let bases: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
     for base in &bases {
