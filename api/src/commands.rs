@@ -60,6 +60,22 @@ impl<A: Aggregate> Executor<A> {
         Self { db, writer, context, slots: moka::future::Cache::new(10_000) }
     }
 
+    /// The stream's state now, read up to the end of the log.
+    pub async fn current(&self, stream_id: String) -> Result<A::State, ApiError> {
+        let slot = self
+            .slots
+            .get_with(stream_id.clone(), async {
+                Arc::new(Mutex::new(Slot { version: 0, last_position: 0, state: A::State::default(), loaded: false }))
+            })
+            .await;
+        let mut slot = slot.lock().await;
+        for e in log::read_stream(&self.db, &stream_id, slot.version).await? {
+            apply::<A>(&mut slot, &e)?;
+        }
+        slot.loaded = true;
+        Ok(slot.state.clone())
+    }
+
     pub async fn execute(
         &self,
         stream_id: String,

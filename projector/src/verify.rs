@@ -131,6 +131,23 @@ fn diff_table<K: Ord + Debug, V: PartialEq + Debug>(
     diffs.into_iter().min_by_key(|d| d.position)
 }
 
+/// Credentials are compared by a fingerprint, so that a report never shows them.
+fn fingerprint(secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!("[redacted, sha256 {}]", &hex::encode(Sha256::digest(secret.as_bytes()))[..12])
+}
+
+fn redacted_users(m: &ReadModel) -> BTreeMap<String, UserRow> {
+    m.users
+        .iter()
+        .map(|(k, u)| (k.clone(), UserRow { password_hash: fingerprint(&u.password_hash), ..u.clone() }))
+        .collect()
+}
+
+fn redacted_keys(m: &ReadModel) -> BTreeMap<String, ApiKeyRow> {
+    m.api_keys.iter().map(|(k, a)| (k.clone(), ApiKeyRow { key_hash: fingerprint(&a.key_hash), ..a.clone() })).collect()
+}
+
 /// The difference that concerns the earliest event, if any.
 pub fn compare(expected: &ReadModel, found: &ReadModel) -> Option<Difference> {
     [
@@ -140,6 +157,8 @@ pub fn compare(expected: &ReadModel, found: &ReadModel) -> Option<Difference> {
         diff_table("rm_experiments", &expected.experiments, &found.experiments, |r| r.position),
         diff_table("rm_deployment_history", &expected.history, &found.history, |r| r.position),
         diff_table("rm_event_index", &expected.index, &found.index, |r| r.position),
+        diff_table("rm_users", &redacted_users(expected), &redacted_users(found), |r| r.last_position),
+        diff_table("rm_api_keys", &redacted_keys(expected), &redacted_keys(found), |r| r.last_position),
     ]
     .into_iter()
     .flatten()

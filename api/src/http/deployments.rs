@@ -223,6 +223,20 @@ pub async fn rollback(
     let to =
         body.to_version_string.as_deref().map(|v| VersionString::parse_field(v, "to_version_string")).transpose()?;
     caller.require_deploy(&state, &environment)?;
+    // The version a rollback returns to must still resolve its includes there.
+    let target = match &to {
+        Some(v) => Some(v.clone()),
+        None => {
+            let current = state.commands.prompts.current(prompt_stream(&name)).await?;
+            current
+                .live()
+                .and_then(|p| p.deployments.get(&environment))
+                .and_then(|stack| stack.len().checked_sub(2).map(|i| stack[i].clone()))
+        }
+    };
+    if let Some(target) = &target {
+        check_includes(&state, &name, &environment, target, "to_version_string").await?;
+    }
     let command = PromptCommand::Rollback { environment: environment.clone(), to };
     run(&state, name, environment, command, caller.meta).await
 }

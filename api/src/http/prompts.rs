@@ -311,7 +311,8 @@ pub async fn set_tags(
 
 /// Delete a prompt. Its history stays queryable; the name can be used again.
 #[utoipa::path(delete, path = "/prompts/{name}", tag = "prompts", params(("name" = String, Path)),
-    responses((status = 200, body = Deleted), (status = 404, body = super::error::ErrorBody)))]
+    responses((status = 200, body = Deleted), (status = 404, body = super::error::ErrorBody),
+        (status = 409, description = "Deployed prompts include it", body = super::error::ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -331,6 +332,26 @@ pub async fn delete(
                     d.environment
                 ))
             })?;
+        }
+        // Prompts that include this one would have nothing to include.
+        let mut users = Vec::new();
+        for d in &live {
+            for (includer, _) in
+                promptos_projector::includes::includers(&state.db, &d.environment, name.as_str()).await?
+            {
+                users.push(format!("{includer} ({})", d.environment));
+            }
+        }
+        if !users.is_empty() {
+            return Err(ApiError::Conflict {
+                code: "still_included",
+                message: format!(
+                    "prompt {:?} is included by {}; deploy versions of those without the include first",
+                    name.as_str(),
+                    users.join(", ")
+                ),
+                field: None,
+            });
         }
     }
     let outcome = state.commands.prompts.execute(prompt_stream(&name), PromptCommand::Delete, caller.meta).await?;

@@ -80,6 +80,25 @@ both_backends!(rebuild_then_verify_passes_and_an_edited_row_is_named, |backend| 
     assert_eq!(api["chain"]["first_bad"]["position"], victim.position);
 });
 
+both_backends!(a_tampered_user_row_is_named_by_verify_without_showing_the_password_hash, |backend| async move {
+    let app = spawn_app(backend).await;
+    app.user_token("eddie", "editor").await;
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM rm_users WHERE username = 'eddie'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    // Someone with database access makes eddie an admin behind the log's back.
+    sqlx::query("UPDATE rm_users SET role = 'admin' WHERE username = 'eddie'").execute(&app.db.pool).await.unwrap();
+    let out = promptos(&app.scratch.url, &["verify", "--json"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["read_models"]["first_difference"]["table"], "rm_users", "{text}");
+    assert!(!text.contains(&hash), "the report must not show the password hash");
+    let api = expect_status(app.get("/audit/verify").await, StatusCode::OK).await;
+    assert_eq!(api["read_models"]["ok"], false);
+});
+
 fn promptos_with_stdin(database_url: &str, args: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_promptos"))

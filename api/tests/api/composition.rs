@@ -175,6 +175,25 @@ both_backends!(includes_resolve_per_environment_and_cycles_and_missing_prompts_a
     assert_ne!(etag(&r), before, "the resolved answer has a new ETag");
     let staging = expect_status(r, StatusCode::OK).await;
     assert_eq!(staging["includes"], json!({"company-persona": "v2"}));
+    // A rollback to a version whose include no longer resolves there is refused.
+    app.create_prompt("faq-footer").await;
+    app.create_version("faq-footer", "v1", "Thanks for asking!").await;
+    expect_status(app.deploy("faq-footer", "development", "v1").await, StatusCode::OK).await;
+    app.create_prompt("faq").await;
+    app.create_version("faq", "v1", "Q: {{ q }} {% include \"faq-footer\" %}").await;
+    app.create_version("faq", "v2", "Q: {{ q }}").await;
+    expect_status(app.deploy("faq", "development", "v1").await, StatusCode::OK).await;
+    expect_status(app.deploy("faq", "development", "v2").await, StatusCode::OK).await;
+    let r = app.send(reqwest::Method::DELETE, "/prompts/faq-footer", Some(&app.token.clone()), None).await;
+    expect_status(r, StatusCode::OK).await;
+    let r = app.post("/deployments/rollback", json!({"prompt_name": "faq", "environment": "development"})).await;
+    let e = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "include_missing").await;
+    assert_eq!(e["field"], "to_version_string");
+
+    // A prompt others include cannot be deleted from under them.
+    let r = app.send(reqwest::Method::DELETE, "/prompts/company-persona", Some(&app.token.clone()), None).await;
+    let e = expect_error(r, StatusCode::CONFLICT, "still_included").await;
+    assert!(e["message"].as_str().unwrap().contains("support (production)"), "{e}");
     let verify = expect_status(app.get("/audit/verify").await, StatusCode::OK).await;
     assert_eq!(verify["ok"], true, "{verify}");
 });
