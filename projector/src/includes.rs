@@ -129,11 +129,25 @@ pub async fn resolve_item(db: &Db, mut item: queries::DeployedItem) -> Result<qu
         item.variables = serde_json::to_string(&variables).expect("names serialize");
     }
     if let Some(x) = item.experiment.as_mut() {
-        for v in x.variants.iter_mut().filter(|v| v.includes != "[]" && v.messages.is_none()) {
-            v.text = resolve_into(db, &env, &name, &v.text, &mut pulled, &mut position).await?;
+        for v in x.variants.iter_mut().filter(|v| v.includes != "[]") {
             let mut variables: BTreeSet<String> =
                 serde_json::from_str::<Vec<String>>(&v.variables).unwrap_or_default().into_iter().collect();
-            variables.extend(variables_of(&v.text));
+            match v.messages.clone() {
+                Some(messages) => {
+                    let mut list: Vec<serde_json::Value> = serde_json::from_str(&messages).unwrap_or_default();
+                    for m in &mut list {
+                        let content = m["content"].as_str().unwrap_or_default().to_owned();
+                        let resolved = resolve_into(db, &env, &name, &content, &mut pulled, &mut position).await?;
+                        variables.extend(variables_of(&resolved));
+                        m["content"] = serde_json::Value::String(resolved);
+                    }
+                    v.messages = Some(serde_json::to_string(&list).expect("JSON values serialize"));
+                }
+                None => {
+                    v.text = resolve_into(db, &env, &name, &v.text, &mut pulled, &mut position).await?;
+                    variables.extend(variables_of(&v.text));
+                }
+            }
             v.variables = serde_json::to_string(&variables).expect("names serialize");
         }
     }

@@ -306,6 +306,27 @@ impl Prompts {
         entry.compiled.render_chat(&Value::from_serialize(&vars), self.inner.strict)
     }
 
+    /// [`Prompts::get_chat`] for one subject: while an A/B experiment splits the
+    /// environment, the subject's variant (messages and config), chosen as
+    /// [`Prompts::get_for`] chooses; `experiment_id` says which experiment chose it.
+    ///
+    /// ```no_run
+    /// # async fn run(prompts: promptos_sdk::Prompts) -> Result<(), promptos_sdk::Error> {
+    /// let chat = prompts.get_chat_for("support-chat", "production", "user-4711", minijinja::context! { question => "Hi" }).await?;
+    /// println!("served {}", chat.version_string);
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_chat_for(
+        &self,
+        name: &str,
+        env: &str,
+        subject_key: &str,
+        vars: impl Serialize,
+    ) -> Result<crate::ChatPrompt> {
+        let entry = self.entry(name, env).await?;
+        entry.compiled.render_chat_for(subject_key, &Value::from_serialize(&vars), self.inner.strict)
+    }
+
     /// The prompt deployed as `name` in `env` for one subject (a user or session id),
     /// rendered, with the version it came from. While an A/B experiment splits the
     /// environment, the subject's variant is chosen by a stable hash of the prompt, the

@@ -42,7 +42,9 @@
 //! locally, by a stable hash: the same subject always gets the same variant while the
 //! weights stay the same, in every process, and a weight change moves only the
 //! subjects it must. It returns the version served, to log next to the outcome.
-//! [`Prompts::get`] serves the first variant.
+//! [`Prompts::get_chat_for`] does the same for chat prompts (messages and config of
+//! the subject's variant). [`Prompts::get`] and [`Prompts::get_chat`] serve the first
+//! variant.
 //!
 //! Applications without an async runtime use [`blocking::Prompts`].
 
@@ -69,6 +71,9 @@ pub struct ChatPrompt {
     pub config: Option<serde_json::Value>,
     /// The version served.
     pub version_string: String,
+    /// With [`Prompts::get_chat_for`]: the experiment that chose this variant, if one
+    /// is running.
+    pub experiment_id: Option<String>,
 }
 
 /// What [`Prompts::get_for`] served: the rendered text and which version it came from,

@@ -69,8 +69,15 @@ pub struct Variant {
     pub version_string: String,
     /// Whole percent of the traffic.
     pub weight: u8,
+    /// A text variant's template; empty for a chat variant.
     #[serde(default)]
     pub prompt_text: String,
+    /// A chat variant's messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<Message>>,
+    /// The model configuration deployed with this variant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<serde_json::Value>,
     #[serde(default)]
     pub variables: Vec<String>,
 }
@@ -103,10 +110,68 @@ impl Experiment {
 pub(crate) struct Compiled {
     pub template: Template,
     pub etag: Option<String>,
-    plan: Plan,
-    variants: Vec<Plan>,
-    /// A chat prompt's messages: role and compiled content.
-    messages: Vec<(String, Plan)>,
+    body: Body,
+    /// The experiment's variants, compiled, in its order.
+    variants: Vec<Body>,
+}
+
+/// A version's wording, compiled: one template, or chat messages (role and template).
+enum Body {
+    Text(Plan),
+    Chat(Vec<(String, Plan)>),
+}
+
+impl Body {
+    fn new(prompt: &str, text: &str, messages: Option<&Vec<Message>>, strict: bool) -> Result<Self> {
+        Ok(match messages {
+            Some(ms) => Body::Chat(
+                ms.iter()
+                    .map(|m| Ok((m.role.clone(), Plan::new(prompt, &m.content, strict)?)))
+                    .collect::<Result<_>>()?,
+            ),
+            None => Body::Text(Plan::new(prompt, text, strict)?),
+        })
+    }
+}
+
+/// The parts of a version a render needs besides its body.
+struct Wording<'a> {
+    prompt: &'a str,
+    version_string: &'a str,
+    variables: &'a [String],
+    config: Option<&'a serde_json::Value>,
+}
+
+fn wrong_kind(prompt: &str, kind: &str, hint: &str) -> Error {
+    Error::WrongKind { prompt: prompt.to_owned(), kind: kind.to_owned(), hint: hint.to_owned() }
+}
+
+fn render_text(body: &Body, w: &Wording, vars: &Value, strict: bool) -> Result<String> {
+    match body {
+        Body::Text(plan) => render(plan, w.prompt, w.variables, vars, strict),
+        Body::Chat(_) => Err(wrong_kind(w.prompt, "chat", "get_chat")),
+    }
+}
+
+fn render_chat(body: &Body, w: &Wording, vars: &Value, strict: bool) -> Result<crate::ChatPrompt> {
+    let Body::Chat(messages) = body else { return Err(wrong_kind(w.prompt, "text", "get")) };
+    // `variables` covers every message: check them once, then render each.
+    if strict {
+        let absent = |v: &&String| vars.get_attr(v).map_or(true, |x| x.is_undefined());
+        if let Some(missing) = w.variables.iter().find(absent) {
+            return Err(Error::MissingVariable { prompt: w.prompt.to_owned(), name: missing.clone() });
+        }
+    }
+    let messages = messages
+        .iter()
+        .map(|(role, plan)| Ok(Message { role: role.clone(), content: render(plan, w.prompt, &[], vars, strict)? }))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(crate::ChatPrompt {
+        messages,
+        config: w.config.cloned(),
+        version_string: w.version_string.to_owned(),
+        experiment_id: None,
+    })
 }
 
 /// How a template is rendered. Most prompts only substitute variables; those are cut
@@ -186,87 +251,75 @@ impl Plan {
 
 impl Compiled {
     pub fn new(template: Template, etag: Option<String>, strict: bool) -> Result<Self> {
-        let plan = Plan::new(&template.prompt_name, &template.prompt_text, strict)?;
+        let name = &template.prompt_name;
+        let body = Body::new(name, &template.prompt_text, template.messages.as_ref(), strict)?;
         let variants = match &template.experiment {
             Some(x) => x
                 .variants
                 .iter()
-                .map(|v| Plan::new(&template.prompt_name, &v.prompt_text, strict))
+                .map(|v| Body::new(name, &v.prompt_text, v.messages.as_ref(), strict))
                 .collect::<Result<Vec<_>>>()?,
             None => Vec::new(),
         };
-        let messages = template
-            .messages
-            .iter()
-            .flatten()
-            .map(|m| Ok((m.role.clone(), Plan::new(&template.prompt_name, &m.content, strict)?)))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Self { template, etag, plan, variants, messages })
+        Ok(Self { template, etag, body, variants })
     }
 
-    fn wrong_kind(&self, hint: &str) -> Error {
-        Error::WrongKind {
-            prompt: self.template.prompt_name.clone(),
-            kind: self.template.kind.clone(),
-            hint: hint.to_owned(),
+    fn wording(&self) -> Wording<'_> {
+        let t = &self.template;
+        Wording {
+            prompt: &t.prompt_name,
+            version_string: &t.version_string,
+            variables: &t.variables,
+            config: t.config.as_ref(),
         }
     }
 
     pub fn render(&self, vars: &Value, strict: bool) -> Result<String> {
-        if self.template.kind == "chat" {
-            return Err(self.wrong_kind("get_chat"));
-        }
-        render(&self.plan, &self.template.prompt_name, &self.template.variables, vars, strict)
+        render_text(&self.body, &self.wording(), vars, strict)
     }
 
     pub fn render_chat(&self, vars: &Value, strict: bool) -> Result<crate::ChatPrompt> {
-        if self.template.kind != "chat" {
-            return Err(self.wrong_kind("get"));
-        }
+        render_chat(&self.body, &self.wording(), vars, strict)
+    }
+
+    /// The experiment variant `subject_key` sees (its body and wording, and the
+    /// experiment's id), or the live version when no experiment runs.
+    fn variant(&self, subject_key: &str) -> Result<(&Body, Wording<'_>, Option<String>)> {
+        let Some(x) = &self.template.experiment else { return Ok((&self.body, self.wording(), None)) };
         let name = &self.template.prompt_name;
-        // `variables` covers every message: check them once, then render each.
-        if strict {
-            let absent = |v: &&String| vars.get_attr(v).map_or(true, |x| x.is_undefined());
-            if let Some(missing) = self.template.variables.iter().find(absent) {
-                return Err(Error::MissingVariable { prompt: name.clone(), name: missing.clone() });
-            }
+        let i = x.variant_for(name, subject_key);
+        match (x.variants.get(i), self.variants.get(i)) {
+            (Some(v), Some(body)) => Ok((
+                body,
+                Wording {
+                    prompt: name,
+                    version_string: &v.version_string,
+                    variables: &v.variables,
+                    config: v.config.as_ref(),
+                },
+                Some(x.experiment_id.clone()),
+            )),
+            _ => Err(Error::Render { prompt: name.clone(), message: "the experiment has no variants".into() }),
         }
-        let messages = self
-            .messages
-            .iter()
-            .map(|(role, plan)| Ok(Message { role: role.clone(), content: render(plan, name, &[], vars, strict)? }))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(crate::ChatPrompt {
-            messages,
-            config: self.template.config.clone(),
-            version_string: self.template.version_string.clone(),
+    }
+
+    /// The text variant `subject_key` sees, rendered, with its version string and the
+    /// experiment's id; without an experiment, the live version.
+    pub fn render_for(&self, subject_key: &str, vars: &Value, strict: bool) -> Result<crate::Served> {
+        let (body, wording, experiment_id) = self.variant(subject_key)?;
+        Ok(crate::Served {
+            text: render_text(body, &wording, vars, strict)?,
+            version_string: wording.version_string.to_owned(),
+            experiment_id,
         })
     }
 
-    /// The variant `subject_key` sees, rendered, with its version string and the
-    /// experiment's id; without an experiment, the live version.
-    pub fn render_for(&self, subject_key: &str, vars: &Value, strict: bool) -> Result<crate::Served> {
-        let name = &self.template.prompt_name;
-        if self.template.kind == "chat" {
-            return Err(self.wrong_kind("get_chat"));
-        }
-        let Some(x) = &self.template.experiment else {
-            return Ok(crate::Served {
-                text: self.render(vars, strict)?,
-                version_string: self.template.version_string.clone(),
-                experiment_id: None,
-            });
-        };
-        let i = x.variant_for(name, subject_key);
-        let (variant, plan) = match (x.variants.get(i), self.variants.get(i)) {
-            (Some(v), Some(p)) => (v, p),
-            _ => return Err(Error::Render { prompt: name.clone(), message: "the experiment has no variants".into() }),
-        };
-        Ok(crate::Served {
-            text: render(plan, name, &variant.variables, vars, strict)?,
-            version_string: variant.version_string.clone(),
-            experiment_id: Some(x.experiment_id.clone()),
-        })
+    /// The chat variant `subject_key` sees, rendered, with its configuration.
+    pub fn render_chat_for(&self, subject_key: &str, vars: &Value, strict: bool) -> Result<crate::ChatPrompt> {
+        let (body, wording, experiment_id) = self.variant(subject_key)?;
+        let mut chat = render_chat(body, &wording, vars, strict)?;
+        chat.experiment_id = experiment_id;
+        Ok(chat)
     }
 }
 
@@ -379,8 +432,14 @@ mod tests {
     #[test]
     fn variants_are_chosen_by_the_servers_documented_hash() {
         // Same vectors as promptos_core::experiment's test: bucket 81, 88 and 19.
-        let variant =
-            |v: &str| Variant { version_string: v.into(), weight: 0, prompt_text: v.into(), variables: vec![] };
+        let variant = |v: &str| Variant {
+            version_string: v.into(),
+            weight: 0,
+            prompt_text: v.into(),
+            messages: None,
+            config: None,
+            variables: vec![],
+        };
         let mut buckets = vec![0u8; 100];
         buckets[81] = 1;
         buckets[88] = 2;

@@ -76,3 +76,39 @@ async fn a_redeploy_of_an_included_prompt_reaches_its_includers_in_the_sdk_by_pu
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_experiment_between_chat_versions_serves_each_subject_its_messages_and_config() {
+    let server = Server::start(None).await;
+    server.post("/prompts/", json!({"name": "support-chat"})).await;
+    for (v, temperature) in [("v1", 0.2), ("v2", 0.8)] {
+        let body = json!({"version_string": v, "config": {"temperature": temperature},
+            "messages": [{"role": "system", "content": format!("Style {v}.")}, {"role": "user", "content": "{{ q }}"}]});
+        server.post("/prompts/support-chat/versions/", body).await;
+    }
+    server.deploy("support-chat", "production", "v1").await;
+    let split = json!({"prompt_name": "support-chat", "environment": "production",
+                       "variants": [{"version_string": "v1", "weight": 50}, {"version_string": "v2", "weight": 50}]});
+    server.post("/deployments/split", split).await;
+    let key = server.api_key(&["production"]).await;
+    let prompts = Prompts::connect(&server.base).api_key(key).ttl(HOURS).build().await.unwrap();
+
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..200 {
+        let subject = format!("user-{i}");
+        let chat = prompts.get_chat_for("support-chat", "production", &subject, context! { q => "Hi" }).await.unwrap();
+        let again = prompts.get_chat_for("support-chat", "production", &subject, context! { q => "Hi" }).await.unwrap();
+        assert_eq!(chat, again, "a subject keeps its variant");
+        assert!(chat.experiment_id.is_some());
+        // Each variant's messages come with its own config.
+        let expected = if chat.version_string == "v1" { 0.2 } else { 0.8 };
+        assert_eq!(chat.messages[0].content, format!("Style {}.", chat.version_string));
+        assert_eq!(chat.config.as_ref().unwrap()["temperature"], expected);
+        seen.insert(chat.version_string);
+    }
+    assert_eq!(seen.len(), 2, "both variants are served");
+    let plain = prompts.get_chat("support-chat", "production", context! { q => "Hi" }).await.unwrap();
+    assert_eq!((plain.version_string.as_str(), plain.experiment_id), ("v1", None), "get_chat serves the first variant");
+    let err = prompts.get_for("support-chat", "production", "user-1", context! {}).await.unwrap_err();
+    assert!(matches!(err, Error::WrongKind { .. }), "{err}");
+}
