@@ -190,11 +190,21 @@ pub fn templates_of(v: &crate::projection::VersionRow) -> Vec<String> {
 /// Checks that `version` of `prompt` would resolve in `environment`: every prompt it
 /// includes is deployed there, and nothing leads back to `prompt`.
 pub async fn check_deploy(db: &Db, prompt: &str, environment: &str, version: &str) -> Result<(), IncludeError> {
-    let Some(p) = queries::live_prompt(db, prompt).await? else { return Ok(()) };
-    let Some(v) = queries::version(db, &p.prompt_id, version).await? else { return Ok(()) };
-    if v.includes == "[]" {
+    // Most versions include nothing: one indexed lookup answers that.
+    let includes_something = sqlx::query(
+        "SELECT 1 FROM rm_includes i JOIN rm_prompts p ON p.prompt_id = i.prompt_id AND p.deleted_at IS NULL \
+         WHERE p.name = $1 AND i.version_string = $2 LIMIT 1",
+    )
+    .bind(prompt)
+    .bind(version)
+    .fetch_optional(&db.pool)
+    .await?
+    .is_some();
+    if !includes_something {
         return Ok(());
     }
+    let Some(p) = queries::live_prompt(db, prompt).await? else { return Ok(()) };
+    let Some(v) = queries::version(db, &p.prompt_id, version).await? else { return Ok(()) };
     for template in templates_of(&v) {
         resolve(db, environment, prompt, &template).await?;
     }
@@ -241,19 +251,15 @@ pub async fn check_new_version(db: &Db, root: &str, includes: &[String]) -> Resu
 /// The prompts `name` includes in any version deployed anywhere, or in its latest one.
 async fn may_include(db: &Db, name: &str) -> Result<BTreeSet<String>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT v.includes FROM rm_versions v JOIN rm_prompts p ON p.prompt_id = v.prompt_id AND p.deleted_at IS NULL \
-         WHERE p.name = $1 AND (v.version_string = p.latest_version OR EXISTS (SELECT 1 FROM rm_deployments d \
-         WHERE d.prompt_id = v.prompt_id AND d.version_string = v.version_string))",
+        "SELECT DISTINCT i.included FROM rm_includes i \
+         JOIN rm_prompts p ON p.prompt_id = i.prompt_id AND p.deleted_at IS NULL \
+         WHERE p.name = $1 AND (i.version_string = p.latest_version OR EXISTS (SELECT 1 FROM rm_deployments d \
+         WHERE d.prompt_id = i.prompt_id AND d.version_string = i.version_string))",
     )
     .bind(name)
     .fetch_all(&db.pool)
     .await?;
-    let mut out = BTreeSet::new();
-    for row in rows {
-        let includes: String = sqlx::Row::try_get(&row, 0)?;
-        out.extend(serde_json::from_str::<Vec<String>>(&includes).unwrap_or_default());
-    }
-    Ok(out)
+    rows.iter().map(|row| sqlx::Row::try_get(row, 0)).collect()
 }
 
 /// The live prompts whose version deployed in `environment` includes `prompt`, directly
@@ -263,13 +269,13 @@ pub async fn includers(db: &Db, environment: &str, prompt: &str) -> Result<Vec<(
     let mut queue = VecDeque::from([prompt.to_owned()]);
     while let Some(name) = queue.pop_front() {
         let rows = sqlx::query(
-            "SELECT p.name, d.version_string FROM rm_deployments d \
+            "SELECT p.name, d.version_string FROM rm_includes i \
+             JOIN rm_deployments d ON d.prompt_id = i.prompt_id AND d.version_string = i.version_string \
              JOIN rm_prompts p ON p.prompt_id = d.prompt_id AND p.deleted_at IS NULL \
-             JOIN rm_versions v ON v.prompt_id = d.prompt_id AND v.version_string = d.version_string \
-             WHERE d.environment = $1 AND v.includes LIKE $2",
+             WHERE i.included = $1 AND d.environment = $2",
         )
+        .bind(&name)
         .bind(environment)
-        .bind(format!("%\"{name}\"%"))
         .fetch_all(&db.pool)
         .await?;
         for row in rows {

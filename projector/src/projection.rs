@@ -407,6 +407,8 @@ pub struct ReadModel {
     pub versions: BTreeMap<(String, String), VersionRow>,
     pub deployments: BTreeMap<(String, String), DeploymentRow>,
     pub experiments: BTreeMap<(String, String), ExperimentRow>,
+    /// (prompt id, version, included prompt name) for every include.
+    pub includes: std::collections::BTreeSet<(String, String, String)>,
     pub history: BTreeMap<i64, HistoryRow>,
     pub index: BTreeMap<i64, IndexRow>,
     pub users: BTreeMap<String, UserRow>,
@@ -449,6 +451,9 @@ impl ReadModel {
                     p.latest_version = Some(row.version_string.clone());
                     p.version_count += 1;
                     p.last_position = row.position;
+                }
+                for included in included_names(&row) {
+                    self.includes.insert((row.prompt_id.clone(), row.version_string.clone(), included));
                 }
                 self.versions.insert((row.prompt_id.clone(), row.version_string.clone()), row);
             }
@@ -532,6 +537,7 @@ pub const READ_MODEL_TABLES: &[&str] = &[
     "rm_versions",
     "rm_deployments",
     "rm_experiments",
+    "rm_includes",
     "rm_deployment_history",
     "rm_event_index",
     "rm_users",
@@ -548,6 +554,7 @@ pub(crate) const DEPLOYMENT_COLUMNS: &str =
 pub(crate) const EXPERIMENT_COLUMNS: &str =
     "prompt_id, environment, experiment_id, running, variants, buckets, previous_version_string, \
      started_at, started_by, position";
+pub(crate) const INCLUDE_COLUMNS: &str = "prompt_id, version_string, included";
 pub(crate) const HISTORY_COLUMNS: &str = "position, prompt_id, prompt_name, environment, action, \
     version_string, previous_version_string, actor, at";
 pub(crate) const INDEX_COLUMNS: &str = "position, prompt_name, prompt_id, environment, actor";
@@ -620,6 +627,16 @@ impl DeploymentRow {
             Int(self.position),
         ]
     }
+}
+
+/// The prompt names a stored version includes.
+pub(crate) fn included_names(row: &VersionRow) -> Vec<String> {
+    serde_json::from_str(&row.includes).unwrap_or_default()
+}
+
+/// An `rm_includes` row.
+pub(crate) fn include_cells(prompt_id: &str, version_string: &str, included: &str) -> Vec<Cell> {
+    vec![Cell::Text(prompt_id.to_owned()), Cell::Text(version_string.to_owned()), Cell::Text(included.to_owned())]
 }
 
 impl ExperimentRow {
@@ -902,6 +919,11 @@ pub async fn apply_sql(tx: &mut Transaction<'_, Any>, op: RowOp) -> Result<(), s
             .bind(&row.prompt_id)
             .execute(&mut **tx)
             .await?;
+            let include_rows: Vec<Vec<Cell>> = included_names(&row)
+                .iter()
+                .map(|name| include_cells(&row.prompt_id, &row.version_string, name))
+                .collect();
+            insert_many(tx, "rm_includes", INCLUDE_COLUMNS, include_rows.into_iter()).await?;
             insert_one(tx, "rm_versions", VERSION_COLUMNS, row.cells()).await
         }
         RowOp::UpsertDeployment(row) => {

@@ -128,6 +128,8 @@ async fn write_models(
     insert_many(&mut tx, "rm_prompts", PROMPT_COLUMNS, model.prompts.values().map(|r| r.cells())).await?;
     insert_many(&mut tx, "rm_versions", VERSION_COLUMNS, model.versions.values().map(|r| r.cells())).await?;
     insert_many(&mut tx, "rm_deployments", DEPLOYMENT_COLUMNS, model.deployments.values().map(|r| r.cells())).await?;
+    insert_many(&mut tx, "rm_includes", INCLUDE_COLUMNS, model.includes.iter().map(|(p, v, i)| include_cells(p, v, i)))
+        .await?;
     insert_many(&mut tx, "rm_experiments", EXPERIMENT_COLUMNS, model.experiments.values().map(|r| r.cells())).await?;
     insert_many(&mut tx, "rm_deployment_history", HISTORY_COLUMNS, model.history.values().map(|r| r.cells())).await?;
     insert_many(&mut tx, "rm_event_index", INDEX_COLUMNS, model.index.values().map(|r| r.cells())).await?;

@@ -62,6 +62,9 @@ pub async fn load_read_model(db: &Db) -> Result<(i64, ReadModel), sqlx::Error> {
         let row = DeploymentRow::from_row(&r)?;
         m.deployments.insert((row.prompt_id.clone(), row.environment.clone()), row);
     }
+    for r in sqlx::query(&format!("SELECT {INCLUDE_COLUMNS} FROM rm_includes")).fetch_all(&mut *tx).await? {
+        m.includes.insert((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?));
+    }
     for r in sqlx::query(&format!("SELECT {EXPERIMENT_COLUMNS} FROM rm_experiments")).fetch_all(&mut *tx).await? {
         let row = ExperimentRow::from_row(&r)?;
         m.experiments.insert((row.prompt_id.clone(), row.environment.clone()), row);
@@ -131,6 +134,10 @@ fn diff_table<K: Ord + Debug, V: PartialEq + Debug>(
     diffs.into_iter().min_by_key(|d| d.position)
 }
 
+fn as_map(set: &std::collections::BTreeSet<(String, String, String)>) -> BTreeMap<(String, String, String), ()> {
+    set.iter().map(|k| (k.clone(), ())).collect()
+}
+
 /// Credentials are compared by a fingerprint, so that a report never shows them.
 fn fingerprint(secret: &str) -> String {
     use sha2::{Digest, Sha256};
@@ -154,6 +161,7 @@ pub fn compare(expected: &ReadModel, found: &ReadModel) -> Option<Difference> {
         diff_table("rm_prompts", &expected.prompts, &found.prompts, |r| r.last_position),
         diff_table("rm_versions", &expected.versions, &found.versions, |r| r.position),
         diff_table("rm_deployments", &expected.deployments, &found.deployments, |r| r.position),
+        diff_table("rm_includes", &as_map(&expected.includes), &as_map(&found.includes), |_| 0),
         diff_table("rm_experiments", &expected.experiments, &found.experiments, |r| r.position),
         diff_table("rm_deployment_history", &expected.history, &found.history, |r| r.position),
         diff_table("rm_event_index", &expected.index, &found.index, |r| r.position),

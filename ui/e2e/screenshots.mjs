@@ -53,6 +53,16 @@ try {
     await post("/deployments/", { prompt_name: name, environment: "staging", version_string: `v1.${texts.length - 1}` });
     await post("/deployments/", { prompt_name: name, environment: "production", version_string: "v1.0" });
   }
+  // A chat prompt with a model configuration and an included persona.
+  await post("/prompts/", { name: "company-persona", description: "Shared by every customer-facing prompt" });
+  await post("/prompts/company-persona/versions/", { version_string: "v1", text: "You are Ava, the friendly assistant of ACME Outdoor." });
+  await post("/deployments/", { prompt_name: "company-persona", environment: "production", version_string: "v1" });
+  await post("/prompts/", { name: "support-chat", description: "Answers customer questions in the chat widget" });
+  await post("/prompts/support-chat/versions/", { version_string: "v1", config: { model: "gpt-4o-mini", temperature: 0.2 },
+    messages: [{ role: "system", content: "{% include \"company-persona\" %} Answer in two sentences at most." },
+      { role: "user", content: "{{ question }}" }] });
+  await fetch(base + "/prompts/support-chat/tags", { method: "PUT", body: JSON.stringify({ tags: ["team:support", "customer-facing"] }),
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` } });
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
   const page = await browser.newPage({ viewport: { width: 1200, height: 760 } });
@@ -80,12 +90,34 @@ try {
   await page.getByRole("tab", { name: "Deployments" }).click();
   await page.locator('tr[data-env="production"] .live-version', { hasText: "v1.0" }).waitFor();
   await page.screenshot({ path: join(out, "prompt-deployments.png"), fullPage: true });
+  // An A/B test in staging, started from the card.
+  const card = page.getByRole("region", { name: "A/B test" });
+  await card.getByLabel("Run the test in").selectOption("staging");
+  await card.getByLabel("Variant 1 version").selectOption("v1.1");
+  await card.getByLabel("Variant 2 version").selectOption("v1.0");
+  await card.getByLabel("Variant 1 weight (%)").fill("70");
+  await card.getByLabel("Variant 2 weight (%)").fill("30");
+  await card.getByRole("button", { name: "Start A/B test" }).click();
+  await page.locator('tr[data-env="staging"] .live-version').getByText("A/B test: v1.1 70 % · v1.0 30 %").waitFor();
+  await page.screenshot({ path: join(out, "ab-test.png"), fullPage: true });
   await page.getByRole("tab", { name: "Settings" }).click();
   await page.getByLabel("Type customer-support-agent to confirm").fill("customer-support");
   await page.screenshot({ path: join(out, "prompt-settings.png"), fullPage: true });
   await page.getByRole("tab", { name: "History" }).click();
   await page.locator("table.timeline tbody tr").nth(2).getByText("Payload").click();
   await page.screenshot({ path: join(out, "prompt-history.png"), fullPage: true });
+  // The chat editor, started from v1 of the chat prompt.
+  await page.goto(base + "/ui/prompts/support-chat/versions");
+  await page.getByRole("button", { name: "Show the text of v1" }).click();
+  await page.getByTestId("version-messages").waitFor();
+  await page.getByRole("button", { name: "Edit as a new version" }).click();
+  const form = page.getByRole("form", { name: "Create a version" });
+  await form.getByLabel("Version", { exact: true }).fill("v2");
+  await form.getByRole("button", { name: "Add message" }).click();
+  await form.getByLabel("Message 3 content").fill("Sure! Which order number is it about?");
+  await form.getByLabel("Message 3 role").selectOption("assistant");
+  await page.setViewportSize({ width: 1200, height: 1400 });
+  await form.screenshot({ path: join(out, "chat-editor.png") });
   await browser.close();
   console.log(`screenshots written to ${out}`);
 } finally {

@@ -85,8 +85,9 @@ impl utoipa::Modify for SecurityAddon {
 
 /// Documents the error answers every operation can give, so that clients (and schema
 /// checkers) know every status they may see: a malformed request (400), missing or
-/// insufficient credentials (401, 403), an unknown name in the path (404), a body that
-/// is too large, not JSON or invalid (413, 415, 422), and a database outage (503).
+/// insufficient credentials (401, 403), an unknown name (404), a write that conflicts
+/// with the current state (409), a body that stalls, is too large, not JSON or invalid
+/// (408, 413, 415, 422), and a database outage (503).
 struct CommonResponses;
 
 impl utoipa::Modify for CommonResponses {
@@ -106,6 +107,12 @@ impl utoipa::Modify for CommonResponses {
             op.responses.responses.entry(status.to_owned()).or_insert_with(|| error(description).into());
         };
         for (path, item) in openapi.paths.paths.iter_mut() {
+            // Any write can meet a conflicting state or a concurrent change to the same prompt.
+            for op in [&mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten() {
+                if path != "/auth/token" {
+                    add(op, "409", "Conflicts with the current state, e.g. it already exists or changed meanwhile");
+                }
+            }
             let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
             for op in operations.into_iter().flatten() {
                 let public = op.security.as_ref().is_some_and(|s| s.iter().all(|r| *r == Default::default()));
