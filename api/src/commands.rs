@@ -60,6 +60,15 @@ impl<A: Aggregate> Executor<A> {
         Self { db, writer, context, slots: moka::future::Cache::new(10_000) }
     }
 
+    /// What this process already holds of the stream, without reading the log: possibly
+    /// behind other processes' writes, so good only for facts that never change once
+    /// recorded (what a version includes). None when nothing is held.
+    pub async fn peek<R>(&self, stream_id: &str, look: impl FnOnce(&A::State) -> R) -> Option<R> {
+        let slot = self.slots.get(stream_id).await?;
+        let slot = slot.lock().await;
+        slot.loaded.then(|| look(&slot.state))
+    }
+
     /// The stream's state now, read up to the end of the log.
     pub async fn current(&self, stream_id: String) -> Result<A::State, ApiError> {
         let slot = self

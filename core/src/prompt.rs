@@ -28,6 +28,8 @@ pub struct LivePrompt {
     pub description: Description,
     pub tags: Vec<Tag>,
     pub versions: BTreeSet<VersionString>,
+    /// The prompts each version includes, for the versions that include any.
+    pub includes: BTreeMap<VersionString, Vec<PromptName>>,
     /// Per environment, the versions that were live, oldest first; the last is live now.
     /// A rollback without a target pops the stack.
     pub deployments: BTreeMap<EnvironmentName, Vec<VersionString>>,
@@ -475,6 +477,7 @@ pub fn evolve(state: PromptState, event: &Event) -> PromptState {
             description: e.description.clone(),
             tags: Vec::new(),
             versions: BTreeSet::new(),
+            includes: BTreeMap::new(),
             deployments: BTreeMap::new(),
             experiments: BTreeMap::new(),
         }),
@@ -489,6 +492,9 @@ pub fn evolve(state: PromptState, event: &Event) -> PromptState {
         }
         (PromptState::Live(mut p), Event::VersionCreated(e)) => {
             p.versions.insert(e.version_string.clone());
+            if !e.includes.is_empty() {
+                p.includes.insert(e.version_string.clone(), e.includes.clone());
+            }
             PromptState::Live(p)
         }
         (PromptState::Live(mut p), Event::VersionDeployed(e)) => {

@@ -56,7 +56,6 @@ pub async fn changes_for(db: &Db, events: &[StoredEvent]) -> Result<Vec<ChangeMe
     let mut out = Vec::new();
     for stored in events {
         let Ok(event) = stored.decode() else { continue };
-        let first = out.len();
         let message = |environment: String, version_string: Option<String>| ChangeMessage {
             position: stored.position,
             event_id: stored.event_id.clone(),
@@ -95,19 +94,20 @@ pub async fn changes_for(db: &Db, events: &[StoredEvent]) -> Result<Vec<ChangeMe
             }
             _ => {}
         }
-        // Prompts that include this one serve new text too.
-        let direct: Vec<(String, String)> =
-            out[first..].iter().map(|m| (m.prompt.clone(), m.environment.clone())).collect();
-        for (prompt, environment) in direct {
-            for (includer, version) in crate::includes::includers(db, &environment, &prompt).await? {
+    }
+    // Prompts that include a changed one serve new text too: looked up for the whole
+    // batch at once.
+    let changed: Vec<(String, String)> = out.iter().map(|m| (m.prompt.clone(), m.environment.clone())).collect();
+    let includers = crate::includes::includers_of_all(db, &changed).await?;
+    if !includers.is_empty() {
+        let direct = out.clone();
+        for m in direct {
+            for (includer, version) in includers.get(&(m.prompt.clone(), m.environment.clone())).into_iter().flatten() {
                 out.push(ChangeMessage {
-                    position: stored.position,
-                    event_id: stored.event_id.clone(),
                     event_type: "IncludeChanged".into(),
-                    prompt: includer,
-                    environment: environment.clone(),
-                    version_string: Some(version),
-                    at: stored.recorded_at.clone(),
+                    prompt: includer.clone(),
+                    version_string: Some(version.clone()),
+                    ..m.clone()
                 });
             }
         }

@@ -265,26 +265,55 @@ async fn may_include(db: &Db, name: &str) -> Result<BTreeSet<String>, sqlx::Erro
 /// The live prompts whose version deployed in `environment` includes `prompt`, directly
 /// or through other includes, with the version each has live.
 pub async fn includers(db: &Db, environment: &str, prompt: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
-    let mut found: BTreeMap<String, String> = BTreeMap::new();
-    let mut queue = VecDeque::from([prompt.to_owned()]);
-    while let Some(name) = queue.pop_front() {
-        let rows = sqlx::query(
-            "SELECT p.name, d.version_string FROM rm_includes i \
+    let changed = [(prompt.to_owned(), environment.to_owned())];
+    Ok(includers_of_all(db, &changed).await?.remove(&changed[0]).unwrap_or_default())
+}
+
+/// For each changed (prompt, environment), the live prompts deployed there that include
+/// it, directly or not, with their live version. One indexed query per level of
+/// nesting for all of them together, so a batch of deploys that nothing includes costs
+/// one query.
+pub async fn includers_of_all(
+    db: &Db,
+    changed: &[(String, String)],
+) -> Result<BTreeMap<(String, String), Vec<(String, String)>>, sqlx::Error> {
+    let mut out: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
+    // (name reached, environment, the changed prompt it leads back to)
+    let mut frontier: BTreeSet<(String, String, String)> =
+        changed.iter().map(|(p, e)| (p.clone(), e.clone(), p.clone())).collect();
+    let mut seen: BTreeSet<(String, String, String)> = BTreeSet::new();
+    for _ in 0..=MAX_DEPTH {
+        if frontier.is_empty() {
+            break;
+        }
+        let names: BTreeSet<&String> = frontier.iter().map(|(n, _, _)| n).collect();
+        let list: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT i.included, d.environment, p.name, d.version_string FROM rm_includes i \
              JOIN rm_deployments d ON d.prompt_id = i.prompt_id AND d.version_string = i.version_string \
              JOIN rm_prompts p ON p.prompt_id = d.prompt_id AND p.deleted_at IS NULL \
-             WHERE i.included = $1 AND d.environment = $2",
-        )
-        .bind(&name)
-        .bind(environment)
-        .fetch_all(&db.pool)
-        .await?;
-        for row in rows {
-            let (includer, version): (String, String) = (sqlx::Row::try_get(&row, 0)?, sqlx::Row::try_get(&row, 1)?);
-            if includer != prompt && !found.contains_key(&includer) && found.len() < 1000 {
-                found.insert(includer.clone(), version);
-                queue.push_back(includer);
+             WHERE i.included IN ({})",
+            list.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for name in &names {
+            query = query.bind(name.as_str());
+        }
+        let mut edges: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
+        for row in query.fetch_all(&db.pool).await? {
+            let get = |i: usize| sqlx::Row::try_get::<String, _>(&row, i);
+            edges.entry((get(0)?, get(1)?)).or_default().push((get(2)?, get(3)?));
+        }
+        let mut next = BTreeSet::new();
+        for (name, env, root) in &frontier {
+            for (includer, version) in edges.get(&(name.clone(), env.clone())).into_iter().flatten() {
+                if includer != root && seen.insert((root.clone(), env.clone(), includer.clone())) {
+                    out.entry((root.clone(), env.clone())).or_default().push((includer.clone(), version.clone()));
+                    next.insert((includer.clone(), env.clone(), root.clone()));
+                }
             }
         }
+        frontier = next;
     }
-    Ok(found.into_iter().collect())
+    Ok(out)
 }

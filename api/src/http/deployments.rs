@@ -202,6 +202,18 @@ pub(crate) async fn check_includes(
     version: &VersionString,
     field: &str,
 ) -> ApiResult<()> {
+    // A version's includes never change: when this process already knows the version
+    // and it includes nothing, there is nothing to look up.
+    let includes_nothing = state
+        .commands
+        .prompts
+        .peek(&prompt_stream(name), |s| {
+            s.live().is_some_and(|p| p.versions.contains(version) && !p.includes.contains_key(version))
+        })
+        .await;
+    if includes_nothing == Some(true) {
+        return Ok(());
+    }
     promptos_projector::includes::check_deploy(&state.db, name.as_str(), environment.as_str(), version.as_str())
         .await
         .map_err(|e| super::error::ApiError::include(e, axum::http::StatusCode::UNPROCESSABLE_ENTITY, field))
