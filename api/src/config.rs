@@ -109,8 +109,9 @@ pub struct ServeArgs {
     #[arg(long, env = "PROMPTOS_HEADER_TIMEOUT_SECS", default_value_t = 30)]
     pub header_timeout_secs: u64,
 
-    /// A request body that sends nothing for this many seconds is answered with 408 and
-    /// dropped (a stalled or deliberately slow upload cannot hold a connection).
+    /// A request body that has not fully arrived within this many seconds is answered
+    /// with 408 and dropped (a stalled or deliberately slow upload cannot hold a
+    /// connection).
     #[arg(long, env = "PROMPTOS_BODY_TIMEOUT_SECS", default_value_t = 30)]
     pub body_timeout_secs: u64,
 

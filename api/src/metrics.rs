@@ -153,7 +153,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     let route = request.extensions().get::<MatchedPath>().cloned();
     let method = request.method().clone();
     let started = Instant::now();
-    let response = next.run(request).await;
+    let response = crate::gate::guarded(&state, request, next).await;
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     state.metrics.observe(route, method.as_str(), response.status().as_u16(), started.elapsed().as_secs_f64());
     response

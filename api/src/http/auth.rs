@@ -4,7 +4,6 @@ use super::error::{ApiError, ApiResult};
 use super::extract::parse_json;
 use crate::app::AppState;
 use crate::auth::{passwords, Caller, Principal};
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::header;
 use axum::http::request::Parts;
@@ -53,7 +52,11 @@ pub struct Me {
 /// The login body in either encoding.
 pub struct LoginForm(TokenRequest);
 
-impl<S: Send + Sync> FromRequest<S> for LoginForm {
+impl<S> FromRequest<S> for LoginForm
+where
+    S: Send + Sync,
+    crate::AppState: axum::extract::FromRef<S>,
+{
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -63,15 +66,13 @@ impl<S: Send + Sync> FromRequest<S> for LoginForm {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
         if json {
-            let bytes = Bytes::from_request(req, state).await.map_err(|e| ApiError::BadRequest {
-                code: "unreadable_body",
-                message: e.body_text(),
-                field: None,
-            })?;
+            let bytes = super::extract::read_body(req, state).await?;
             return parse_json(&bytes).map(LoginForm);
         }
-        axum::Form::<TokenRequest>::from_request(req, state)
+        let timeout = <AppState as axum::extract::FromRef<S>>::from_ref(state).settings.body_timeout;
+        tokio::time::timeout(timeout, axum::Form::<TokenRequest>::from_request(req, state))
             .await
+            .map_err(|_| ApiError::BodyTimeout)?
             .map(|f| LoginForm(f.0))
             .map_err(|e| ApiError::Unprocessable { code: "invalid_body", message: e.body_text(), field: None })
     }

@@ -29,7 +29,7 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String, field: Option<String> },
     #[error("the request body is larger than the server accepts (PROMPTOS_MAX_BODY_BYTES)")]
     PayloadTooLarge,
-    #[error("the request body stopped arriving; send it without pauses (PROMPTOS_BODY_TIMEOUT_SECS)")]
+    #[error("the request body did not arrive in time; send it without pauses (PROMPTOS_BODY_TIMEOUT_SECS)")]
     BodyTimeout,
     #[error(transparent)]
     Template(#[from] TemplateError),

@@ -3,7 +3,7 @@
 use super::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use serde::de::DeserializeOwned;
@@ -15,20 +15,17 @@ const MAX_JSON_DEPTH: usize = 32;
 /// field; a body over the configured limit is 413.
 pub struct Json<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+impl<S, T> FromRequest<S> for Json<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+    crate::AppState: FromRef<S>,
+{
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let is_json = json_content_type(req.headers());
-        let bytes = Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else if stalled(&e) {
-                ApiError::BodyTimeout
-            } else {
-                ApiError::BadRequest { code: "unreadable_body", message: e.body_text(), field: None }
-            }
-        })?;
+        let bytes = read_body(req, state).await?;
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
@@ -36,16 +33,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     }
 }
 
-/// True when reading the body failed because it stopped arriving (the body timeout).
-fn stalled(e: &BytesRejection) -> bool {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cause {
-        if err.is::<tower_http::timeout::TimeoutError>() {
-            return true;
+/// Reads a request body, within the body timeout (a client that trickles or stalls its
+/// body cannot hold the connection) and the size limit.
+pub async fn read_body<S>(req: Request, state: &S) -> Result<Bytes, ApiError>
+where
+    S: Send + Sync,
+    crate::AppState: FromRef<S>,
+{
+    let timeout = crate::AppState::from_ref(state).settings.body_timeout;
+    let read =
+        tokio::time::timeout(timeout, Bytes::from_request(req, state)).await.map_err(|_| ApiError::BodyTimeout)?;
+    read.map_err(|e: BytesRejection| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest { code: "unreadable_body", message: e.body_text(), field: None }
         }
-        cause = err.source();
-    }
-    false
+    })
 }
 
 fn json_content_type(headers: &HeaderMap) -> bool {

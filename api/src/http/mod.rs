@@ -138,7 +138,7 @@ impl utoipa::Modify for CommonResponses {
                 if has_body {
                     add(op, "413", "The body is larger than the server accepts (PROMPTOS_MAX_BODY_BYTES)");
                     add(op, "415", "The body was not sent with the documented content type");
-                    add(op, "408", "The body stalled (PROMPTOS_BODY_TIMEOUT_SECS without data)");
+                    add(op, "408", "The body did not arrive in time (PROMPTOS_BODY_TIMEOUT_SECS)");
                 }
                 if !matches!(path.as_str(), "/healthz") {
                     add(op, "503", "The database is unavailable; retry after the `Retry-After` seconds");
@@ -190,7 +190,6 @@ const UI_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; 
 
 pub fn router(state: AppState) -> Router {
     let limit = state.settings.max_body_bytes;
-    let body_timeout = state.settings.body_timeout;
     let ui_dir = state.settings.ui_dir.clone();
     let mut api = Router::new();
     api = route(api, "/prompts/", post(prompts::create).get(prompts::list));
@@ -228,8 +227,6 @@ pub fn router(state: AppState) -> Router {
     api.fallback(|| async { ApiError::NotFound("no such endpoint; see /docs".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limit))
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::gate::guard))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::metrics::track))
         .with_state(state)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
