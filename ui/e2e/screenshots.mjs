@@ -117,7 +117,7 @@ try {
   await form.getByLabel("Message 3 content").fill("Sure! Which order number is it about?");
   await form.getByLabel("Message 3 role").selectOption("assistant");
   await page.setViewportSize({ width: 1200, height: 1400 });
-  await form.screenshot({ path: join(out, "chat-editor.png") });
+  await page.locator("section.card", { has: form }).screenshot({ path: join(out, "chat-editor.png") });
   await browser.close();
   console.log(`screenshots written to ${out}`);
 } finally {

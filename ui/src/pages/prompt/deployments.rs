@@ -3,7 +3,7 @@
 //! variant or reverting), and the deployment history. Protected environments are
 //! marked, and editors see why they cannot change them.
 
-use super::{text, Data};
+use super::{text, when, Data};
 use crate::api;
 use crate::app::{deliver, Session};
 use serde_json::{json, Value};
@@ -112,6 +112,12 @@ pub(super) fn Deployments(data: Data) -> View {
                 let [env_name, action, v, prev, actor, at] =
                     ["environment", "action", "version_string", "previous_version_string", "actor", "at"]
                         .map(|k| text(&h, k));
+                let action = match action.as_str() {
+                    "experiment_started" => "A/B test started".to_owned(),
+                    "experiment_reweighted" => "A/B weights changed".to_owned(),
+                    "experiment_stopped" => "A/B test stopped".to_owned(),
+                    _ => action,
+                };
                 view! { tr { td { (at) } td { (env_name) } td { (action) } td { (v) } td { (prev) } td { (actor) } } }
             })
             .collect::<Vec<View>>()
@@ -243,7 +249,7 @@ pub(super) fn Deployments(data: Data) -> View {
         let x = running.get_clone();
         let blocked = split_refusal().is_some();
         if let Some(vs) = x["variants"].as_array().cloned() {
-            let since = format!("Running since {} (by {}).", text(&x, "started_at"), text(&x, "started_by"));
+            let since = format!("Running since {} (by {}).", when(&text(&x, "started_at")), text(&x, "started_by"));
             let weight_rows = vs
                 .iter()
                 .take(SPLIT_ROWS)

@@ -588,7 +588,7 @@ fn NewVersion(data: Data, draft: Signal<Value>) -> View {
                     (check.with(|c| match c { Ok(s) | Err(s) => s.clone() }))
                 }
                 label(r#for="version-config") { "Model configuration (JSON object, optional)" }
-                textarea(id="version-config", rows="3", placeholder="{\"model\": \"gpt-4o-mini\", \"temperature\": 0.2}",
+                textarea(id="version-config", rows="5", placeholder="{\"model\": \"gpt-4o-mini\", \"temperature\": 0.2}",
                     bind:value=config)
                 label(r#for="commit-message") { "Commit message (optional)" }
                 input(id="commit-message", bind:value=message)
