@@ -69,14 +69,18 @@ impl<A: Aggregate> Executor<A> {
         slot.loaded.then(|| look(&slot.state))
     }
 
-    /// The stream's state now, read up to the end of the log.
-    pub async fn current(&self, stream_id: String) -> Result<A::State, ApiError> {
-        let slot = self
-            .slots
-            .get_with(stream_id.clone(), async {
+    /// The stream's slot, created empty (to be loaded from the log) when absent.
+    async fn slot(&self, stream_id: &str) -> Arc<Mutex<Slot<A::State>>> {
+        self.slots
+            .get_with(stream_id.to_owned(), async {
                 Arc::new(Mutex::new(Slot { version: 0, last_position: 0, state: A::State::default(), loaded: false }))
             })
-            .await;
+            .await
+    }
+
+    /// The stream's state now, read up to the end of the log.
+    pub async fn current(&self, stream_id: String) -> Result<A::State, ApiError> {
+        let slot = self.slot(&stream_id).await;
         let mut slot = slot.lock().await;
         for e in log::read_stream(&self.db, &stream_id, slot.version).await? {
             apply::<A>(&mut slot, &e)?;
@@ -91,12 +95,7 @@ impl<A: Aggregate> Executor<A> {
         command: A::Command,
         metadata: Metadata,
     ) -> Result<Outcome<A::State>, ApiError> {
-        let slot = self
-            .slots
-            .get_with(stream_id.clone(), async {
-                Arc::new(Mutex::new(Slot { version: 0, last_position: 0, state: A::State::default(), loaded: false }))
-            })
-            .await;
+        let slot = self.slot(&stream_id).await;
         let mut slot = slot.lock().await;
         // A warm slot holds every event this process appended, so a command is decided on
         // it without reading the log first (one query less per command). If another

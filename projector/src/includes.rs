@@ -107,48 +107,13 @@ pub async fn resolve_item(db: &Db, mut item: queries::DeployedItem) -> Result<qu
     let (env, name) = (item.environment.clone(), item.prompt_name.clone());
     let mut pulled = BTreeMap::new();
     let mut position = item.position;
+    let mut into = Resolver { db, environment: &env, root: &name, pulled: &mut pulled, position: &mut position };
     if item.includes != "[]" {
-        let mut variables: BTreeSet<String> =
-            serde_json::from_str::<Vec<String>>(&item.variables).unwrap_or_default().into_iter().collect();
-        match item.messages.clone() {
-            Some(messages) => {
-                let mut list: Vec<serde_json::Value> = serde_json::from_str(&messages).unwrap_or_default();
-                for m in &mut list {
-                    let content = m["content"].as_str().unwrap_or_default().to_owned();
-                    let resolved = resolve_into(db, &env, &name, &content, &mut pulled, &mut position).await?;
-                    variables.extend(variables_of(&resolved));
-                    m["content"] = serde_json::Value::String(resolved);
-                }
-                item.messages = Some(serde_json::to_string(&list).expect("JSON values serialize"));
-            }
-            None => {
-                item.text = resolve_into(db, &env, &name, &item.text, &mut pulled, &mut position).await?;
-                variables.extend(variables_of(&item.text));
-            }
-        }
-        item.variables = serde_json::to_string(&variables).expect("names serialize");
+        into.wording(&mut item.text, &mut item.messages, &mut item.variables).await?;
     }
     if let Some(x) = item.experiment.as_mut() {
         for v in x.variants.iter_mut().filter(|v| v.includes != "[]") {
-            let mut variables: BTreeSet<String> =
-                serde_json::from_str::<Vec<String>>(&v.variables).unwrap_or_default().into_iter().collect();
-            match v.messages.clone() {
-                Some(messages) => {
-                    let mut list: Vec<serde_json::Value> = serde_json::from_str(&messages).unwrap_or_default();
-                    for m in &mut list {
-                        let content = m["content"].as_str().unwrap_or_default().to_owned();
-                        let resolved = resolve_into(db, &env, &name, &content, &mut pulled, &mut position).await?;
-                        variables.extend(variables_of(&resolved));
-                        m["content"] = serde_json::Value::String(resolved);
-                    }
-                    v.messages = Some(serde_json::to_string(&list).expect("JSON values serialize"));
-                }
-                None => {
-                    v.text = resolve_into(db, &env, &name, &v.text, &mut pulled, &mut position).await?;
-                    variables.extend(variables_of(&v.text));
-                }
-            }
-            v.variables = serde_json::to_string(&variables).expect("names serialize");
+            into.wording(&mut v.text, &mut v.messages, &mut v.variables).await?;
         }
     }
     item.position = position;
@@ -156,18 +121,52 @@ pub async fn resolve_item(db: &Db, mut item: queries::DeployedItem) -> Result<qu
     Ok(item)
 }
 
-async fn resolve_into(
-    db: &Db,
-    environment: &str,
-    root: &str,
-    text: &str,
-    pulled: &mut BTreeMap<String, String>,
-    position: &mut i64,
-) -> Result<String, IncludeError> {
-    let r = resolve(db, environment, root, text).await?;
-    *position = (*position).max(r.position);
-    pulled.extend(r.includes);
-    Ok(r.text)
+/// Where resolved includes go: the versions pulled in and the highest position seen.
+struct Resolver<'a> {
+    db: &'a Db,
+    environment: &'a str,
+    root: &'a str,
+    pulled: &'a mut BTreeMap<String, String>,
+    position: &'a mut i64,
+}
+
+impl Resolver<'_> {
+    /// Resolves a stored version's wording in place: its text, or each message's
+    /// content (JSON), and adds the included texts' variables to `variables` (JSON).
+    async fn wording(
+        &mut self,
+        text: &mut String,
+        messages: &mut Option<String>,
+        variables: &mut String,
+    ) -> Result<(), IncludeError> {
+        let mut names: BTreeSet<String> =
+            serde_json::from_str::<Vec<String>>(variables).unwrap_or_default().into_iter().collect();
+        match messages.as_deref() {
+            Some(json) => {
+                let mut list: Vec<serde_json::Value> = serde_json::from_str(json).unwrap_or_default();
+                for m in &mut list {
+                    let content = m["content"].as_str().unwrap_or_default().to_owned();
+                    let resolved = self.template(&content).await?;
+                    names.extend(variables_of(&resolved));
+                    m["content"] = serde_json::Value::String(resolved);
+                }
+                *messages = Some(serde_json::to_string(&list).expect("JSON values serialize"));
+            }
+            None => {
+                *text = self.template(text).await?;
+                names.extend(variables_of(text));
+            }
+        }
+        *variables = serde_json::to_string(&names).expect("names serialize");
+        Ok(())
+    }
+
+    async fn template(&mut self, text: &str) -> Result<String, IncludeError> {
+        let r = resolve(self.db, self.environment, self.root, text).await?;
+        *self.position = (*self.position).max(r.position);
+        self.pulled.extend(r.includes);
+        Ok(r.text)
+    }
 }
 
 /// The variables a resolved template reads (an included text's variables count too).
