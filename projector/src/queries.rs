@@ -342,7 +342,8 @@ pub async fn deployed_as_of(
     );
     let row = sqlx::query(&sql).bind(&prompt.prompt_id).bind(environment).bind(at).fetch_optional(&db.pool).await?;
     let Some(h) = row.as_ref().map(HistoryRow::from_row).transpose()? else { return Ok(None) };
-    Ok(version(db, &prompt.prompt_id, &h.version_string).await?.map(|v| DeployedItem {
+    let experiment = experiment_as_of(db, &prompt.prompt_id, environment, at).await?;
+    let item = version(db, &prompt.prompt_id, &h.version_string).await?.map(|v| DeployedItem {
         prompt_id: prompt.prompt_id,
         prompt_name: prompt.name,
         environment: h.environment,
@@ -358,7 +359,49 @@ pub async fn deployed_as_of(
         config: v.config,
         includes: v.includes,
         resolved_includes: None,
-    }))
+    });
+    match (item, experiment) {
+        (Some(item), Some((experiment_id, variants, buckets, position))) => {
+            let columns = (Some((experiment_id, variants, buckets)), position);
+            with_experiment(db, item, columns).await.map(Some)
+        }
+        (item, _) => Ok(item),
+    }
+}
+
+/// The experiment running in `environment` at time `at`, if one was: its id, variants
+/// (JSON), buckets (JSON) and the position of its last change then, read from the event
+/// its last history row records.
+async fn experiment_as_of(
+    db: &Db,
+    prompt_id: &str,
+    environment: &str,
+    at: &str,
+) -> Result<Option<(String, String, String, i64)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT position, action FROM rm_deployment_history WHERE prompt_id = $1 AND environment = $2 \
+         AND at <= $3 AND action LIKE 'experiment_%' ORDER BY position DESC LIMIT 1",
+    )
+    .bind(prompt_id)
+    .bind(environment)
+    .bind(at)
+    .fetch_optional(&db.pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let (position, action): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
+    if action == "experiment_stopped" {
+        return Ok(None);
+    }
+    let Some(stored) = crate::log::read_after(db, position - 1, 1).await?.pop() else { return Ok(None) };
+    let decode = |e: promptos_core::events::DecodeError| sqlx::Error::Decode(Box::new(e));
+    let (id, variants, buckets) = match stored.decode().map_err(decode)? {
+        promptos_core::Event::ExperimentStarted(e) => (e.experiment_id, e.variants, e.buckets),
+        promptos_core::Event::ExperimentWeightsChanged(e) => (e.experiment_id, e.variants, e.buckets),
+        _ => return Ok(None),
+    };
+    let variants = serde_json::to_string(&variants).expect("variants serialize");
+    let buckets = serde_json::to_string(&buckets).expect("buckets serialize");
+    Ok(Some((id.to_string(), variants, buckets, position)))
 }
 
 #[derive(Debug, Clone, Default)]

@@ -28,6 +28,7 @@ both_backends!(an_experiment_runs_from_start_to_promotion_with_an_audit_trail, |
     assert_eq!(started["variants"][1]["version_string"], "v2");
     assert_eq!(started["buckets"].as_array().unwrap().len(), 100);
     let experiment_id = started["experiment_id"].as_str().unwrap().to_owned();
+    let during = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
 
     // The deployed answer carries the split; its top-level fields are the first variant,
     // which is what clients that know nothing of experiments (the seed's SDK) read.
@@ -84,6 +85,16 @@ both_backends!(an_experiment_runs_from_start_to_promotion_with_an_audit_trail, |
     let live = deployed(&app, "checkout", "production").await;
     assert_eq!(live["version_string"], "v2");
     assert!(live.get("experiment").is_none(), "{live}");
+    // Auditors' time travel sees the split that was running then, with its weights then.
+    let after = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let then = app.get(&format!("/prompts/checkout/deployed/?environment=production&as_of={during}")).await;
+    let then = expect_status(then, StatusCode::OK).await;
+    assert_eq!(then["experiment"]["experiment_id"], experiment_id.as_str(), "{then}");
+    assert_eq!(then["experiment"]["variants"][0]["weight"], 50);
+    let now = app.get(&format!("/prompts/checkout/deployed/?environment=production&as_of={after}")).await;
+    let now = expect_status(now, StatusCode::OK).await;
+    assert_eq!(now["version_string"], "v2");
+    assert!(now.get("experiment").is_none(), "{now}");
 
     // A plain deploy ends an experiment too, and says so.
     let r = app.post("/deployments/split", split("checkout", "production", &[("v2", 20), ("v3", 80)])).await;
