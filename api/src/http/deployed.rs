@@ -87,21 +87,40 @@ pub struct DeployedVariant {
     pub variables: Vec<String>,
 }
 
+/// A version's wording as answered: `prompt_text` for a text prompt, `messages` for a
+/// chat prompt, the config, and the variables, from their stored JSON.
+type Wording = (Option<String>, Option<Vec<super::versions::MessageDto>>, Option<serde_json::Value>, Vec<String>);
+
+fn wording(kind: &str, text: String, messages: Option<&str>, config: Option<&str>, variables: &str) -> Wording {
+    (
+        (kind == "text").then_some(text),
+        messages.and_then(|m| serde_json::from_str(m).ok()),
+        config.and_then(|c| serde_json::from_str(c).ok()),
+        serde_json::from_str(variables).unwrap_or_default(),
+    )
+}
+
 impl From<DeployedItem> for DeployedDto {
     fn from(d: DeployedItem) -> Self {
+        let (prompt_text, messages, config, variables) =
+            wording(&d.kind, d.text, d.messages.as_deref(), d.config.as_deref(), &d.variables);
         Self {
             experiment: d.experiment.map(|x| DeployedExperiment {
                 experiment_id: x.experiment_id,
                 variants: x
                     .variants
                     .into_iter()
-                    .map(|v| DeployedVariant {
-                        variables: serde_json::from_str(&v.variables).unwrap_or_default(),
-                        version_string: v.version_string,
-                        weight: v.weight,
-                        prompt_text: (v.kind == "text").then_some(v.text),
-                        messages: v.messages.as_deref().and_then(|m| serde_json::from_str(m).ok()),
-                        config: v.config.as_deref().and_then(|c| serde_json::from_str(c).ok()),
+                    .map(|v| {
+                        let (prompt_text, messages, config, variables) =
+                            wording(&v.kind, v.text, v.messages.as_deref(), v.config.as_deref(), &v.variables);
+                        DeployedVariant {
+                            version_string: v.version_string,
+                            weight: v.weight,
+                            prompt_text,
+                            messages,
+                            config,
+                            variables,
+                        }
                     })
                     .collect(),
                 buckets: x.buckets,
@@ -109,12 +128,12 @@ impl From<DeployedItem> for DeployedDto {
             prompt_name: d.prompt_name,
             environment: d.environment,
             version_string: d.version_string,
-            prompt_text: (d.kind == "text").then_some(d.text),
-            messages: d.messages.as_deref().and_then(|m| serde_json::from_str(m).ok()),
-            config: d.config.as_deref().and_then(|c| serde_json::from_str(c).ok()),
+            prompt_text,
+            messages,
+            config,
             includes: d.resolved_includes,
             kind: d.kind,
-            variables: serde_json::from_str(&d.variables).unwrap_or_default(),
+            variables,
             deployed_at: d.deployed_at,
             deployed_by: d.deployed_by,
             position: d.position,

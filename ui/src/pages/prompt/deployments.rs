@@ -236,15 +236,6 @@ pub(super) fn Deployments(data: Data) -> View {
             )
         }
     };
-    let split_version_options = move || {
-        data.versions()
-            .into_iter()
-            .map(|v| {
-                let value = v.clone();
-                view! { option(value=value) { (v) } }
-            })
-            .collect::<Vec<View>>()
-    };
     let split_body = move || {
         let x = running.get_clone();
         let blocked = split_refusal().is_some();
@@ -298,7 +289,7 @@ pub(super) fn Deployments(data: Data) -> View {
                     view! {
                         div(class="split-row") {
                             label(r#for=v_for) { (v_label) }
-                            select(id=version_id, bind:value=split_versions[i]) { option(value="") { "—" } (split_version_options()) }
+                            select(id=version_id, bind:value=split_versions[i]) { option(value="") { "—" } (version_options()) }
                             label(r#for=w_for) { (w_label) }
                             input(id=weight_id, r#type="number", min="0", max="100", step="1", bind:value=split_weights[i])
                         }
