@@ -147,6 +147,57 @@ pub fn include_tags(text: &str) -> Result<Vec<IncludeTag>, TemplateError> {
     Ok(found)
 }
 
+/// An included prompt's template as an include renders it: without its final newline,
+/// which minijinja drops from every template it renders (`keep_trailing_newline` is off).
+pub fn include_source(text: &str) -> &str {
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    text.strip_suffix('\r').unwrap_or(text)
+}
+
+/// The resolved text of a whole template, spliced from its [`include_source`], made to
+/// render as the template itself renders: a final newline that an include brought in
+/// is kept by adding one for the renderer to drop.
+pub fn finish_resolved(mut text: String) -> String {
+    if text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
+/// `text` with every tag of `tags` (from [`include_tags`] on `text`) replaced by the
+/// matching entry of `included`: the included prompt's [`include_source`], its own
+/// includes already spliced in. Rendering the result gives what minijinja's
+/// `{% include %}` gives, whitespace control included: `{%-` trims the whitespace
+/// before the tag and `-%}` the whitespace after it.
+///
+/// ```
+/// use promptos_core::template::{include_tags, splice_includes};
+/// let text = "Intro\n{%- include \"persona\" -%}\n{{ question }}";
+/// let tags = include_tags(text).unwrap();
+/// assert_eq!(splice_includes(text, &tags, &["You are Ava.".to_owned()]), "IntroYou are Ava.{{ question }}");
+/// ```
+pub fn splice_includes(text: &str, tags: &[IncludeTag], included: &[String]) -> String {
+    let mut out = String::with_capacity(text.len() + included.iter().map(String::len).sum::<usize>());
+    let mut copied = 0;
+    let mut trim_next = false;
+    for (tag, inner) in tags.iter().zip(included) {
+        let mut before = &text[copied..tag.span.start];
+        if trim_next {
+            before = before.trim_start();
+        }
+        if text[tag.span.start + 2..].starts_with('-') {
+            before = before.trim_end();
+        }
+        out.push_str(before);
+        out.push_str(inner);
+        trim_next = text[..tag.span.end - 2].ends_with('-');
+        copied = tag.span.end;
+    }
+    let rest = &text[copied..];
+    out.push_str(if trim_next { rest.trim_start() } else { rest });
+    out
+}
+
 /// Turns minijinja's byte offset into the line and column a person sees in an editor.
 fn locate(source: &str, err: &minijinja::Error) -> TemplateError {
     let message = err.detail().map(str::to_owned).unwrap_or_else(|| err.kind().to_string());
@@ -205,6 +256,48 @@ mod tests {
         assert!(err.message.contains("in quotes"), "{err}");
         let err = Template::parse("{% include \"Not A Name\" %}").unwrap_err();
         assert!(err.message.contains("cannot include"), "{err}");
+    }
+
+    /// Resolves `name`'s includes from `sources` the way the projector does.
+    fn spliced(text: &str, sources: &[(&str, &str)]) -> String {
+        let tags = include_tags(text).unwrap();
+        let included: Vec<String> = tags
+            .iter()
+            .map(|t| {
+                let source = sources.iter().find(|(n, _)| *n == t.prompt.as_str()).unwrap().1;
+                spliced(include_source(source), sources)
+            })
+            .collect();
+        splice_includes(text, &tags, &included)
+    }
+
+    #[test]
+    fn spliced_includes_render_as_minijinja_renders_includes() {
+        let sources = [
+            ("persona", "You are {{ agent }}.\n"),
+            ("safety", "Be kind.  \n{%- include 'persona' %}\n\n"),
+            ("blank", "\n"),
+        ];
+        let roots = [
+            "Hi {{ name }}. {% include \"persona\" %} Bye.",
+            "A\n{%- include \"persona\" -%}\n  B",
+            "A {% include 'persona' %}{%- include 'safety' -%}   {{ name }}",
+            "{% include 'safety' %}",
+            "{% include 'safety' %}\n",
+            "x{% include 'blank' %}y\r\n",
+            "{%- include 'persona' +%}\n{% if name %} {{ name }}{% endif %}",
+        ];
+        let mut env = minijinja::Environment::new();
+        for (name, source) in sources {
+            env.add_template(name, source).unwrap();
+        }
+        let ctx = minijinja::context! { name => "Alex", agent => "Ava" };
+        for root in roots {
+            let expected = env.render_str(root, &ctx).unwrap();
+            let resolved = finish_resolved(spliced(include_source(root), &sources));
+            assert!(include_tags(&resolved).unwrap().is_empty(), "{resolved:?}");
+            assert_eq!(env.render_str(&resolved, &ctx).unwrap(), expected, "{root:?} resolved to {resolved:?}");
+        }
     }
 
     #[test]

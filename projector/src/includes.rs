@@ -5,7 +5,7 @@
 
 use crate::db::Db;
 use crate::queries;
-use promptos_core::template::include_tags;
+use promptos_core::template::{finish_resolved, include_source, include_tags, splice_includes};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// How deep includes may nest.
@@ -46,8 +46,13 @@ pub struct Resolved {
 /// deployed in `environment`, recursively.
 pub async fn resolve(db: &Db, environment: &str, root: &str, text: &str) -> Result<Resolved, IncludeError> {
     let mut resolved = Resolved { text: String::new(), includes: BTreeMap::new(), position: 0 };
+    if include_tags(text).map_err(|e| IncludeError::Template(e.to_string()))?.is_empty() {
+        resolved.text = text.to_owned();
+        return Ok(resolved);
+    }
     let mut path = vec![root.to_owned()];
-    resolved.text = Box::pin(expand(db, environment, text, &mut path, &mut resolved)).await?;
+    let spliced = Box::pin(expand(db, environment, include_source(text), &mut path, &mut resolved)).await?;
+    resolved.text = finish_resolved(spliced);
     Ok(resolved)
 }
 
@@ -62,9 +67,8 @@ async fn expand(
     if tags.is_empty() {
         return Ok(text.to_owned());
     }
-    let mut result = String::with_capacity(text.len());
-    let mut copied = 0;
-    for tag in tags {
+    let mut included = Vec::with_capacity(tags.len());
+    for tag in &tags {
         let name = tag.prompt.as_str();
         let includer = path.last().cloned().unwrap_or_default();
         if let Some(at) = path.iter().position(|p| p == name) {
@@ -90,14 +94,10 @@ async fn expand(
         out.includes.insert(name.to_owned(), deployed.version_string.clone());
         out.position = out.position.max(deployed.position);
         path.push(name.to_owned());
-        let inner = Box::pin(expand(db, environment, &deployed.text, path, out)).await?;
+        included.push(Box::pin(expand(db, environment, include_source(&deployed.text), path, out)).await?);
         path.pop();
-        result.push_str(&text[copied..tag.span.start]);
-        result.push_str(&inner);
-        copied = tag.span.end;
     }
-    result.push_str(&text[copied..]);
-    Ok(result)
+    Ok(splice_includes(text, &tags, &included))
 }
 
 /// `item` with every include resolved in its environment: the text, each message's

@@ -157,6 +157,15 @@ both_backends!(includes_resolve_per_environment_and_cycles_and_missing_prompts_a
     let production = expect_status(deployed(&app, "support", "production", true).await, StatusCode::OK).await;
     assert_eq!(production["prompt_text"], "You are Ava from ACME, and you like {{ hobby }}.\nHelp {{ customer }}.");
     assert_eq!(production["variables"], json!(["customer", "hobby"]), "the included text's variables count");
+    // Whitespace control and final newlines come out as minijinja's own include gives them.
+    app.create_prompt("sign-off").await;
+    app.create_version("sign-off", "v1", "\nBest, Ava\n").await;
+    expect_status(app.deploy("sign-off", "staging", "v1").await, StatusCode::OK).await;
+    app.create_prompt("letter").await;
+    app.create_version("letter", "v1", "Hi {{ customer }}!\n  {%- include \"sign-off\" -%}  \n").await;
+    expect_status(app.deploy("letter", "staging", "v1").await, StatusCode::OK).await;
+    let letter = expect_status(deployed(&app, "letter", "staging", true).await, StatusCode::OK).await;
+    assert_eq!(letter["prompt_text"], "Hi {{ customer }}!\nBest, Ava");
 
     // A deploy where the included prompt is not live is refused.
     let e = expect_error(
