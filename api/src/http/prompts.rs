@@ -170,6 +170,29 @@ pub(crate) fn projected<T>(
     Err(ApiError::Internal(anyhow::anyhow!("the command appended no event with the expected row")))
 }
 
+/// `row` brought up to `position` from the prompt's stream in the log, applied as the
+/// projector applies it: a write's answer includes it (and any earlier change of the
+/// prompt) even while the read models lag behind (an external projector slower than
+/// the consistency timeout). Without lag this reads nothing.
+async fn caught_up(state: &AppState, name: &PromptName, row: PromptRow, position: i64) -> ApiResult<PromptRow> {
+    if row.last_position >= position {
+        return Ok(row);
+    }
+    let stream = promptos_projector::log::read_stream(&state.db, &prompt_stream(name), 0).await?;
+    let (id, shown) = (row.prompt_id.clone(), row.last_position);
+    let mut model = promptos_projector::projection::ReadModel::default();
+    model.prompts.insert(id.clone(), row);
+    for event in stream.iter().filter(|e| e.position > shown && e.position <= position) {
+        for op in row_ops(event).map_err(|e| ApiError::Internal(e.into()))? {
+            model.apply(op);
+        }
+    }
+    model
+        .prompts
+        .remove(&id)
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a prompt row vanished while catching up")))
+}
+
 /// Parses a prompt name from the path; a name that cannot exist is simply not found.
 pub(crate) fn path_name(name: &str) -> ApiResult<PromptName> {
     PromptName::parse(name).map_err(|_| ApiError::NotFound(format!("prompt {name:?} not found")))
@@ -286,7 +309,7 @@ pub async fn update(
         .execute(prompt_stream(&name), PromptCommand::UpdateDescription { description }, caller.meta)
         .await?;
     state.settle(outcome.position).await;
-    let row = live_prompt(&state, name.as_str()).await?;
+    let row = caught_up(&state, &name, live_prompt(&state, name.as_str()).await?, outcome.position).await?;
     Ok(axum::Json(detail(&state, row).await?.prompt))
 }
 
@@ -305,7 +328,7 @@ pub async fn set_tags(
     let outcome =
         state.commands.prompts.execute(prompt_stream(&name), PromptCommand::SetTags { tags }, caller.meta).await?;
     state.settle(outcome.position).await;
-    let row = live_prompt(&state, name.as_str()).await?;
+    let row = caught_up(&state, &name, live_prompt(&state, name.as_str()).await?, outcome.position).await?;
     Ok(axum::Json(detail(&state, row).await?.prompt))
 }
 

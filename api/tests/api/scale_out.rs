@@ -4,6 +4,7 @@ use crate::helpers::*;
 use promptos_projector::both_backends;
 use promptos_projector::testing::scratch;
 use reqwest::StatusCode;
+use serde_json::json;
 
 both_backends!(an_api_server_reads_its_writes_through_a_projector_in_another_process, |backend| async move {
     let scratch = scratch(backend).await;
@@ -153,3 +154,65 @@ async fn two_servers_and_one_projector_on_one_postgres_agree() {
     .await;
     assert_eq!(verify["ok"], true, "{verify}");
 }
+
+/// Polls `GET /prompts/{name}` until `done` holds for its answer, for at most 30 s.
+async fn until_prompt(app: &TestApp, name: &str, what: &str, done: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let r = app.get(&format!("/prompts/{name}")).await;
+        if r.status() == StatusCode::OK && done(&r.json::<serde_json::Value>().await.unwrap()) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what} within 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+both_backends!(a_write_answers_with_its_own_change_while_the_projector_lags, |backend| async move {
+    let scratch = scratch(backend).await;
+    promptos_projector::Db::connect_and_migrate(&scratch.url).await.unwrap();
+    let url = scratch.url.clone();
+    let projector = promptos_process(&url, &["projector"]);
+    let app = spawn_app_on(scratch, |a| {
+        a.no_projector = true;
+        a.consistency_timeout_ms = 200;
+    })
+    .await;
+    app.create_prompt("lagging").await;
+    until_prompt(&app, "lagging", "the projector projects the new prompt", |p| p["name"] == "lagging").await;
+    drop(projector); // From here on the read models lag behind the log.
+
+    let r = app
+        .send(
+            reqwest::Method::PATCH,
+            "/prompts/lagging",
+            Some(&app.token.clone()),
+            Some(json!({"description": "Now described"})),
+        )
+        .await;
+    let answered = expect_status(r, StatusCode::OK).await;
+    assert_eq!(answered["description"], "Now described", "{answered}");
+    let r = app
+        .send(
+            reqwest::Method::PUT,
+            "/prompts/lagging/tags",
+            Some(&app.token.clone()),
+            Some(json!({"tags": ["team:support"]})),
+        )
+        .await;
+    let answered = expect_status(r, StatusCode::OK).await;
+    assert_eq!(
+        (answered["description"].as_str(), answered["tags"].clone()),
+        (Some("Now described"), json!(["team:support"]))
+    );
+    let stale = expect_status(app.get("/prompts/lagging").await, StatusCode::OK).await;
+    assert_eq!(stale["description"], "test prompt", "the read models really lag: {stale}");
+
+    // A projector catches up, and reads agree with what the writes answered.
+    let _projector = promptos_process(&url, &["projector"]);
+    until_prompt(&app, "lagging", "the read models catch up", |p| p["tags"] == json!(["team:support"])).await;
+    let caught_up = expect_status(app.get("/prompts/lagging").await, StatusCode::OK).await;
+    assert_eq!(caught_up["description"], "Now described");
+    let verify = expect_status(app.get("/audit/verify").await, StatusCode::OK).await;
+    assert_eq!(verify["ok"], true, "{verify}");
+});
