@@ -249,7 +249,7 @@ pub async fn list(
         None | Some("") => None,
         Some(c) => {
             let parsed = c.rsplit_once(':').and_then(|(n, pos)| Some((n.to_owned(), pos.parse::<i64>().ok()?)));
-            Some(parsed.ok_or_else(|| not_our_cursor())?)
+            Some(parsed.ok_or_else(not_our_cursor)?)
         }
     };
     let filter = PromptListFilter {
