@@ -43,15 +43,22 @@ pub struct Resolved {
 }
 
 /// Replaces every include in `text` (a template of prompt `root`) with the template
-/// deployed in `environment`, recursively.
-pub async fn resolve(db: &Db, environment: &str, root: &str, text: &str) -> Result<Resolved, IncludeError> {
+/// deployed in `environment`, recursively: deployed now, or at the moment `as_of`
+/// (fixed-width UTC text, as stored) for time travel.
+pub async fn resolve(
+    db: &Db,
+    environment: &str,
+    as_of: Option<&str>,
+    root: &str,
+    text: &str,
+) -> Result<Resolved, IncludeError> {
     let mut resolved = Resolved { text: String::new(), includes: BTreeMap::new(), position: 0 };
     if include_tags(text).map_err(|e| IncludeError::Template(e.to_string()))?.is_empty() {
         resolved.text = text.to_owned();
         return Ok(resolved);
     }
     let mut path = vec![root.to_owned()];
-    let spliced = Box::pin(expand(db, environment, include_source(text), &mut path, &mut resolved)).await?;
+    let spliced = Box::pin(expand(db, environment, as_of, include_source(text), &mut path, &mut resolved)).await?;
     resolved.text = finish_resolved(spliced);
     Ok(resolved)
 }
@@ -59,6 +66,7 @@ pub async fn resolve(db: &Db, environment: &str, root: &str, text: &str) -> Resu
 async fn expand(
     db: &Db,
     environment: &str,
+    as_of: Option<&str>,
     text: &str,
     path: &mut Vec<String>,
     out: &mut Resolved,
@@ -81,7 +89,11 @@ async fn expand(
             chain.push(name.to_owned());
             return Err(IncludeError::TooDeep(chain));
         }
-        let Some(deployed) = queries::deployed(db, name, environment).await? else {
+        let deployed = match as_of {
+            None => queries::deployed(db, name, environment).await?,
+            Some(at) => queries::deployed_as_of(db, name, environment, at).await?,
+        };
+        let Some(deployed) = deployed else {
             return Err(IncludeError::NotDeployed {
                 includer,
                 prompt: name.to_owned(),
@@ -94,7 +106,7 @@ async fn expand(
         out.includes.insert(name.to_owned(), deployed.version_string.clone());
         out.position = out.position.max(deployed.position);
         path.push(name.to_owned());
-        included.push(Box::pin(expand(db, environment, include_source(&deployed.text), path, out)).await?);
+        included.push(Box::pin(expand(db, environment, as_of, include_source(&deployed.text), path, out)).await?);
         path.pop();
     }
     Ok(splice_includes(text, &tags, &included))
@@ -102,12 +114,17 @@ async fn expand(
 
 /// `item` with every include resolved in its environment: the text, each message's
 /// content and each experiment variant's text, with the variables of the resolved
-/// templates and a position that moves when an included prompt is redeployed.
-pub async fn resolve_item(db: &Db, mut item: queries::DeployedItem) -> Result<queries::DeployedItem, IncludeError> {
+/// templates and a position that moves when an included prompt is redeployed. With
+/// `as_of`, includes resolve to what was deployed at that moment.
+pub async fn resolve_item(
+    db: &Db,
+    mut item: queries::DeployedItem,
+    as_of: Option<&str>,
+) -> Result<queries::DeployedItem, IncludeError> {
     let (env, name) = (item.environment.clone(), item.prompt_name.clone());
     let mut pulled = BTreeMap::new();
     let mut position = item.position;
-    let mut into = Resolver { db, environment: &env, root: &name, pulled: &mut pulled, position: &mut position };
+    let mut into = Resolver { db, environment: &env, as_of, root: &name, pulled: &mut pulled, position: &mut position };
     if item.includes != "[]" {
         into.wording(&mut item.text, &mut item.messages, &mut item.variables).await?;
     }
@@ -125,6 +142,7 @@ pub async fn resolve_item(db: &Db, mut item: queries::DeployedItem) -> Result<qu
 struct Resolver<'a> {
     db: &'a Db,
     environment: &'a str,
+    as_of: Option<&'a str>,
     root: &'a str,
     pulled: &'a mut BTreeMap<String, String>,
     position: &'a mut i64,
@@ -162,7 +180,7 @@ impl Resolver<'_> {
     }
 
     async fn template(&mut self, text: &str) -> Result<String, IncludeError> {
-        let r = resolve(self.db, self.environment, self.root, text).await?;
+        let r = resolve(self.db, self.environment, self.as_of, self.root, text).await?;
         *self.position = (*self.position).max(r.position);
         self.pulled.extend(r.includes);
         Ok(r.text)
@@ -205,7 +223,7 @@ pub async fn check_deploy(db: &Db, prompt: &str, environment: &str, version: &st
     let Some(p) = queries::live_prompt(db, prompt).await? else { return Ok(()) };
     let Some(v) = queries::version(db, &p.prompt_id, version).await? else { return Ok(()) };
     for template in templates_of(&v) {
-        resolve(db, environment, prompt, &template).await?;
+        resolve(db, environment, None, prompt, &template).await?;
     }
     Ok(())
 }

@@ -153,15 +153,16 @@ pub struct DeployedParams {
     /// Answer only once this server includes this log position (the `position` of a
     /// change message), waiting up to the consistency timeout.
     pub min_position: Option<i64>,
-    /// Replace `{% include "…" %}` with the texts deployed in this environment and list
-    /// the versions pulled in (the SDK asks for this).
+    /// Replace `{% include "…" %}` with the texts deployed in this environment (with
+    /// `as_of`: deployed there at that moment) and list the versions pulled in (the SDK
+    /// asks for this).
     pub resolve: Option<bool>,
 }
 
 /// Resolves the item's includes; one that no longer resolves (an included prompt was
 /// deleted since) is a 409 that says why.
-async fn resolve(state: &AppState, d: DeployedItem) -> ApiResult<DeployedItem> {
-    promptos_projector::includes::resolve_item(&state.db, d)
+async fn resolve(state: &AppState, d: DeployedItem, as_of: Option<&str>) -> ApiResult<DeployedItem> {
+    promptos_projector::includes::resolve_item(&state.db, d, as_of)
         .await
         .map_err(|e| ApiError::include(e, StatusCode::CONFLICT, "resolve"))
 }
@@ -211,6 +212,7 @@ pub async fn get(
         let at = format_timestamp(at.with_timezone(&chrono::Utc));
         let found =
             queries::deployed_as_of(&state.db, &name, environment.as_str(), &at).await?.ok_or_else(not_found)?;
+        let found = if p.resolve == Some(true) { resolve(&state, found, Some(&at)).await? } else { found };
         return Ok(respond(&encode(found), &headers));
     }
     let resolved = p.resolve == Some(true);
@@ -220,7 +222,7 @@ pub async fn get(
     let key = (path_name(&name)?.to_string(), environment.to_string(), resolved);
     let load = async {
         let Some(d) = queries::deployed(&state.db, &key.0, &key.1).await? else { return Ok(None) };
-        let d = if resolved { resolve(&state, d).await? } else { d };
+        let d = if resolved { resolve(&state, d, None).await? } else { d };
         Ok::<_, ApiError>(Some(Arc::new(encode(d))))
     };
     match state.caches.deployed_entry(key.clone(), load).await? {
@@ -262,7 +264,7 @@ pub async fn list(
     let position = state.follower.visible();
     let mut items = Vec::new();
     for d in queries::deployed_in(&state.db, environment.as_str()).await? {
-        let d = if p.resolve == Some(true) { resolve(&state, d).await? } else { d };
+        let d = if p.resolve == Some(true) { resolve(&state, d, None).await? } else { d };
         items.push(DeployedDto::from(d));
     }
     Ok(axum::Json(DeployedList { environment: environment.to_string(), position, items }))

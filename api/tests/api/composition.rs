@@ -151,9 +151,9 @@ both_backends!(includes_resolve_per_environment_and_cycles_and_missing_prompts_a
     expect_status(app.deploy("support", "production", "v1").await, StatusCode::OK).await;
     let raw = expect_status(deployed(&app, "support", "staging", false).await, StatusCode::OK).await;
     assert_eq!(raw["prompt_text"], "{% include \"company-persona\" %}\nHelp {{ customer }}.");
-    let staging = expect_status(deployed(&app, "support", "staging", true).await, StatusCode::OK).await;
-    assert_eq!(staging["prompt_text"], "You are Ava from ACME.\nHelp {{ customer }}.");
-    assert_eq!(staging["includes"], json!({"company-persona": "v1"}));
+    let staging_v1 = expect_status(deployed(&app, "support", "staging", true).await, StatusCode::OK).await;
+    assert_eq!(staging_v1["prompt_text"], "You are Ava from ACME.\nHelp {{ customer }}.");
+    assert_eq!(staging_v1["includes"], json!({"company-persona": "v1"}));
     let production = expect_status(deployed(&app, "support", "production", true).await, StatusCode::OK).await;
     assert_eq!(production["prompt_text"], "You are Ava from ACME, and you like {{ hobby }}.\nHelp {{ customer }}.");
     assert_eq!(production["variables"], json!(["customer", "hobby"]), "the included text's variables count");
@@ -184,6 +184,17 @@ both_backends!(includes_resolve_per_environment_and_cycles_and_missing_prompts_a
     assert_ne!(etag(&r), before, "the resolved answer has a new ETag");
     let staging = expect_status(r, StatusCode::OK).await;
     assert_eq!(staging["includes"], json!({"company-persona": "v2"}));
+    // Time travel resolves includes as they were deployed at that moment.
+    let then = staging_v1["deployed_at"].as_str().unwrap().replace('+', "%2B");
+    let r = app.get(&format!("/prompts/support/deployed/?environment=staging&resolve=true&as_of={then}")).await;
+    let past = expect_status(r, StatusCode::OK).await;
+    assert_eq!(past["prompt_text"], "You are Ava from ACME.\nHelp {{ customer }}.", "{past}");
+    assert_eq!(past["includes"], json!({"company-persona": "v1"}));
+    let r = app.get(&format!("/prompts/support/deployed/?environment=staging&as_of={then}")).await;
+    assert_eq!(
+        expect_status(r, StatusCode::OK).await["prompt_text"],
+        "{% include \"company-persona\" %}\nHelp {{ customer }}."
+    );
     // A rollback to a version whose include no longer resolves there is refused.
     app.create_prompt("faq-footer").await;
     app.create_version("faq-footer", "v1", "Thanks for asking!").await;
