@@ -292,11 +292,11 @@ test("settings: edit the description, delete only after typing the name", () =>
     assert.ok(!list.items.some((p) => p.name === "old-faq"), "the prompt is gone from the list");
   }));
 
-test("A/B test: start a split, adjust its weights, promote the winner; History shows every step", () =>
+test("A/B test: start a three-way split, adjust its weights, promote the winner; History shows every step", () =>
   withPage("ab-test", async (page) => {
     const token = await adminToken();
     await api("/prompts/", { method: "POST", body: JSON.stringify({ name: "checkout-copy" }) }, token);
-    for (const v of ["v1", "v2"]) {
+    for (const v of ["v1", "v2", "v3"]) {
       await api("/prompts/checkout-copy/versions/", { method: "POST",
         body: JSON.stringify({ version_string: v, text: `Buy now (${v}), {{ name }}` }) }, token);
     }
@@ -314,19 +314,25 @@ test("A/B test: start a split, adjust its weights, promote the winner; History s
     await card.getByRole("button", { name: "Start A/B test" }).click();
     // The server's refusal is shown as it is, naming what is wrong.
     await card.getByRole("alert").getByText("the weights must add up to 100 (they add up to 90)").waitFor();
-    await card.getByLabel("Variant 2 weight (%)").fill("40");
+    // A third variant, on a row of its own.
+    assert.equal(await card.getByLabel("Variant 3 version").count(), 0, "two rows to start with");
+    await card.getByRole("button", { name: "Add a variant" }).click();
+    await card.getByLabel("Variant 3 version").selectOption("v3");
+    await card.getByLabel("Variant 3 weight (%)").fill("10");
     await card.getByRole("button", { name: "Start A/B test" }).click();
     const live = page.locator('tr[data-env="staging"] .live-version');
-    await live.getByText("A/B test: v1 60 % · v2 40 %").waitFor();
+    await live.getByText("A/B test: v1 60 % · v2 30 % · v3 10 %").waitFor();
     const deployed = await api("/prompts/checkout-copy/deployed/?environment=staging", {}, token);
-    assert.deepEqual(deployed.experiment.variants.map((v) => [v.version_string, v.weight]), [["v1", 60], ["v2", 40]]);
+    assert.deepEqual(deployed.experiment.variants.map((v) => [v.version_string, v.weight]),
+      [["v1", 60], ["v2", 30], ["v3", 10]]);
     assert.equal(deployed.prompt_text, "Buy now (v1), {{ name }}", "clients unaware of the test get the first variant");
 
     // Adjust the weights of the running test.
     await card.getByLabel("Weight of v1 (%)").fill("10");
     await card.getByLabel("Weight of v2 (%)").fill("90");
+    await card.getByLabel("Weight of v3 (%)").fill("0");
     await card.getByRole("button", { name: "Save weights" }).click();
-    await live.getByText("A/B test: v1 10 % · v2 90 %").waitFor();
+    await live.getByText("A/B test: v1 10 % · v2 90 % · v3 0 %").waitFor();
 
     // Promote the winner: v2 serves everyone, the test is over.
     await card.getByRole("button", { name: "Promote v2" }).click();
@@ -341,8 +347,8 @@ test("A/B test: start a split, adjust its weights, promote the winner; History s
     await until("the test's events", async () => (await events.count()) >= 4);
     assert.match(await events.nth(0).innerText(), /Deployed v2 to staging \(was v1\)/);
     assert.match(await events.nth(1).innerText(), /Stopped the A\/B test in staging: promoted v2/);
-    assert.match(await events.nth(2).innerText(), /Changed the A\/B test weights in staging to v1 10 % · v2 90 %/);
-    assert.match(await events.nth(3).innerText(), /Started an A\/B test in staging: v1 60 % · v2 40 %/);
+    assert.match(await events.nth(2).innerText(), /Changed the A\/B test weights in staging to v1 10 % · v2 90 % · v3 0 %/);
+    assert.match(await events.nth(3).innerText(), /Started an A\/B test in staging: v1 60 % · v2 30 % · v3 10 %/);
   }));
 
 test("chat prompts: compose, reorder and remove messages, validate the config, compare message by message; tags filter the list", () =>

@@ -9,8 +9,8 @@ use crate::app::{deliver, Session};
 use serde_json::{json, Value};
 use sycamore::prelude::*;
 
-/// Variant rows the start form offers (the API takes up to 10).
-const SPLIT_ROWS: usize = 4;
+/// Variant rows the A/B card can hold: as many as a split may have.
+const SPLIT_ROWS: usize = promptos_core::experiment::MAX_VARIANTS;
 
 #[component(inline_props)]
 pub(super) fn Deployments(data: Data) -> View {
@@ -149,6 +149,8 @@ pub(super) fn Deployments(data: Data) -> View {
     let split_versions: [Signal<String>; SPLIT_ROWS] = std::array::from_fn(|_| create_signal(String::new()));
     let split_weights: [Signal<String>; SPLIT_ROWS] =
         std::array::from_fn(|i| create_signal(if i < 2 { "50".to_owned() } else { String::new() }));
+    // The start form shows two variant rows; "Add a variant" shows more, up to SPLIT_ROWS.
+    let split_shown = create_signal(2usize);
     let split_error = create_signal(String::new());
     let running = create_selector(move || {
         let e = split_env.get_clone();
@@ -281,7 +283,8 @@ pub(super) fn Deployments(data: Data) -> View {
                 div(class="actions") { (stops) }
             }
         } else {
-            let rows = (0..SPLIT_ROWS)
+            let shown = split_shown.get();
+            let rows = (0..shown)
                 .map(|i| {
                     let (version_id, weight_id) = (format!("split-version-{i}"), format!("split-weight-{i}"));
                     let (v_for, w_for) = (version_id.clone(), weight_id.clone());
@@ -299,6 +302,8 @@ pub(super) fn Deployments(data: Data) -> View {
             view! {
                 form(on:submit=start_split, "aria-label"="Start an A/B test") {
                     (rows)
+                    button(r#type="button", class="secondary", disabled=shown >= SPLIT_ROWS,
+                        on:click=move |_| split_shown.set((split_shown.get() + 1).min(SPLIT_ROWS))) { "Add a variant" }
                     p(class="hint") {
                         "Weights are whole percentages that add up to 100. Each user sticks to one variant. "
                         "Clients that know nothing of A/B tests get the first variant."
