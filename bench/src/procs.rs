@@ -71,34 +71,19 @@ impl Process {
     }
 }
 
+/// The benchmarks' own nats-server (the tests' helper, on a free port).
 pub struct Nats {
-    _process: Process,
+    _server: promptos_projector::testing::NatsServer,
     pub url: String,
 }
 
 impl Nats {
     pub async fn start() -> Result<Self> {
-        let port = free_port()?;
-        let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .unwrap_or("nats-server");
-        let child = Command::new(bin)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("nats-server is installed (apt-get install nats-server)")?;
-        let process = Process(child);
-        until(Duration::from_secs(10), "nats-server", || async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
-        })
-        .await?;
-        Ok(Self { _process: process, url: format!("nats://127.0.0.1:{port}") })
+        let server = tokio::task::spawn_blocking(promptos_projector::testing::NatsServer::start).await?;
+        Ok(Self { url: server.url(), _server: server })
     }
 }
 
-/// A running `promptos serve`, logged in as admin.
 pub struct Server {
     process: Process,
     pub base: String,

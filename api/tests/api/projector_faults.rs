@@ -8,7 +8,7 @@
 use crate::helpers::*;
 use futures::StreamExt;
 use promptos_projector::both_backends;
-use promptos_projector::testing::scratch;
+use promptos_projector::testing::{scratch, NatsServer as Nats};
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -16,45 +16,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const PROMPTS: usize = 5;
-
-/// A nats-server of the test's own, on a free port.
-pub struct Nats {
-    child: std::process::Child,
-    pub port: u16,
-}
-
-impl Nats {
-    pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .unwrap_or("nats-server");
-        let child = Command::new(bin)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server is installed (apt-get install nats-server)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Self { child, port }
-    }
-
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn projector(database_url: &str, nats_url: &str, failpoint: Option<&str>) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_promptos"));

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+#[allow(unused_imports)] // not every test binary that includes this module uses it
+pub use promptos_projector::testing::NatsServer as Nats;
 use promptos_projector::testing::{scratch, Scratch};
 use promptos_projector::Backend;
 use reqwest::StatusCode;
@@ -36,52 +38,6 @@ where
     while !check().await {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-pub struct Nats {
-    child: Option<Child>,
-    pub port: u16,
-}
-
-impl Nats {
-    pub fn start() -> Self {
-        let mut n = Nats { child: None, port: free_port() };
-        n.resume();
-        n
-    }
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-    pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-    pub fn resume(&mut self) {
-        let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .unwrap_or("nats-server");
-        let child = Command::new(bin)
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server is installed (apt-get install nats-server)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
