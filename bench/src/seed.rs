@@ -102,19 +102,13 @@ pub async fn generate(db: &Db, shape: Shape) -> Result<usize> {
             chain.push(
                 &stream,
                 sv,
-                Event::VersionCreated(VersionCreated {
+                Event::VersionCreated(VersionCreated::plain_text(
                     prompt_id,
-                    name: name.clone(),
-                    version_string: v.clone(),
+                    name.clone(),
+                    v.clone(),
                     text,
-                    variables: vec!["customer_name".into(), "topic".into()],
-                    commit_message: None,
-                    origin: None,
-                    kind: Default::default(),
-                    messages: None,
-                    config: None,
-                    includes: vec![],
-                }),
+                    vec!["customer_name".into(), "topic".into()],
+                )),
             );
         }
         let mut live: Vec<Option<VersionString>> = vec![None; environments.len()];

@@ -73,6 +73,32 @@ pub struct VersionCreated {
     pub origin: Option<VersionOrigin>,
 }
 
+impl VersionCreated {
+    /// A text version as a person writes it, with nothing else: no configuration,
+    /// includes, commit message or origin (for seeding logs in tests and benchmarks).
+    pub fn plain_text(
+        prompt_id: Uuid,
+        name: PromptName,
+        version_string: VersionString,
+        text: String,
+        variables: Vec<String>,
+    ) -> Self {
+        Self {
+            prompt_id,
+            name,
+            version_string,
+            text,
+            variables,
+            kind: PromptKind::Text,
+            messages: None,
+            config: None,
+            includes: Vec::new(),
+            commit_message: None,
+            origin: None,
+        }
+    }
+}
+
 /// Where an AI-suggested version came from, so auditors can tell it from human text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionOrigin {

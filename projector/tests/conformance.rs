@@ -21,19 +21,13 @@ fn created(name: &str) -> Event {
 
 fn version_of(created: &Event, v: &str) -> Event {
     let (id, name) = created.prompt().expect("a prompt event");
-    Event::VersionCreated(VersionCreated {
-        prompt_id: *id,
-        name: name.clone(),
-        version_string: VersionString::parse(v).unwrap(),
-        text: format!("Hello {{{{ who }}}} from {v}"),
-        variables: vec!["who".into()],
-        commit_message: None,
-        origin: None,
-        kind: Default::default(),
-        messages: None,
-        config: None,
-        includes: vec![],
-    })
+    Event::VersionCreated(VersionCreated::plain_text(
+        *id,
+        name.clone(),
+        VersionString::parse(v).unwrap(),
+        format!("Hello {{{{ who }}}} from {v}"),
+        vec!["who".into()],
+    ))
 }
 
 fn deploy_of(created: &Event, v: &str, previous: Option<&str>) -> Event {

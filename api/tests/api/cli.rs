@@ -200,19 +200,13 @@ async fn five_thousand_events(url: &str) {
             description: Description::parse("moved between databases").unwrap(),
         })];
         for v in 1..=20 {
-            events.push(Event::VersionCreated(VersionCreated {
+            events.push(Event::VersionCreated(VersionCreated::plain_text(
                 prompt_id,
-                name: name.clone(),
-                version_string: VersionString::parse(&format!("v{v}")).unwrap(),
-                text: format!("Hello {{{{ who }}}}, version {v} of {name}"),
-                variables: vec!["who".into()],
-                commit_message: None,
-                origin: None,
-                kind: Default::default(),
-                messages: None,
-                config: None,
-                includes: vec![],
-            }));
+                name.clone(),
+                VersionString::parse(&format!("v{v}")).unwrap(),
+                format!("Hello {{{{ who }}}}, version {v} of {name}"),
+                vec!["who".into()],
+            )));
         }
         let mut live: [Option<VersionString>; 3] = [None, None, None];
         for d in 0..79 {
