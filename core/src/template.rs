@@ -106,10 +106,29 @@ pub struct IncludeTag {
 pub fn include_tags(text: &str) -> Result<Vec<IncludeTag>, TemplateError> {
     let mut found = Vec::new();
     let mut from = 0;
-    while let Some(at) = text[from..].find("{%") {
+    while let Some(at) = text[from..].find('{') {
         let start = from + at;
+        from = start + 1;
+        if !text[from..].starts_with(['%', '#']) {
+            continue;
+        }
         from = start + 2;
+        if text[start..].starts_with("{#") {
+            // A comment: what it mentions is not included.
+            from = text[from..].find("#}").map_or(text.len(), |end| from + end + 2);
+            continue;
+        }
         let after_open = text[from..].trim_start_matches(['-', '+']).trim_start();
+        if let Some(rest) = after_open.strip_prefix("raw") {
+            if rest.starts_with(|c: char| c.is_whitespace() || c == '-' || c == '%') {
+                // A raw block is text: an include tag in it is shown, not followed.
+                from = text[from..]
+                    .find("endraw")
+                    .and_then(|end| text[from + end..].find("%}").map(|close| from + end + close + 2))
+                    .unwrap_or(text.len());
+                continue;
+            }
+        }
         let Some(argument) = after_open.strip_prefix("include") else { continue };
         if !argument.starts_with(char::is_whitespace) && !argument.starts_with(['"', '\'']) {
             continue; // a word that merely starts with "include"
@@ -251,6 +270,9 @@ mod tests {
         let names: Vec<&str> = t.includes().iter().map(|n| n.as_str()).collect();
         assert_eq!(names, ["company-persona", "safety.v2"]);
         assert!(Template::parse("{% if included %}x{% endif %}").unwrap().includes().is_empty());
+        let shown = "{# {% include \"a\" %} #}{% raw %}{% include \"b\" %}{% endraw %}{% include \"c\" %}";
+        let names: Vec<String> = Template::parse(shown).unwrap().includes().iter().map(|n| n.to_string()).collect();
+        assert_eq!(names, ["c"], "comments and raw blocks include nothing");
         let err = Template::parse("Hi\n  {% include persona_name %}").unwrap_err();
         assert_eq!((err.line, err.column), (2, 3));
         assert!(err.message.contains("in quotes"), "{err}");
@@ -286,6 +308,9 @@ mod tests {
             "{% include 'safety' %}\n",
             "x{% include 'blank' %}y\r\n",
             "{%- include 'persona' +%}\n{% if name %} {{ name }}{% endif %}",
+            "{# {% include 'nowhere' %} #}{% include 'persona' %}",
+            "{% raw %}Write {% include \"nowhere\" %} to include.{% endraw %} {% include 'persona' %}",
+            "{%- raw -%} {% include 'nowhere' %} {%- endraw %}",
         ];
         let mut env = minijinja::Environment::new();
         for (name, source) in sources {
