@@ -170,27 +170,33 @@ pub(crate) fn projected<T>(
     Err(ApiError::Internal(anyhow::anyhow!("the command appended no event with the expected row")))
 }
 
-/// `row` brought up to `position` from the prompt's stream in the log, applied as the
-/// projector applies it: a write's answer includes it (and any earlier change of the
-/// prompt) even while the read models lag behind (an external projector slower than
-/// the consistency timeout). Without lag this reads nothing.
-async fn caught_up(state: &AppState, name: &PromptName, row: PromptRow, position: i64) -> ApiResult<PromptRow> {
-    if row.last_position >= position {
-        return Ok(row);
+/// The prompt's row as of `position`: the read model's `row`, brought up to `position`
+/// from the prompt's stream in the log where it lags behind (an external projector
+/// slower than the consistency timeout), applied as the projector applies it; replayed
+/// from the stream alone where the read model does not show the prompt yet. So a
+/// write's answer includes it. Without lag this reads nothing.
+async fn caught_up(state: &AppState, name: &PromptName, row: Option<PromptRow>, position: i64) -> ApiResult<PromptRow> {
+    if let Some(row) = row.as_ref().filter(|r| r.last_position >= position) {
+        return Ok(row.clone());
     }
     let stream = promptos_projector::log::read_stream(&state.db, &prompt_stream(name), 0).await?;
-    let (id, shown) = (row.prompt_id.clone(), row.last_position);
+    let shown = row.as_ref().map_or(0, |r| r.last_position);
     let mut model = promptos_projector::projection::ReadModel::default();
-    model.prompts.insert(id.clone(), row);
+    if let Some(row) = row {
+        model.prompts.insert(row.prompt_id.clone(), row);
+    }
     for event in stream.iter().filter(|e| e.position > shown && e.position <= position) {
         for op in row_ops(event).map_err(|e| ApiError::Internal(e.into()))? {
             model.apply(op);
         }
     }
+    // The stream holds every prompt that had this name; the live one is the newest.
     model
         .prompts
-        .remove(&id)
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a prompt row vanished while catching up")))
+        .into_values()
+        .filter(|p| p.deleted_at.is_none())
+        .max_by_key(|p| p.first_position)
+        .ok_or_else(|| ApiError::NotFound(format!("prompt {:?} not found", name.as_str())))
 }
 
 /// Parses a prompt name from the path; a name that cannot exist is simply not found.
@@ -309,7 +315,7 @@ pub async fn update(
         .execute(prompt_stream(&name), PromptCommand::UpdateDescription { description }, caller.meta)
         .await?;
     state.settle(outcome.position).await;
-    let row = caught_up(&state, &name, live_prompt(&state, name.as_str()).await?, outcome.position).await?;
+    let row = caught_up(&state, &name, queries::live_prompt(&state.db, name.as_str()).await?, outcome.position).await?;
     Ok(axum::Json(detail(&state, row).await?.prompt))
 }
 
@@ -328,7 +334,7 @@ pub async fn set_tags(
     let outcome =
         state.commands.prompts.execute(prompt_stream(&name), PromptCommand::SetTags { tags }, caller.meta).await?;
     state.settle(outcome.position).await;
-    let row = caught_up(&state, &name, live_prompt(&state, name.as_str()).await?, outcome.position).await?;
+    let row = caught_up(&state, &name, queries::live_prompt(&state.db, name.as_str()).await?, outcome.position).await?;
     Ok(axum::Json(detail(&state, row).await?.prompt))
 }
 

@@ -205,6 +205,20 @@ both_backends!(a_write_answers_with_its_own_change_while_the_projector_lags, |ba
         (answered["description"].as_str(), answered["tags"].clone()),
         (Some("Now described"), json!(["team:support"]))
     );
+    // A prompt the read models have not seen at all yet.
+    let created = app.create_prompt("unseen").await;
+    assert_eq!(created["name"], "unseen", "created prompts answer from their event");
+    let r = app
+        .send(
+            reqwest::Method::PATCH,
+            "/prompts/unseen",
+            Some(&app.token.clone()),
+            Some(json!({"description": "Described before it was projected"})),
+        )
+        .await;
+    let answered = expect_status(r, StatusCode::OK).await;
+    assert_eq!(answered["description"], "Described before it was projected", "{answered}");
+    assert_eq!(app.get("/prompts/unseen").await.status(), StatusCode::NOT_FOUND, "not projected yet");
     let stale = expect_status(app.get("/prompts/lagging").await, StatusCode::OK).await;
     assert_eq!(stale["description"], "test prompt", "the read models really lag: {stale}");
 
@@ -213,6 +227,10 @@ both_backends!(a_write_answers_with_its_own_change_while_the_projector_lags, |ba
     until_prompt(&app, "lagging", "the read models catch up", |p| p["tags"] == json!(["team:support"])).await;
     let caught_up = expect_status(app.get("/prompts/lagging").await, StatusCode::OK).await;
     assert_eq!(caught_up["description"], "Now described");
+    until_prompt(&app, "unseen", "the unseen prompt is projected", |p| {
+        p["description"] == "Described before it was projected"
+    })
+    .await;
     let verify = expect_status(app.get("/audit/verify").await, StatusCode::OK).await;
     assert_eq!(verify["ok"], true, "{verify}");
 });
