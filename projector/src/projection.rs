@@ -785,6 +785,68 @@ pub(crate) async fn insert_many(
     Ok(())
 }
 
+/// Writes rows with `COPY … FROM STDIN` (PostgreSQL, for rebuilds): the rows stream to
+/// the server as text, without a statement or a bound parameter per value, several
+/// times faster than multi-row `INSERT`s for millions of rows.
+pub(crate) async fn copy_many(
+    conn: &mut sqlx::PgConnection,
+    table: &str,
+    columns: &str,
+    rows: impl Iterator<Item = Vec<Cell>>,
+) -> Result<(), sqlx::Error> {
+    const CHUNK: usize = 1 << 20;
+    let mut copy = conn.copy_in_raw(&format!("COPY {table} ({columns}) FROM STDIN")).await?;
+    let mut buffer = String::with_capacity(CHUNK + 4096);
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if i > 0 {
+                buffer.push('\t');
+            }
+            match cell {
+                Cell::Int(n) => {
+                    use std::fmt::Write;
+                    let _ = write!(buffer, "{n}");
+                }
+                Cell::Text(t) | Cell::OptText(Some(t)) => copy_text(&mut buffer, t),
+                Cell::OptText(None) => buffer.push_str("\\N"),
+            }
+        }
+        buffer.push('\n');
+        if buffer.len() >= CHUNK {
+            if let Err(e) = copy.send(std::mem::take(&mut buffer).into_bytes()).await {
+                let _ = copy.abort("a row could not be sent").await;
+                return Err(e);
+            }
+            buffer.reserve(CHUNK + 4096);
+        }
+    }
+    if !buffer.is_empty() {
+        if let Err(e) = copy.send(buffer.into_bytes()).await {
+            let _ = copy.abort("a row could not be sent").await;
+            return Err(e);
+        }
+    }
+    copy.finish().await?;
+    Ok(())
+}
+
+/// `text` in COPY's text format: backslash, tab, newline and carriage return escaped.
+fn copy_text(buffer: &mut String, text: &str) {
+    if !text.contains(['\\', '\t', '\n', '\r']) {
+        buffer.push_str(text);
+        return;
+    }
+    for c in text.chars() {
+        match c {
+            '\\' => buffer.push_str("\\\\"),
+            '\t' => buffer.push_str("\\t"),
+            '\n' => buffer.push_str("\\n"),
+            '\r' => buffer.push_str("\\r"),
+            c => buffer.push(c),
+        }
+    }
+}
+
 async fn insert_one(
     tx: &mut Transaction<'_, Any>,
     table: &str,

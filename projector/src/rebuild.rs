@@ -85,17 +85,18 @@ pub async fn rebuild(db: &Db, progress: impl FnMut(i64, i64)) -> Result<i64, Pro
     let started = std::time::Instant::now();
     let position = replay_all(db, None, &mut model, progress).await?;
     let replayed = started.elapsed();
-    let mut conn = db.pool.acquire().await?;
-    if db.backend == Backend::Sqlite {
-        // Millions of index inserts: a page cache larger than SQLite's 2 MB default for
-        // this transaction, and the default back after.
-        sqlx::query("PRAGMA cache_size = -262144").execute(&mut *conn).await?;
+    match db.backend {
+        Backend::Sqlite => {
+            let mut conn = db.pool.acquire().await?;
+            // Millions of index inserts: a page cache larger than SQLite's 2 MB default
+            // for this transaction, and the default back after.
+            sqlx::query("PRAGMA cache_size = -262144").execute(&mut *conn).await?;
+            let written = write_models_sqlite(&mut conn, &model, position).await;
+            sqlx::query("PRAGMA cache_size = -2000").execute(&mut *conn).await?;
+            written?;
+        }
+        Backend::Postgres => write_models_postgres(db, &model, position).await?,
     }
-    let written = write_models(db, &mut conn, &model, position).await;
-    if db.backend == Backend::Sqlite {
-        sqlx::query("PRAGMA cache_size = -2000").execute(&mut *conn).await?;
-    }
-    written?;
     tracing::info!(
         events = position,
         replay_ms = replayed.as_millis() as u64,
@@ -105,42 +106,59 @@ pub async fn rebuild(db: &Db, progress: impl FnMut(i64, i64)) -> Result<i64, Pro
     Ok(position)
 }
 
-async fn write_models(
-    db: &Db,
+/// Every read-model table with its columns and the rows `model` holds for it.
+fn tables(model: &ReadModel) -> Vec<(&'static str, &'static str, Box<dyn Iterator<Item = Vec<Cell>> + '_>)> {
+    vec![
+        ("rm_prompts", PROMPT_COLUMNS, Box::new(model.prompts.values().map(|r| r.cells()))),
+        ("rm_versions", VERSION_COLUMNS, Box::new(model.versions.values().map(|r| r.cells()))),
+        ("rm_deployments", DEPLOYMENT_COLUMNS, Box::new(model.deployments.values().map(|r| r.cells()))),
+        ("rm_includes", INCLUDE_COLUMNS, Box::new(model.includes.iter().map(|(p, v, i)| include_cells(p, v, i)))),
+        ("rm_experiments", EXPERIMENT_COLUMNS, Box::new(model.experiments.values().map(|r| r.cells()))),
+        ("rm_deployment_history", HISTORY_COLUMNS, Box::new(model.history.values().map(|r| r.cells()))),
+        ("rm_event_index", INDEX_COLUMNS, Box::new(model.index.values().map(|r| r.cells()))),
+        ("rm_users", USER_COLUMNS, Box::new(model.users.values().map(|r| r.cells()))),
+        ("rm_api_keys", API_KEY_COLUMNS, Box::new(model.api_keys.values().map(|r| r.cells()))),
+    ]
+}
+
+/// Locks the checkpoint first so a running projector waits for us, then fails its
+/// compare-and-set and resumes from where the rebuild ends; then empties the models.
+const CLAIM_CHECKPOINT: &str = "UPDATE projector_checkpoints SET position = $1 WHERE name = $2";
+
+/// SQLite: multi-row inserts in one `BEGIN IMMEDIATE` transaction.
+async fn write_models_sqlite(
     conn: &mut sqlx::AnyConnection,
     model: &ReadModel,
     position: i64,
 ) -> Result<(), ProjectorError> {
-    let mut tx = match db.backend {
-        Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
-        Backend::Postgres => conn.begin().await?,
-    };
-    // Lock the checkpoint first so a running projector waits for us, then fails its
-    // compare-and-set and resumes from where the rebuild ends.
-    sqlx::query("UPDATE projector_checkpoints SET position = $1 WHERE name = $2")
-        .bind(position)
-        .bind(CHECKPOINT)
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    sqlx::query(CLAIM_CHECKPOINT).bind(position).bind(CHECKPOINT).execute(&mut *tx).await?;
     for table in READ_MODEL_TABLES {
         sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
     }
-    insert_many(&mut tx, "rm_prompts", PROMPT_COLUMNS, model.prompts.values().map(|r| r.cells())).await?;
-    insert_many(&mut tx, "rm_versions", VERSION_COLUMNS, model.versions.values().map(|r| r.cells())).await?;
-    insert_many(&mut tx, "rm_deployments", DEPLOYMENT_COLUMNS, model.deployments.values().map(|r| r.cells())).await?;
-    insert_many(&mut tx, "rm_includes", INCLUDE_COLUMNS, model.includes.iter().map(|(p, v, i)| include_cells(p, v, i)))
-        .await?;
-    insert_many(&mut tx, "rm_experiments", EXPERIMENT_COLUMNS, model.experiments.values().map(|r| r.cells())).await?;
-    insert_many(&mut tx, "rm_deployment_history", HISTORY_COLUMNS, model.history.values().map(|r| r.cells())).await?;
-    insert_many(&mut tx, "rm_event_index", INDEX_COLUMNS, model.index.values().map(|r| r.cells())).await?;
-    insert_many(&mut tx, "rm_users", USER_COLUMNS, model.users.values().map(|r| r.cells())).await?;
-    insert_many(&mut tx, "rm_api_keys", API_KEY_COLUMNS, model.api_keys.values().map(|r| r.cells())).await?;
-    if db.backend == Backend::Postgres {
-        sqlx::query("SELECT 1 FROM pg_notify('promptos_projected', $1)")
-            .bind(position.to_string())
-            .execute(&mut *tx)
-            .await?;
+    for (table, columns, rows) in tables(model) {
+        insert_many(&mut tx, table, columns, rows).await?;
     }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// PostgreSQL: `COPY` on a native connection, in one transaction that also tells
+/// waiting API servers the new position.
+async fn write_models_postgres(db: &Db, model: &ReadModel, position: i64) -> Result<(), ProjectorError> {
+    let mut conn = sqlx::PgConnection::connect(db.url()).await?;
+    let mut tx = conn.begin().await?;
+    sqlx::query(CLAIM_CHECKPOINT).bind(position).bind(CHECKPOINT).execute(&mut *tx).await?;
+    for table in READ_MODEL_TABLES {
+        sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+    }
+    for (table, columns, rows) in tables(model) {
+        copy_many(&mut tx, table, columns, rows).await?;
+    }
+    sqlx::query("SELECT 1 FROM pg_notify('promptos_projected', $1)")
+        .bind(position.to_string())
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }

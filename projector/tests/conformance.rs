@@ -245,3 +245,38 @@ both_backends!(an_imported_log_is_the_same_chain_and_a_broken_one_writes_nothing
     assert!(err.to_string().contains("event 2") && err.to_string().contains("hash"), "{err}");
     assert!(read_after(&empty, 0, 10).await.unwrap().is_empty());
 });
+
+both_backends!(a_rebuild_reproduces_awkward_text_chat_versions_config_and_tags_exactly, |backend| async move {
+    let (db, _s) = scratch_db(backend).await;
+    let writer = Writer::start(db.clone());
+    let c = created("awkward");
+    let (id, name) = c.prompt().map(|(i, n)| (*i, n.clone())).unwrap();
+    let awkward = "line one\nline two\ttabbed \\ backslash \\N \\. \r\n ünïcödé 😀 'quotes' \"double\"\n\\";
+    let text =
+        VersionCreated::plain_text(id, name.clone(), VersionString::parse("v1").unwrap(), awkward.into(), vec![]);
+    let mut chat =
+        VersionCreated::plain_text(id, name.clone(), VersionString::parse("v2").unwrap(), String::new(), vec![]);
+    chat.kind = promptos_core::content::PromptKind::Chat;
+    chat.messages = Some(vec![
+        promptos_core::content::ChatMessage { role: promptos_core::content::ChatRole::System, content: awkward.into() },
+        promptos_core::content::ChatMessage { role: promptos_core::content::ChatRole::User, content: "{{ q }}".into() },
+    ]);
+    chat.variables = vec!["q".into()];
+    chat.config = serde_json::json!({"model": "m\tx", "stop": ["\n\n", "\\"]}).as_object().cloned();
+    chat.commit_message = Some(CommitMessage::parse("tab\there\nand a newline").unwrap());
+    let tagged = Event::PromptTagged(PromptTagged {
+        prompt_id: id,
+        name,
+        tags: vec![Tag::parse("team:support").unwrap()],
+        previous_tags: vec![],
+    });
+    let events = vec![c.clone(), Event::VersionCreated(text), Event::VersionCreated(chat), tagged];
+    writer.append(request(&c.stream_id(), 0, events)).await.unwrap();
+    Projector::new(db.clone(), ProjectorOptions::default()).catch_up().await.unwrap();
+    let (_, projected) = load_read_model(&db).await.unwrap();
+    assert_eq!(projected.versions.values().next().unwrap().text, awkward);
+    rebuild::rebuild(&db, |_, _| {}).await.unwrap();
+    let (_, rebuilt) = load_read_model(&db).await.unwrap();
+    assert_eq!(projected, rebuilt);
+    assert!(verify(&db, |_, _, _| {}).await.unwrap().ok);
+});
