@@ -201,29 +201,53 @@ pub enum ImportError {
 /// hash before it, and a hash that matches its content. Returns the new head.
 pub async fn import(db: &Db, events: &[StoredEvent]) -> Result<i64, ImportError> {
     use crate::db::Backend;
-    let mut conn = db.pool.acquire().await?;
-    if db.backend == Backend::Sqlite {
-        // A bulk load touches index pages all over: give this connection a large page
-        // cache for the duration (SQLite's default is 2 MB), and the default back after.
-        sqlx::query("PRAGMA cache_size = -262144").execute(&mut *conn).await?;
+    use sqlx::Connection;
+    const TAIL: &str = "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1";
+    match db.backend {
+        Backend::Sqlite => {
+            let mut conn = db.pool.acquire().await?;
+            // A bulk load touches index pages all over: give this connection a large page
+            // cache for the duration (SQLite's default is 2 MB), and the default back after.
+            sqlx::query("PRAGMA cache_size = -262144").execute(&mut *conn).await?;
+            let result = async {
+                let mut tx = crate::writer::begin_append(db, &mut conn).await?;
+                let tail: Option<(i64, String)> = sqlx::query_as(TAIL).fetch_optional(&mut *tx).await?;
+                let head = continues(tail, events)?;
+                crate::projection::insert_many(&mut tx, "events", EVENT_COLUMNS, events.iter().map(StoredEvent::cells))
+                    .await?;
+                tx.commit().await?;
+                Ok(head)
+            }
+            .await;
+            sqlx::query("PRAGMA cache_size = -2000").execute(&mut *conn).await?;
+            result
+        }
+        Backend::Postgres => {
+            // COPY on a native connection: rows stream as text, without a bound
+            // parameter per value.
+            let mut conn = sqlx::PgConnection::connect(db.url()).await?;
+            let mut tx = crate::writer::begin_append_pg(&mut conn).await?;
+            let tail: Option<(i64, String)> = sqlx::query_as(TAIL).fetch_optional(&mut *tx).await?;
+            let head = continues(tail, events)?;
+            crate::projection::copy_many(&mut tx, "events", EVENT_COLUMNS, events.iter().map(StoredEvent::cells))
+                .await?;
+            if !events.is_empty() {
+                sqlx::query("SELECT 1 FROM pg_notify('promptos_events', $1)")
+                    .bind(head.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(head)
+        }
     }
-    let result = import_on(db, &mut conn, events).await;
-    if db.backend == Backend::Sqlite {
-        sqlx::query("PRAGMA cache_size = -2000").execute(&mut *conn).await?;
-    }
-    result
 }
 
-async fn import_on(db: &Db, conn: &mut sqlx::AnyConnection, events: &[StoredEvent]) -> Result<i64, ImportError> {
-    use crate::db::Backend;
-    let mut tx = crate::writer::begin_append(db, conn).await?;
-    let tail = sqlx::query("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
-        .fetch_optional(&mut *tx)
-        .await?;
-    let (mut position, mut prev) = match tail {
-        Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
-        None => (0, GENESIS_HASH.to_owned()),
-    };
+/// Checks that `events` continue the log whose last event is `tail` (position, hash):
+/// each the next position, linked to the hash before it, with a hash that matches its
+/// content. Returns the position of the last one.
+fn continues(tail: Option<(i64, String)>, events: &[StoredEvent]) -> Result<i64, ImportError> {
+    let (mut position, mut prev) = tail.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
     for e in events {
         let wrong = |reason: String| ImportError::Discontinuous { position: e.position, reason };
         if e.position != position + 1 {
@@ -238,14 +262,6 @@ async fn import_on(db: &Db, conn: &mut sqlx::AnyConnection, events: &[StoredEven
         position = e.position;
         prev = e.hash.clone();
     }
-    crate::projection::insert_many(&mut tx, "events", EVENT_COLUMNS, events.iter().map(StoredEvent::cells)).await?;
-    if db.backend == Backend::Postgres && !events.is_empty() {
-        sqlx::query("SELECT 1 FROM pg_notify('promptos_events', $1)")
-            .bind(position.to_string())
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
     Ok(position)
 }
 

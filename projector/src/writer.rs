@@ -146,6 +146,16 @@ pub(crate) async fn begin_append<'c>(
     }
 }
 
+/// A PostgreSQL transaction on a native connection that holds the append lock, for
+/// bulk loads that write with `COPY` (which the generic driver cannot).
+pub(crate) async fn begin_append_pg(
+    conn: &mut sqlx::PgConnection,
+) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)").bind(APPEND_LOCK_KEY).execute(&mut *tx).await?;
+    Ok(tx)
+}
+
 /// Appends a batch in one transaction. Each request succeeds or conflicts on its own;
 /// an error of the database fails the whole batch and writes nothing.
 pub async fn append_batch(
