@@ -5,7 +5,7 @@
 
 use crate::db::Db;
 use crate::queries;
-use promptos_core::template::{finish_resolved, include_source, include_tags, splice_includes};
+use promptos_core::template::{finish_resolved, include_source, include_tags, splice_includes, IncludeTag};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// How deep includes may nest.
@@ -53,16 +53,19 @@ pub async fn resolve(
     text: &str,
 ) -> Result<Resolved, IncludeError> {
     let mut resolved = Resolved { text: String::new(), includes: BTreeMap::new(), position: 0 };
-    if include_tags(text).map_err(|e| IncludeError::Template(e.to_string()))?.is_empty() {
+    let tags = include_tags(text).map_err(|e| IncludeError::Template(e.to_string()))?;
+    if tags.is_empty() {
         resolved.text = text.to_owned();
         return Ok(resolved);
     }
     let mut path = vec![root.to_owned()];
-    let spliced = Box::pin(expand(db, environment, as_of, include_source(text), &mut path, &mut resolved)).await?;
+    // Dropping the final newline leaves every tag where it was.
+    let spliced = splice(db, environment, as_of, include_source(text), &tags, &mut path, &mut resolved).await?;
     resolved.text = finish_resolved(spliced);
     Ok(resolved)
 }
 
+/// An included template with its own includes resolved.
 async fn expand(
     db: &Db,
     environment: &str,
@@ -75,8 +78,22 @@ async fn expand(
     if tags.is_empty() {
         return Ok(text.to_owned());
     }
+    splice(db, environment, as_of, text, &tags, path, out).await
+}
+
+/// `text` with each of its include `tags` replaced by the included prompt's deployed
+/// template, itself resolved; `path` is the chain of includers, for cycles and depth.
+async fn splice(
+    db: &Db,
+    environment: &str,
+    as_of: Option<&str>,
+    text: &str,
+    tags: &[IncludeTag],
+    path: &mut Vec<String>,
+    out: &mut Resolved,
+) -> Result<String, IncludeError> {
     let mut included = Vec::with_capacity(tags.len());
-    for tag in &tags {
+    for tag in tags {
         let name = tag.prompt.as_str();
         let includer = path.last().cloned().unwrap_or_default();
         if let Some(at) = path.iter().position(|p| p == name) {
@@ -109,7 +126,7 @@ async fn expand(
         included.push(Box::pin(expand(db, environment, as_of, include_source(&deployed.text), path, out)).await?);
         path.pop();
     }
-    Ok(splice_includes(text, &tags, &included))
+    Ok(splice_includes(text, tags, &included))
 }
 
 /// `item` with every include resolved in its environment: the text, each message's

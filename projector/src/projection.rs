@@ -785,44 +785,41 @@ pub(crate) async fn insert_many(
     Ok(())
 }
 
-/// Writes rows with `COPY … FROM STDIN` (PostgreSQL, for rebuilds): the rows stream to
-/// the server as text, without a statement or a bound parameter per value, several
-/// times faster than multi-row `INSERT`s for millions of rows.
+/// Writes rows with `COPY … FROM STDIN` (PostgreSQL: rebuilds and imports): the rows
+/// stream to the server as text, about a megabyte per message, without a statement or
+/// a bound parameter per value.
 pub(crate) async fn copy_many(
     conn: &mut sqlx::PgConnection,
     table: &str,
     columns: &str,
     rows: impl Iterator<Item = Vec<Cell>>,
 ) -> Result<(), sqlx::Error> {
+    use std::fmt::Write;
     const CHUNK: usize = 1 << 20;
     let mut copy = conn.copy_in_raw(&format!("COPY {table} ({columns}) FROM STDIN")).await?;
-    let mut buffer = String::with_capacity(CHUNK + 4096);
-    for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            if i > 0 {
-                buffer.push('\t');
-            }
-            match cell {
-                Cell::Int(n) => {
-                    use std::fmt::Write;
-                    let _ = write!(buffer, "{n}");
+    let mut rows = rows.peekable();
+    while rows.peek().is_some() {
+        let mut buffer = String::with_capacity(CHUNK + 4096);
+        for row in rows.by_ref() {
+            for (i, cell) in row.iter().enumerate() {
+                if i > 0 {
+                    buffer.push('\t');
                 }
-                Cell::Text(t) | Cell::OptText(Some(t)) => copy_text(&mut buffer, t),
-                Cell::OptText(None) => buffer.push_str("\\N"),
+                match cell {
+                    Cell::Int(n) => {
+                        let _ = write!(buffer, "{n}");
+                    }
+                    Cell::Text(t) | Cell::OptText(Some(t)) => copy_text(&mut buffer, t),
+                    Cell::OptText(None) => buffer.push_str("\\N"),
+                }
+            }
+            buffer.push('\n');
+            if buffer.len() >= CHUNK {
+                break;
             }
         }
-        buffer.push('\n');
-        if buffer.len() >= CHUNK {
-            if let Err(e) = copy.send(std::mem::take(&mut buffer).into_bytes()).await {
-                let _ = copy.abort("a row could not be sent").await;
-                return Err(e);
-            }
-            buffer.reserve(CHUNK + 4096);
-        }
-    }
-    if !buffer.is_empty() {
         if let Err(e) = copy.send(buffer.into_bytes()).await {
-            let _ = copy.abort("a row could not be sent").await;
+            let _ = copy.abort("a chunk of rows could not be sent").await;
             return Err(e);
         }
     }

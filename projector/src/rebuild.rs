@@ -121,8 +121,8 @@ fn tables(model: &ReadModel) -> Vec<(&'static str, &'static str, Box<dyn Iterato
     ]
 }
 
-/// Locks the checkpoint first so a running projector waits for us, then fails its
-/// compare-and-set and resumes from where the rebuild ends; then empties the models.
+/// A rebuild's first statement: it locks the checkpoint, so a running projector waits
+/// for the rebuild, then fails its compare-and-set and resumes from where it ended.
 const CLAIM_CHECKPOINT: &str = "UPDATE projector_checkpoints SET position = $1 WHERE name = $2";
 
 /// SQLite: multi-row inserts in one `BEGIN IMMEDIATE` transaction.

@@ -176,9 +176,10 @@ pub(crate) fn projected<T>(
 /// from the stream alone where the read model does not show the prompt yet. So a
 /// write's answer includes it. Without lag this reads nothing.
 async fn caught_up(state: &AppState, name: &PromptName, row: Option<PromptRow>, position: i64) -> ApiResult<PromptRow> {
-    if let Some(row) = row.as_ref().filter(|r| r.last_position >= position) {
-        return Ok(row.clone());
-    }
+    let row = match row {
+        Some(row) if row.last_position >= position => return Ok(row),
+        other => other,
+    };
     let stream = promptos_projector::log::read_stream(&state.db, &prompt_stream(name), 0).await?;
     let shown = row.as_ref().map_or(0, |r| r.last_position);
     let mut model = promptos_projector::projection::ReadModel::default();
