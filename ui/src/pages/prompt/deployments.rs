@@ -60,7 +60,7 @@ pub(super) fn Deployments(data: Data) -> View {
             .map(|e| {
                 let env_name = text(&e, "name");
                 let d = &current[env_name.as_str()];
-                let (live, by, at) = (text(d, "version_string"), text(d, "deployed_by"), text(d, "deployed_at"));
+                let (live, by, at) = (text(d, "version_string"), text(d, "deployed_by"), when(&text(d, "deployed_at")));
                 let badge = if e["protected"] == true { "protected" } else { "" };
                 let can_roll_back = !live.is_empty() && refusal(&env_name).is_none();
                 let label = format!("Roll back {env_name}");
@@ -118,6 +118,7 @@ pub(super) fn Deployments(data: Data) -> View {
                     "experiment_stopped" => "A/B test stopped".to_owned(),
                     _ => action,
                 };
+                let at = when(&at);
                 view! { tr { td { (at) } td { (env_name) } td { (action) } td { (v) } td { (prev) } td { (actor) } } }
             })
             .collect::<Vec<View>>()
