@@ -21,7 +21,8 @@ pub struct Settings {
     pub consistency_timeout: Duration,
     pub max_body_bytes: usize,
     pub body_timeout: Duration,
-    pub ui_dir: std::path::PathBuf,
+    /// Where the web UI is served from.
+    pub ui: crate::http::ui::UiSource,
 }
 
 /// Shared by every handler.
@@ -70,6 +71,7 @@ impl AppState {
                 protected_environments.push(system);
             }
         }
+        let ui = crate::http::ui::UiSource::new(args.ui_dir.clone())?;
         let writer = Writer::start(db.clone());
         let in_process = if args.no_projector {
             None
@@ -99,7 +101,7 @@ impl AppState {
                 consistency_timeout: Duration::from_millis(args.consistency_timeout_ms),
                 max_body_bytes: args.max_body_bytes,
                 body_timeout: Duration::from_secs(args.body_timeout_secs),
-                ui_dir: args.ui_dir.clone(),
+                ui,
             }),
             optimizer,
             metrics: Arc::new(crate::metrics::Metrics::new()),

@@ -115,10 +115,10 @@ pub struct ServeArgs {
     #[arg(long, env = "PROMPTOS_BODY_TIMEOUT_SECS", default_value_t = 30)]
     pub body_timeout_secs: u64,
 
-    /// Folder with the built web UI (`scripts/build-ui` writes `ui/dist`), served at
-    /// `/ui/`.
-    #[arg(long, env = "PROMPTOS_UI_DIR", default_value = "ui/dist")]
-    pub ui_dir: std::path::PathBuf,
+    /// Serve the web UI from this folder instead of the copy built into the binary: for
+    /// working on the UI (`scripts/build-ui` writes `ui/dist`). It must hold a built UI.
+    #[arg(long, env = "PROMPTOS_UI_DIR")]
+    pub ui_dir: Option<std::path::PathBuf>,
 
     /// Entries in the in-memory cache of deployed prompts.
     #[arg(long, env = "PROMPTOS_CACHE_CAPACITY", default_value_t = 100_000)]
@@ -249,7 +249,7 @@ impl ServeArgs {
             header_timeout_secs: 30,
             body_timeout_secs: 30,
             cache_capacity: 10_000,
-            ui_dir: "ui/dist".into(),
+            ui_dir: None,
             llm: LlmArgs {
                 llm_openai_base_url: DEFAULT_OPENAI_BASE_URL.into(),
                 llm_openai_model: DEFAULT_OPENAI_MODEL.into(),

@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod build_info;
 pub mod caches;
 pub mod cli;
 pub mod commands;

@@ -26,7 +26,7 @@ const llm = createServer(async (req, res) => {
 await new Promise((ok) => llm.listen(0, "127.0.0.1", ok));
 const server = spawn(binary, ["serve", "--bind", `127.0.0.1:${port}`], {
   env: { ...process.env, PROMPTOS_DATABASE_URL: `sqlite://${dir}/promptos.db`, PROMPTOS_ADMIN_PASSWORD: password,
-    PROMPTOS_UI_DIR: join(root, "ui/dist"), PROMPTOS_LOG: "warn",
+    PROMPTOS_LOG: "warn",
     PROMPTOS_LLM_COMPATIBLE_BASE_URL: `http://127.0.0.1:${llm.address().port}/v1`, PROMPTOS_LLM_COMPATIBLE_MODEL: "llama3.1" },
   stdio: "ignore",
 });

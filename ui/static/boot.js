@@ -1,3 +1,4 @@
 // Loads the WebAssembly app; kept out of index.html so no inline script is needed.
-import init from "/ui/pkg/promptos_ui.js";
+// Relative, so it finds the app in the same content-hashed folder it was served from.
+import init from "./pkg/promptos_ui.js";
 init();

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 /// PromptOS: prompts as versioned, deployable assets, kept in an append-only event log.
 #[derive(Debug, Parser)]
-#[command(name = "promptos", version, about, long_about = None)]
+#[command(name = "promptos", version = crate::build_info::LONG_VERSION, about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -300,7 +300,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let timeout = Duration::from_secs(args.header_timeout_secs);
         tokio::spawn(serve_http(metrics, open, timeout, std::future::pending()));
     }
-    tracing::info!("PromptOS listening on http://{addr} (API docs at http://{addr}/docs)");
+    tracing::info!(version = crate::build_info::LONG_VERSION, "PromptOS listening on http://{addr}");
+    match &state.settings.ui {
+        ui if !ui.available() => tracing::warn!(
+            "this binary was built without the web UI (scripts/build-ui, then rebuild); API docs at http://{addr}/docs"
+        ),
+        crate::http::ui::UiSource::Dir(dir) => {
+            tracing::info!("web UI at http://{addr}/ui/ from {}; API docs at http://{addr}/docs", dir.display())
+        }
+        _ => tracing::info!("web UI at http://{addr}/ui/; API docs at http://{addr}/docs"),
+    }
     let timeout = Duration::from_secs(args.header_timeout_secs);
     serve_http(listener, crate::http::router(state), timeout, shutdown_signal()).await;
     Ok(())

@@ -10,6 +10,10 @@ use utoipa::ToSchema;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     pub status: &'static str,
+    /// The server's version, e.g. `0.1.0`.
+    pub version: &'static str,
+    /// The git commit the server was built from (`unknown` outside a git checkout).
+    pub commit: &'static str,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -21,10 +25,10 @@ pub struct Readiness {
     pub reason: Option<String>,
 }
 
-/// The process is up.
+/// The process is up; says which build is running.
 #[utoipa::path(get, path = "/healthz", tag = "health", security(), responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok" })
+    Json(Health { status: "ok", version: crate::build_info::VERSION, commit: crate::build_info::GIT_COMMIT })
 }
 
 /// The server can answer requests: the database is reachable.

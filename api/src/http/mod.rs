@@ -13,6 +13,7 @@ pub mod extract;
 pub mod health;
 pub mod optimize;
 pub mod prompts;
+pub mod ui;
 pub mod users;
 pub mod versions;
 
@@ -157,40 +158,9 @@ fn route(router: Router<AppState>, path: &str, handler: MethodRouter<AppState>) 
     router.route(path, handler.clone()).route(&twin, handler)
 }
 
-/// The web UI: static files, and `index.html` for any other path under `/ui/` so deep
-/// links survive a reload.
-fn ui(dir: &std::path::Path) -> Router {
-    use axum::response::Redirect;
-    use tower_http::services::{ServeDir, ServeFile};
-    let index = dir.join("index.html");
-    let files = if index.exists() {
-        Router::new().nest_service("/ui/", ServeDir::new(dir).fallback(ServeFile::new(index)))
-    } else {
-        let missing =
-            format!("The web UI is not built in {}: run scripts/build-ui (or start with scripts/run).", dir.display());
-        Router::new().route(
-            "/ui/{*rest}",
-            get(move || {
-                let missing = missing.clone();
-                async move { (axum::http::StatusCode::NOT_FOUND, missing) }
-            }),
-        )
-    };
-    files
-        .route("/", get(|| async { Redirect::temporary("/ui/") }))
-        .route("/ui", get(|| async { Redirect::temporary("/ui/") }))
-        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(UI_CSP)))
-}
-
-/// The UI's Content-Security-Policy: its own files only, WebAssembly allowed, no inline
-/// script or style, no framing.
-const UI_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
-                      img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
-                      form-action 'self'; frame-ancestors 'none'";
-
 pub fn router(state: AppState) -> Router {
     let limit = state.settings.max_body_bytes;
-    let ui_dir = state.settings.ui_dir.clone();
+    let ui = ui::router(state.settings.ui.clone());
     let mut api = Router::new();
     api = route(api, "/prompts/", post(prompts::create).get(prompts::list));
     api = route(api, "/prompts/{name}", get(prompts::get).patch(prompts::update).delete(prompts::delete));
@@ -230,7 +200,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::metrics::track))
         .with_state(state)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
-        .merge(ui(&ui_dir))
+        .merge(ui)
         // Browsers must not guess a type other than the one sent. No CORS headers are
         // sent: other origins cannot call the API from a browser.
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))

@@ -444,7 +444,7 @@ async fn the_ui_has_a_content_security_policy_and_no_response_is_sniffed_or_cros
     let dir = promptos_projector::testing::TempDir::new();
     std::fs::write(dir.0.join("index.html"), "<!doctype html><title>PromptOS</title>").unwrap();
     let ui_dir = dir.0.clone();
-    let app = spawn_app_with(promptos_projector::Backend::Sqlite, move |a| a.ui_dir = ui_dir).await;
+    let app = spawn_app_with(promptos_projector::Backend::Sqlite, move |a| a.ui_dir = Some(ui_dir)).await;
     let r = app.http.get(app.url("/ui/prompts/x/history")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();

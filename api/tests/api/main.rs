@@ -18,4 +18,5 @@ mod outage;
 mod projector_faults;
 mod scale_out;
 mod seed_client;
+mod ui;
 mod workflow;
