@@ -1,23 +1,23 @@
 // The UI in a real browser against a real server: Debian's headless Chromium driven by
-// playwright-core, `promptos serve` on a free port with a fresh SQLite database.
-// Run by scripts/test (after scripts/build-ui). On failure a screenshot is saved in
-// ui/e2e/artifacts/.
+// playwright-core, `promptos serve` on a free port with a fresh SQLite database. Run by
+// scripts/test with the release binary (PROMPTOS_BIN). On failure a screenshot is saved
+// in ui/e2e/artifacts/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, existsSync } from "node:fs";
+import { mkdtempSync, mkdirSync, existsSync, copyFileSync, chmodSync, readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, dirname, resolve } from "node:path";
 import { createServer } from "node:net";
-import { createServer as createHttpServer } from "node:http";
+import { createServer as createHttpServer, get as httpGet } from "node:http";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "../..");
 const targetDir = process.env.CARGO_TARGET_DIR || join(root, "target");
-const binary = process.env.PROMPTOS_BIN || join(targetDir, "debug", "promptos");
+const binary = resolve(process.env.PROMPTOS_BIN || join(targetDir, "release", "promptos"));
 const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 const ADMIN = "ui-tests-admin-password";
 const artifacts = join(here, "artifacts");
@@ -74,20 +74,25 @@ async function api(path, options = {}, token) {
   return body;
 }
 
+// The server is the binary a user runs (scripts/test passes the release build), copied
+// into an empty folder and started there with the defaults: no PROMPTOS_UI_DIR, the
+// SQLite file ./promptos.db. The UI it serves is the one built into it.
+let serverDir;
 before(async () => {
-  assert.ok(existsSync(binary), `${binary} is missing: cargo build --bin promptos`);
-  assert.ok(existsSync(join(root, "ui/dist/index.html")), "the UI is not built: scripts/build-ui");
+  assert.ok(existsSync(binary), `${binary} is missing: cargo build --release --bin promptos`);
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  const dir = mkdtempSync(join(tmpdir(), "promptos-ui-"));
+  serverDir = mkdtempSync(join(tmpdir(), "promptos-ui-"));
+  copyFileSync(binary, join(serverDir, "promptos"));
+  chmodSync(join(serverDir, "promptos"), 0o755);
+  assert.deepEqual(readdirSync(serverDir), ["promptos"]);
   llm = await startFakeLlm();
-  server = spawn(binary, ["serve", "--bind", `127.0.0.1:${port}`], {
-    env: { ...process.env, PROMPTOS_DATABASE_URL: `sqlite://${dir}/promptos.db`, PROMPTOS_ADMIN_PASSWORD: ADMIN,
-      PROMPTOS_UI_DIR: join(root, "ui/dist"), PROMPTOS_LOG: "warn",
-      PROMPTOS_LLM_COMPATIBLE_BASE_URL: `http://127.0.0.1:${llm.address().port}/v1`,
-      PROMPTOS_LLM_COMPATIBLE_MODEL: "fake-model" },
-    stdio: "ignore",
-  });
+  const env = { ...process.env, PROMPTOS_ADMIN_PASSWORD: ADMIN, PROMPTOS_LOG: "warn",
+    PROMPTOS_LLM_COMPATIBLE_BASE_URL: `http://127.0.0.1:${llm.address().port}/v1`,
+    PROMPTOS_LLM_COMPATIBLE_MODEL: "fake-model" };
+  delete env.PROMPTOS_UI_DIR;
+  delete env.PROMPTOS_DATABASE_URL;
+  server = spawn("./promptos", ["serve", "--bind", `127.0.0.1:${port}`], { cwd: serverDir, env, stdio: "ignore" });
   await until("the server", async () => (await fetch(base + "/readyz")).ok);
   browser = await chromium.launch({
     executablePath: chromiumPath,
@@ -141,6 +146,56 @@ async function login(page, username, password) {
   await page.getByRole("button", { name: "Log in" }).click();
   await page.getByRole("heading", { name: "Prompts" }).waitFor();
 }
+
+/// A GET with exactly these headers, answered as sent (no decompression).
+function rawGet(path, headers = {}) {
+  return new Promise((ok, fail) => {
+    httpGet(base + path, { headers }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => ok({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+    }).on("error", fail);
+  });
+}
+
+test("the binary started from an empty folder serves the UI built into it: log in, see the prompts", () =>
+  withPage("embedded-ui", async (page) => {
+    await page.goto(base + "/");
+    assert.equal(new URL(page.url()).pathname, "/ui/");
+    await login(page, "admin", ADMIN);
+    assert.match(await page.getByTestId("whoami").innerText(), /admin \(admin\)/);
+    await page.getByRole("button", { name: "Create prompt" }).waitFor();
+    // Nothing but the database was written next to the binary: the UI came from inside it.
+    assert.deepEqual(readdirSync(serverDir).filter((f) => !f.startsWith("promptos.db")), ["promptos"]);
+
+    // index.html is revalidated on every load; it names its assets by content hash.
+    const index = await rawGet("/ui/", { "accept-encoding": "br, gzip" });
+    assert.equal(index.status, 200);
+    assert.equal(index.headers["cache-control"], "no-cache");
+    assert.match(index.headers["content-type"], /^text\/html/);
+    const etag = index.headers.etag;
+    assert.ok(etag, "index.html has an ETag");
+    assert.equal((await rawGet("/ui/", { "accept-encoding": "br, gzip", "if-none-match": etag })).status, 304);
+    const html = (await rawGet("/ui/")).body.toString();
+    const assets = html.match(/\/ui\/assets\/[0-9a-f]{16}/)[0];
+
+    // Hashed assets are cached for good, and sent compressed to whoever accepts it.
+    const wasm = await rawGet(`${assets}/pkg/promptos_ui_bg.wasm`, { "accept-encoding": "gzip, deflate, br" });
+    assert.equal(wasm.status, 200);
+    assert.equal(wasm.headers["content-type"], "application/wasm");
+    assert.equal(wasm.headers["content-encoding"], "br");
+    assert.equal(wasm.headers["cache-control"], "public, max-age=31536000, immutable");
+    const css = await rawGet(`${assets}/styles.css`, { "accept-encoding": "gzip" });
+    assert.match(css.headers["content-type"], /^text\/css/);
+    assert.equal(css.headers["content-encoding"], "gzip");
+    assert.match(css.headers.vary, /accept-encoding/i);
+    const plain = await rawGet(`${assets}/pkg/promptos_ui_bg.wasm`);
+    assert.equal(plain.headers["content-encoding"], undefined);
+    assert.ok(plain.body.length > wasm.body.length, "brotli made the wasm smaller");
+    assert.deepEqual([...plain.body.subarray(0, 4)], [0, 0x61, 0x73, 0x6d], "uncompressed, it is WebAssembly");
+    // A stale or unknown asset is a 404, not the app's HTML.
+    assert.equal((await rawGet(`${assets}/nope.js`)).status, 404);
+  }));
 
 test("log in, create a prompt with inline name checking, and open it by deep link", () =>
   withPage("create-prompt", async (page) => {
