@@ -37,6 +37,7 @@ pub struct AppState {
     pub optimizer: Arc<Optimizer>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub gate: Arc<crate::gate::DbGate>,
+    pub verify: Arc<crate::http::audit::VerifyCache>,
 }
 
 /// What start-up did that the operator must know about.
@@ -73,6 +74,9 @@ impl AppState {
         }
         let ui = crate::http::ui::UiSource::new(args.ui_dir.clone())?;
         let writer = Writer::start(db.clone());
+        // The write side's catalog is folded from the log in the background, so the
+        // start is not held up by a long log.
+        writer.prepare();
         let in_process = if args.no_projector {
             None
         } else {
@@ -85,7 +89,7 @@ impl AppState {
         let caches = Caches::new(args.cache_capacity);
         let follower = Follower::start(db.clone(), caches.clone(), environments.clone(), in_process).await?;
         let secret = tokens::signing_secret(&db, args.jwt_secret.as_deref()).await?;
-        let context = Context { environments };
+        let context = Context { environments, protected_environments: protected_environments.clone() };
         let state = Self {
             commands: Commands::new(db.clone(), writer, context),
             gate: crate::gate::DbGate::new(db.clone()),
@@ -105,6 +109,7 @@ impl AppState {
             }),
             optimizer,
             metrics: Arc::new(crate::metrics::Metrics::new()),
+            verify: Arc::default(),
         };
         let bootstrap = state.bootstrap_admin(args.admin_password.clone()).await?;
         if state.optimizer.configured() {
@@ -138,7 +143,7 @@ impl AppState {
                 Ok(Bootstrap { generated_admin_password: generated.then_some(password) })
             }
             // Another server created it first.
-            Err(crate::http::error::ApiError::Domain(promptos_core::DomainError::UserExists(_))) => {
+            Err(crate::commands::CommandError::Domain(promptos_core::DomainError::UserExists(_))) => {
                 Ok(Bootstrap::default())
             }
             Err(e) => Err(anyhow::anyhow!("cannot create the first user: {e}")),

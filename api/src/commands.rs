@@ -5,7 +5,6 @@
 //! they do not conflict with each other; between processes the append's expected
 //! stream version catches the race.
 
-use crate::http::error::ApiError;
 use promptos_core::aggregate::{Aggregate, ApiKeys, Prompts, Users};
 use promptos_core::prompt::Context;
 use promptos_core::DomainError;
@@ -14,6 +13,44 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 
 const MAX_ATTEMPTS: usize = 5;
+
+/// Why a command did not happen. Not an HTTP type: the CLI, the optimiser and the HTTP
+/// handlers each turn it into what they answer.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The domain refused it: on the stream's own state, or by a rule that spans prompts
+    /// (decided where appends are serialised).
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// Other writers kept changing the same stream; nothing was written.
+    #[error("stream {0} kept changing concurrently; nothing was written, retry")]
+    Conflict(String),
+    /// The event log could not be reached; nothing was written.
+    #[error("the event log is unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(anyhow::Error),
+}
+
+impl From<AppendError> for CommandError {
+    fn from(e: AppendError) -> Self {
+        match e {
+            AppendError::Conflict { stream_id, .. } => CommandError::Conflict(stream_id),
+            AppendError::Unavailable(why) => CommandError::Unavailable(why),
+            AppendError::Refused(refusal) => CommandError::Domain(refusal),
+        }
+    }
+}
+
+impl From<sqlx::Error> for CommandError {
+    fn from(e: sqlx::Error) -> Self {
+        if promptos_projector::db::is_unavailable(&e) {
+            CommandError::Unavailable(e.to_string())
+        } else {
+            CommandError::Internal(e.into())
+        }
+    }
+}
 
 /// A stream's state as far as this process has read it.
 struct Slot<S> {
@@ -79,7 +116,7 @@ impl<A: Aggregate> Executor<A> {
     }
 
     /// The stream's state now, read up to the end of the log.
-    pub async fn current(&self, stream_id: String) -> Result<A::State, ApiError> {
+    pub async fn current(&self, stream_id: String) -> Result<A::State, CommandError> {
         let slot = self.slot(&stream_id).await;
         let mut slot = slot.lock().await;
         for e in log::read_stream(&self.db, &stream_id, slot.version).await? {
@@ -94,7 +131,7 @@ impl<A: Aggregate> Executor<A> {
         stream_id: String,
         command: A::Command,
         metadata: Metadata,
-    ) -> Result<Outcome<A::State>, ApiError> {
+    ) -> Result<Outcome<A::State>, CommandError> {
         let slot = self.slot(&stream_id).await;
         let mut slot = slot.lock().await;
         // A warm slot holds every event this process appended, so a command is decided on
@@ -145,7 +182,7 @@ impl<A: Aggregate> Executor<A> {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(AppendError::Conflict { stream_id, expected: slot.version, actual: -1 }.into())
+        Err(CommandError::Conflict(stream_id))
     }
 }
 
@@ -160,8 +197,8 @@ fn name_missing(e: DomainError, stream_id: &str) -> DomainError {
     }
 }
 
-fn apply<A: Aggregate>(slot: &mut Slot<A::State>, e: &StoredEvent) -> Result<(), ApiError> {
-    let event = e.decode().map_err(|err| ApiError::Internal(err.into()))?;
+fn apply<A: Aggregate>(slot: &mut Slot<A::State>, e: &StoredEvent) -> Result<(), CommandError> {
+    let event = e.decode().map_err(|err| CommandError::Internal(err.into()))?;
     slot.state = A::evolve(std::mem::take(&mut slot.state), &event);
     slot.version = e.stream_version;
     slot.last_position = e.position;

@@ -23,6 +23,7 @@
 
 pub mod access;
 pub mod aggregate;
+pub mod catalog;
 pub mod content;
 pub mod events;
 pub mod experiment;

@@ -62,10 +62,12 @@ impl PromptState {
     }
 }
 
-/// What the caller knows that the log does not: which environments exist.
+/// What the caller knows that the log does not: which environments exist, and which
+/// of them are protected (only admins change what they serve).
 #[derive(Debug, Clone)]
 pub struct Context {
     pub environments: Vec<EnvironmentName>,
+    pub protected_environments: Vec<EnvironmentName>,
 }
 
 impl Context {
@@ -81,7 +83,10 @@ impl Context {
 
 impl Default for Context {
     fn default() -> Self {
-        Self { environments: EnvironmentName::defaults() }
+        Self {
+            environments: EnvironmentName::defaults(),
+            protected_environments: vec![EnvironmentName::parse("production").expect("a valid name")],
+        }
     }
 }
 
@@ -100,7 +105,11 @@ pub enum PromptCommand {
     SetTags {
         tags: Vec<Tag>,
     },
-    Delete,
+    /// Delete the prompt. Only `by_admin` may take a prompt out of a protected
+    /// environment it is live in.
+    Delete {
+        by_admin: bool,
+    },
     CreateVersion {
         version_string: VersionString,
         content: VersionContent,
@@ -179,6 +188,16 @@ pub enum DomainError {
     NoExperiment { prompt: String, environment: String },
     #[error("version {version:?} is neither a variant of the experiment nor the version live before it ({allowed})")]
     NotInExperiment { version: String, allowed: String },
+    /// Includes that would not resolve where the version is served.
+    #[error(transparent)]
+    Include(#[from] crate::catalog::IncludeError),
+    #[error(
+        "prompt {prompt:?} is included by {}; deploy versions of those without the include first",
+        includers.join(", ")
+    )]
+    StillIncluded { prompt: String, includers: Vec<String> },
+    #[error("prompt {prompt:?} is live in the protected environment {environment:?}; only admins may delete it")]
+    Protected { prompt: String, environment: String },
 }
 
 impl DomainError {
@@ -229,7 +248,15 @@ pub fn decide(state: &PromptState, ctx: &Context, command: PromptCommand) -> Res
             }
             Ok(vec![Event::PromptTagged(PromptTagged { prompt_id, name, tags, previous_tags: p.tags.clone() })])
         }
-        PromptCommand::Delete => Ok(vec![Event::PromptDeleted(PromptDeleted { prompt_id, name })]),
+        PromptCommand::Delete { by_admin } => {
+            if !by_admin {
+                let live = |env: &&EnvironmentName| p.live_version(env).is_some() || p.experiments.contains_key(*env);
+                if let Some(env) = ctx.protected_environments.iter().find(live) {
+                    return Err(DomainError::Protected { prompt: name.to_string(), environment: env.to_string() });
+                }
+            }
+            Ok(vec![Event::PromptDeleted(PromptDeleted { prompt_id, name })])
+        }
         PromptCommand::CreateVersion { version_string, content, config, commit_message, origin } => {
             if p.versions.contains(&version_string) {
                 return Err(DomainError::VersionExists {
@@ -626,14 +653,14 @@ mod tests {
             description: Description::parse("").unwrap(),
         };
         assert_eq!(given.when(again.clone()), Err(DomainError::PromptExists("support".into())));
-        let given = given.and(PromptCommand::Delete);
+        let given = given.and(PromptCommand::Delete { by_admin: true });
         let events = given.when(again).unwrap();
         assert!(matches!(&events[..], [Event::PromptCreated(e)] if e.prompt_id == Uuid::from_u128(8)));
     }
 
     #[test]
     fn no_version_on_a_deleted_prompt() {
-        let given = created().and(PromptCommand::Delete);
+        let given = created().and(PromptCommand::Delete { by_admin: true });
         assert!(matches!(given.when(version("v1")), Err(DomainError::PromptNotFound(_))));
     }
 

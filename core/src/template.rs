@@ -32,6 +32,9 @@ impl Template {
     pub const MAX_BYTES: usize = 256 * 1024;
     /// The most distinct variables a template may use.
     pub const MAX_VARIABLES: usize = 100;
+    /// The most include tags a template may hold: resolution reads each, and a text
+    /// that repeats an include thousands of times multiplies its size.
+    pub const MAX_INCLUDE_TAGS: usize = 64;
 
     /// Parses `text` and extracts the variables it uses, sorted by name.
     ///
@@ -68,8 +71,25 @@ impl Template {
                 ),
             });
         }
-        let includes = find_includes(text)?;
-        Ok(Self { text: text.to_owned(), variables: variables.into_iter().collect(), includes })
+        let tags = include_tags(text)?;
+        check_against_minijinja(text, &tags)?;
+        if tags.len() > Self::MAX_INCLUDE_TAGS {
+            return Err(TemplateError {
+                line: 1,
+                column: 1,
+                message: format!(
+                    "the template holds {} include tags; the limit is {}",
+                    tags.len(),
+                    Self::MAX_INCLUDE_TAGS
+                ),
+            });
+        }
+        let includes: BTreeSet<PromptName> = tags.into_iter().map(|t| t.prompt).collect();
+        Ok(Self {
+            text: text.to_owned(),
+            variables: variables.into_iter().collect(),
+            includes: includes.into_iter().collect(),
+        })
     }
 
     pub fn text(&self) -> &str {
@@ -86,10 +106,105 @@ impl Template {
     }
 }
 
-/// The prompt names of every `{% include "name" %}` tag, sorted, without repeats.
-fn find_includes(text: &str) -> Result<Vec<PromptName>, TemplateError> {
-    let found: BTreeSet<PromptName> = include_tags(text)?.into_iter().map(|t| t.prompt).collect();
-    Ok(found.into_iter().collect())
+/// Makes sure the include tags we found (and will resolve) are exactly the templates
+/// minijinja itself would load when rendering: its own parser reads the text, and any
+/// statement that loads another template in a form we do not resolve is refused. So
+/// nothing that would fail to render in an SDK can be created.
+fn check_against_minijinja(text: &str, tags: &[IncludeTag]) -> Result<(), TemplateError> {
+    use minijinja::machinery::{ast, parse, WhitespaceConfig};
+    let tree =
+        parse(text, "<template>", Default::default(), WhitespaceConfig::default()).map_err(|e| locate(text, &e))?;
+    let mut loads = Vec::new();
+    fn walk<'a>(stmts: &'a [ast::Stmt<'a>], out: &mut Vec<Load<'a>>) {
+        for stmt in stmts {
+            match stmt {
+                ast::Stmt::Template(t) => walk(&t.children, out),
+                ast::Stmt::ForLoop(s) => {
+                    walk(&s.body, out);
+                    walk(&s.else_body, out);
+                }
+                ast::Stmt::IfCond(s) => {
+                    walk(&s.true_body, out);
+                    walk(&s.false_body, out);
+                }
+                ast::Stmt::WithBlock(s) => walk(&s.body, out),
+                ast::Stmt::SetBlock(s) => walk(&s.body, out),
+                ast::Stmt::AutoEscape(s) => walk(&s.body, out),
+                ast::Stmt::FilterBlock(s) => walk(&s.body, out),
+                ast::Stmt::Block(s) => walk(&s.body, out),
+                ast::Stmt::Macro(s) => walk(&s.body, out),
+                ast::Stmt::CallBlock(s) => walk(&s.macro_decl.body, out),
+                ast::Stmt::Include(s) => out.push(Load {
+                    offset: s.span().start_offset as usize,
+                    what: match &s.name {
+                        ast::Expr::Const(c) => c.value.as_str().map(|n| Loaded::Include(n.to_owned())),
+                        _ => None,
+                    }
+                    .unwrap_or(Loaded::NotLiteral),
+                }),
+                ast::Stmt::Import(s) => {
+                    out.push(Load { offset: s.span().start_offset as usize, what: Loaded::Other("import") })
+                }
+                ast::Stmt::FromImport(s) => {
+                    out.push(Load { offset: s.span().start_offset as usize, what: Loaded::Other("from … import") })
+                }
+                ast::Stmt::Extends(s) => {
+                    out.push(Load { offset: s.span().start_offset as usize, what: Loaded::Other("extends") })
+                }
+                _ => {}
+            }
+        }
+    }
+    struct Load<'a> {
+        offset: usize,
+        what: Loaded<'a>,
+    }
+    enum Loaded<'a> {
+        Include(String),
+        /// An include of something other than a name in quotes.
+        NotLiteral,
+        /// Another statement that loads a template.
+        Other(&'a str),
+    }
+    walk(std::slice::from_ref(&tree), &mut loads);
+    let place = |offset: usize, message: String| {
+        let before = &text[..offset.min(text.len())];
+        TemplateError {
+            line: before.matches('\n').count() + 1,
+            column: before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+            message,
+        }
+    };
+    let written_as = "write it as {% include \"prompt-name\" %}";
+    let not_our_form = format!("this include is not written in the form PromptOS resolves; {written_as}");
+    for load in &loads {
+        match load.what {
+            Loaded::Other(what) => {
+                return Err(place(
+                    load.offset,
+                    format!("{what} is not supported: a template can only include other prompts; {written_as}"),
+                ))
+            }
+            Loaded::NotLiteral => return Err(place(load.offset, not_our_form)),
+            Loaded::Include(_) => {}
+        }
+    }
+    let found: Vec<&str> = loads
+        .iter()
+        .filter_map(|l| match &l.what {
+            Loaded::Include(name) => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let ours: Vec<&str> = tags.iter().map(|t| t.prompt.as_str()).collect();
+    if found != ours {
+        // minijinja would load something we did not see as an include tag (or the other
+        // way round, e.g. a tag inside a string): point at the first difference.
+        let at = found.iter().zip(&ours).take_while(|(a, b)| a == b).count();
+        let offset = loads.get(at).map(|l| l.offset).or_else(|| tags.get(at).map(|t| t.span.start)).unwrap_or(0);
+        return Err(place(offset, not_our_form));
+    }
+    Ok(())
 }
 
 /// One `{% include "name" %}` tag: where it is in the text and what it includes.
@@ -278,6 +393,36 @@ mod tests {
         assert!(err.message.contains("in quotes"), "{err}");
         let err = Template::parse("{% include \"Not A Name\" %}").unwrap_err();
         assert!(err.message.contains("cannot include"), "{err}");
+    }
+
+    #[test]
+    fn only_includes_in_the_form_we_resolve_are_accepted_as_minijinja_reads_them() {
+        for (text, why) in [
+            ("{%include(\"missing\")%}", "form PromptOS resolves"),
+            ("Hi {% include \"a\" ~ \"b\" %}", "form PromptOS resolves"),
+            ("{% import \"macros\" as m %}{{ m.x() }}", "import is not supported"),
+            ("{% from \"macros\" import x %}", "from … import is not supported"),
+            ("{% extends \"base\" %}", "extends is not supported"),
+            ("{% if x %}{% include [\"a\", \"b\"] %}{% endif %}", "in quotes"),
+            ("{{ \"{% include 'a' %}\" }}", "form PromptOS resolves"),
+        ] {
+            let err = Template::parse(text).expect_err(text);
+            assert!(err.message.contains(why), "{text}: {err}");
+        }
+        // Includes inside blocks, loops and macros are found; `ignore missing` is fine.
+        let t = Template::parse(
+            "{% macro m() %}{% include \"a\" %}{% endmacro %}{% for i in x %}{%- include 'b' ignore missing %}{% endfor %}",
+        )
+        .unwrap();
+        assert_eq!(t.includes().iter().map(|n| n.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_template_holds_at_most_64_include_tags() {
+        let tags = |n: usize| "{% include \"persona\" %}".repeat(n);
+        assert_eq!(Template::parse(&tags(Template::MAX_INCLUDE_TAGS)).unwrap().includes().len(), 1);
+        let err = Template::parse(&tags(8000)).unwrap_err();
+        assert_eq!(err.message, "the template holds 8000 include tags; the limit is 64");
     }
 
     /// Resolves `name`'s includes from `sources` the way the projector does.

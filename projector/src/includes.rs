@@ -5,27 +5,17 @@
 
 use crate::db::Db;
 use crate::queries;
+use promptos_core::catalog::{IncludeError as Unresolved, MAX_INCLUDE_DEPTH, MAX_RESOLVED_BYTES};
 use promptos_core::template::{finish_resolved, include_source, include_tags, splice_includes, IncludeTag};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// How deep includes may nest.
-pub const MAX_DEPTH: usize = 8;
-
-/// Why includes could not be resolved.
+/// Why includes could not be resolved when a deployed prompt is read.
 #[derive(Debug, thiserror::Error)]
 pub enum IncludeError {
-    #[error(
-        "prompt {includer:?} includes {prompt:?}, which is not deployed in {environment:?}; deploy it there first"
-    )]
-    NotDeployed { includer: String, prompt: String, environment: String },
-    #[error("prompt {includer:?} includes {prompt:?}, which does not exist")]
-    NoSuchPrompt { includer: String, prompt: String },
-    #[error("includes form a cycle: {}", .0.join(" → "))]
-    Cycle(Vec<String>),
-    #[error("prompt {prompt:?} is a chat prompt; only text prompts can be included")]
-    NotText { prompt: String },
-    #[error("includes nest deeper than {MAX_DEPTH} levels: {}", .0.join(" → "))]
-    TooDeep(Vec<String>),
+    /// Something the write side would refuse today (a prompt was deleted or redeployed
+    /// in a log written before it checked, say).
+    #[error(transparent)]
+    Unresolved(#[from] Unresolved),
     #[error("a stored template no longer parses: {0}")]
     Template(String),
     #[error(transparent)]
@@ -59,13 +49,33 @@ pub async fn resolve(
         return Ok(resolved);
     }
     let mut path = vec![root.to_owned()];
+    let mut memo = HashMap::new();
     // Dropping the final newline leaves every tag where it was.
-    let spliced = splice(db, environment, as_of, include_source(text), &tags, &mut path, &mut resolved).await?;
+    let spliced =
+        splice(db, environment, as_of, include_source(text), &tags, &mut path, &mut resolved, &mut memo).await?;
+    if spliced.len() > MAX_RESOLVED_BYTES {
+        return Err(too_large(root, environment, spliced.len()));
+    }
     resolved.text = finish_resolved(spliced);
     Ok(resolved)
 }
 
+fn too_large(prompt: &str, environment: &str, size: usize) -> IncludeError {
+    Unresolved::TooLarge {
+        prompt: prompt.to_owned(),
+        environment: environment.to_owned(),
+        size,
+        limit: MAX_RESOLVED_BYTES,
+    }
+    .into()
+}
+
+/// Included prompts already resolved during one resolution: each is read (and its own
+/// includes resolved) once, however often it is included.
+type Memo = HashMap<String, String>;
+
 /// An included template with its own includes resolved.
+#[allow(clippy::too_many_arguments)]
 async fn expand(
     db: &Db,
     environment: &str,
@@ -73,16 +83,18 @@ async fn expand(
     text: &str,
     path: &mut Vec<String>,
     out: &mut Resolved,
+    memo: &mut Memo,
 ) -> Result<String, IncludeError> {
     let tags = include_tags(text).map_err(|e| IncludeError::Template(e.to_string()))?;
     if tags.is_empty() {
         return Ok(text.to_owned());
     }
-    splice(db, environment, as_of, text, &tags, path, out).await
+    splice(db, environment, as_of, text, &tags, path, out, memo).await
 }
 
 /// `text` with each of its include `tags` replaced by the included prompt's deployed
 /// template, itself resolved; `path` is the chain of includers, for cycles and depth.
+#[allow(clippy::too_many_arguments)]
 async fn splice(
     db: &Db,
     environment: &str,
@@ -91,40 +103,59 @@ async fn splice(
     tags: &[IncludeTag],
     path: &mut Vec<String>,
     out: &mut Resolved,
+    memo: &mut Memo,
 ) -> Result<String, IncludeError> {
     let mut included = Vec::with_capacity(tags.len());
+    // Counted as the write side counts it: the text outside the tags, plus what they
+    // pull in.
+    let mut size = text.len() - tags.iter().map(|t| t.span.len()).sum::<usize>();
     for tag in tags {
         let name = tag.prompt.as_str();
         let includer = path.last().cloned().unwrap_or_default();
         if let Some(at) = path.iter().position(|p| p == name) {
             let mut cycle = path[at..].to_vec();
             cycle.push(name.to_owned());
-            return Err(IncludeError::Cycle(cycle));
+            return Err(Unresolved::Cycle(cycle).into());
         }
-        if path.len() > MAX_DEPTH {
+        if let Some(done) = memo.get(name) {
+            size += done.len();
+            if size > MAX_RESOLVED_BYTES {
+                return Err(too_large(&path[0], environment, size));
+            }
+            included.push(done.clone());
+            continue;
+        }
+        if path.len() > MAX_INCLUDE_DEPTH {
             let mut chain = path.clone();
             chain.push(name.to_owned());
-            return Err(IncludeError::TooDeep(chain));
+            return Err(Unresolved::TooDeep(chain).into());
         }
         let deployed = match as_of {
             None => queries::deployed(db, name, environment).await?,
             Some(at) => queries::deployed_as_of(db, name, environment, at).await?,
         };
         let Some(deployed) = deployed else {
-            return Err(IncludeError::NotDeployed {
+            return Err(Unresolved::NotDeployed {
                 includer,
                 prompt: name.to_owned(),
                 environment: environment.to_owned(),
-            });
+            }
+            .into());
         };
         if deployed.kind != "text" {
-            return Err(IncludeError::NotText { prompt: name.to_owned() });
+            return Err(Unresolved::NotText { prompt: name.to_owned(), environment: environment.to_owned() }.into());
         }
         out.includes.insert(name.to_owned(), deployed.version_string.clone());
         out.position = out.position.max(deployed.position);
         path.push(name.to_owned());
-        included.push(Box::pin(expand(db, environment, as_of, include_source(&deployed.text), path, out)).await?);
+        let text = Box::pin(expand(db, environment, as_of, include_source(&deployed.text), path, out, memo)).await?;
         path.pop();
+        size += text.len();
+        if size > MAX_RESOLVED_BYTES {
+            return Err(too_large(&path[0], environment, size));
+        }
+        memo.insert(name.to_owned(), text.clone());
+        included.push(text);
     }
     Ok(splice_includes(text, tags, &included))
 }
@@ -209,104 +240,18 @@ fn variables_of(text: &str) -> Vec<String> {
     promptos_core::template::Template::parse(text).map(|t| t.variables().to_vec()).unwrap_or_default()
 }
 
-/// The templates of a stored version: its text, or each message's content.
-pub fn templates_of(v: &crate::projection::VersionRow) -> Vec<String> {
-    match v.messages.as_deref() {
-        Some(messages) => serde_json::from_str::<Vec<serde_json::Value>>(messages)
-            .unwrap_or_default()
-            .iter()
-            .map(|m| m["content"].as_str().unwrap_or_default().to_owned())
-            .collect(),
-        None => vec![v.text.clone()],
-    }
-}
-
-/// Checks that `version` of `prompt` would resolve in `environment`: every prompt it
-/// includes is deployed there, and nothing leads back to `prompt`.
-pub async fn check_deploy(db: &Db, prompt: &str, environment: &str, version: &str) -> Result<(), IncludeError> {
-    // Most versions include nothing: one indexed lookup answers that.
-    let includes_something = sqlx::query(
-        "SELECT 1 FROM rm_includes i JOIN rm_prompts p ON p.prompt_id = i.prompt_id AND p.deleted_at IS NULL \
-         WHERE p.name = $1 AND i.version_string = $2 LIMIT 1",
-    )
-    .bind(prompt)
-    .bind(version)
-    .fetch_optional(&db.pool)
-    .await?
-    .is_some();
-    if !includes_something {
-        return Ok(());
-    }
-    let Some(p) = queries::live_prompt(db, prompt).await? else { return Ok(()) };
-    let Some(v) = queries::version(db, &p.prompt_id, version).await? else { return Ok(()) };
-    for template in templates_of(&v) {
-        resolve(db, environment, None, prompt, &template).await?;
-    }
-    Ok(())
-}
-
-/// Checks, when a version of `root` that includes `includes` is created, that every
-/// included prompt exists and that none of them leads back to `root` through the
-/// versions they have deployed anywhere or their latest version.
-pub async fn check_new_version(db: &Db, root: &str, includes: &[String]) -> Result<(), IncludeError> {
-    for name in includes {
-        if queries::live_prompt(db, name).await?.is_none() {
-            return Err(IncludeError::NoSuchPrompt { includer: root.to_owned(), prompt: name.clone() });
-        }
-    }
-    // Breadth-first over "may include" edges, remembering how each prompt was reached.
-    let mut came_from: BTreeMap<String, String> = BTreeMap::new();
-    let mut queue: VecDeque<String> = VecDeque::new();
-    for name in includes {
-        came_from.entry(name.clone()).or_insert_with(|| root.to_owned());
-        queue.push_back(name.clone());
-    }
-    while let Some(name) = queue.pop_front() {
-        for next in may_include(db, &name).await? {
-            if next == root {
-                let mut cycle = vec![root.to_owned(), name.clone()];
-                let mut at = name.clone();
-                while let Some(prev) = came_from.get(&at).filter(|p| *p != root) {
-                    cycle.insert(1, prev.clone());
-                    at = prev.clone();
-                }
-                cycle.push(root.to_owned());
-                return Err(IncludeError::Cycle(cycle));
-            }
-            if !came_from.contains_key(&next) {
-                came_from.insert(next.clone(), name.clone());
-                queue.push_back(next);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The prompts `name` includes in any version deployed anywhere, or in its latest one.
-async fn may_include(db: &Db, name: &str) -> Result<BTreeSet<String>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT DISTINCT i.included FROM rm_includes i \
-         JOIN rm_prompts p ON p.prompt_id = i.prompt_id AND p.deleted_at IS NULL \
-         WHERE p.name = $1 AND (i.version_string = p.latest_version OR EXISTS (SELECT 1 FROM rm_deployments d \
-         WHERE d.prompt_id = i.prompt_id AND d.version_string = i.version_string))",
-    )
-    .bind(name)
-    .fetch_all(&db.pool)
-    .await?;
-    rows.iter().map(|row| sqlx::Row::try_get(row, 0)).collect()
-}
-
-/// The live prompts whose version deployed in `environment` includes `prompt`, directly
-/// or through other includes, with the version each has live.
+/// The live prompts served in `environment` (deployed, or as a variant of a running
+/// experiment) that include `prompt`, directly or through other includes, with the
+/// version that includes it.
 pub async fn includers(db: &Db, environment: &str, prompt: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
     let changed = [(prompt.to_owned(), environment.to_owned())];
     Ok(includers_of_all(db, &changed).await?.remove(&changed[0]).unwrap_or_default())
 }
 
-/// For each changed (prompt, environment), the live prompts deployed there that include
-/// it, directly or not, with their live version. One indexed query per level of
-/// nesting for all of them together, so a batch of deploys that nothing includes costs
-/// one query.
+/// For each changed (prompt, environment), the live prompts served there that include
+/// it, directly or not, with the version that includes it: the deployed version, or an
+/// experiment's variant. Two indexed queries per level of nesting for all of them
+/// together, so a batch of deploys that nothing includes costs two queries.
 pub async fn includers_of_all(
     db: &Db,
     changed: &[(String, String)],
@@ -316,27 +261,51 @@ pub async fn includers_of_all(
     let mut frontier: BTreeSet<(String, String, String)> =
         changed.iter().map(|(p, e)| (p.clone(), e.clone(), p.clone())).collect();
     let mut seen: BTreeSet<(String, String, String)> = BTreeSet::new();
-    for _ in 0..=MAX_DEPTH {
+    for _ in 0..=MAX_INCLUDE_DEPTH {
         if frontier.is_empty() {
             break;
         }
         let names: BTreeSet<&String> = frontier.iter().map(|(n, _, _)| n).collect();
         let list: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
+        let deployed = format!(
             "SELECT i.included, d.environment, p.name, d.version_string FROM rm_includes i \
              JOIN rm_deployments d ON d.prompt_id = i.prompt_id AND d.version_string = i.version_string \
              JOIN rm_prompts p ON p.prompt_id = d.prompt_id AND p.deleted_at IS NULL \
              WHERE i.included IN ({})",
             list.join(", ")
         );
-        let mut query = sqlx::query(&sql);
+        // Variants are a JSON list in the row; which of them includes is checked below.
+        let in_experiments = format!(
+            "SELECT i.included, x.environment, p.name, i.version_string, x.variants FROM rm_includes i \
+             JOIN rm_experiments x ON x.prompt_id = i.prompt_id AND x.running = 1 \
+             JOIN rm_prompts p ON p.prompt_id = x.prompt_id AND p.deleted_at IS NULL \
+             WHERE i.included IN ({})",
+            list.join(", ")
+        );
+        let mut edges: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
+        let mut query = sqlx::query(&deployed);
         for name in &names {
             query = query.bind(name.as_str());
         }
-        let mut edges: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
         for row in query.fetch_all(&db.pool).await? {
             let get = |i: usize| sqlx::Row::try_get::<String, _>(&row, i);
             edges.entry((get(0)?, get(1)?)).or_default().push((get(2)?, get(3)?));
+        }
+        let mut query = sqlx::query(&in_experiments);
+        for name in &names {
+            query = query.bind(name.as_str());
+        }
+        for row in query.fetch_all(&db.pool).await? {
+            let get = |i: usize| sqlx::Row::try_get::<String, _>(&row, i);
+            let version = get(3)?;
+            let variants: Vec<serde_json::Value> = serde_json::from_str(&get(4)?).unwrap_or_default();
+            if variants.iter().any(|v| v["version_string"].as_str() == Some(version.as_str())) {
+                let list = edges.entry((get(0)?, get(1)?)).or_default();
+                let includer = (get(2)?, version);
+                if !list.iter().any(|(name, _)| *name == includer.0) {
+                    list.push(includer);
+                }
+            }
         }
         let mut next = BTreeSet::new();
         for (name, env, root) in &frontier {

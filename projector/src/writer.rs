@@ -14,11 +14,20 @@
 //! it. The price is one writer at a time, which [`Writer`] pays back by batching: the
 //! requests that queue while one transaction commits go into the next one together
 //! (group commit).
+//!
+//! # Rules that span prompts
+//! Inside the same lock each request's events are also admitted by the [`Catalog`]
+//! (includes resolve where a version is served, a prompt still included is not
+//! deleted, …). The catalog is folded from the log; before it decides, it reads
+//! whatever other processes appended since it last looked, so it decides on the exact
+//! log at that moment and two racing commands on different prompts cannot both pass.
 
 use crate::db::{Backend, Db};
 use crate::log::{chain_hash, Metadata, StoredEvent, GENESIS_HASH};
 use chrono::Utc;
-use promptos_core::Event;
+use futures::TryStreamExt;
+use promptos_core::catalog::{Catalog, Undo};
+use promptos_core::{DomainError, Event};
 use sqlx::{Connection, Row};
 use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -59,9 +68,16 @@ pub enum AppendError {
     Conflict { stream_id: String, expected: i64, actual: i64 },
     #[error("the event log is unavailable: {0}")]
     Unavailable(String),
+    /// A rule that spans prompts refused the events; nothing was written.
+    #[error(transparent)]
+    Refused(DomainError),
 }
 
-type Job = (AppendRequest, oneshot::Sender<Result<Appended, AppendError>>);
+enum Job {
+    Append(AppendRequest, oneshot::Sender<Result<Appended, AppendError>>),
+    /// Fold the log into the catalog ahead of the first write.
+    Prepare,
+}
 
 /// Handle to the task that owns appends for this process.
 #[derive(Clone)]
@@ -79,11 +95,18 @@ impl Writer {
         Self { jobs, head }
     }
 
+    /// Folds the log into the writer's catalog now, in the background, so that the
+    /// first write after a start on a long log does not wait for it (a server calls it
+    /// once at start; without it the first write that needs the catalog folds it).
+    pub fn prepare(&self) {
+        let _ = self.jobs.try_send(Job::Prepare);
+    }
+
     /// Appends the request's events atomically, or none of them.
     pub async fn append(&self, request: AppendRequest) -> Result<Appended, AppendError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send((request, reply))
+            .send(Job::Append(request, reply))
             .await
             .map_err(|_| AppendError::Unavailable("the writer has stopped".into()))?;
         answer.await.map_err(|_| AppendError::Unavailable("the writer has stopped".into()))?
@@ -97,9 +120,27 @@ impl Writer {
 
 async fn run(db: Db, mut rx: mpsc::Receiver<Job>, head: watch::Sender<i64>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
+    let mut catalog = Catalog::default();
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let (requests, replies): (Vec<_>, Vec<_>) = jobs.drain(..).unzip();
-        match append_batch(&db, &requests).await {
+        let mut requests = Vec::with_capacity(jobs.len());
+        let mut replies = Vec::with_capacity(jobs.len());
+        for job in jobs.drain(..) {
+            match job {
+                Job::Append(request, reply) => {
+                    requests.push(request);
+                    replies.push(reply);
+                }
+                Job::Prepare => {
+                    if let Err(e) = prepare(&db, &mut catalog).await {
+                        tracing::warn!(error = %e, "could not read the log ahead of the first write; it will be read then");
+                    }
+                }
+            }
+        }
+        if requests.is_empty() {
+            continue;
+        }
+        match append_batch(&db, &requests, &mut catalog).await {
             Ok(results) => {
                 let last = results.iter().filter_map(|r| r.as_ref().ok()).map(Appended::last_position).max();
                 if let Some(last) = last {
@@ -156,11 +197,57 @@ pub(crate) async fn begin_append_pg(
     Ok(tx)
 }
 
-/// Appends a batch in one transaction. Each request succeeds or conflicts on its own;
-/// an error of the database fails the whole batch and writes nothing.
+/// Events folded into the catalog per read while preparing it.
+const PREPARE_PAGE: i64 = 10_000;
+
+/// Folds the log into `catalog` up to its current end, outside the append lock.
+async fn prepare(db: &Db, catalog: &mut Catalog) -> Result<(), sqlx::Error> {
+    loop {
+        let page = crate::log::read_after(db, catalog.position(), PREPARE_PAGE).await?;
+        let Some(last) = page.last().map(|e| e.position) else { return Ok(()) };
+        for e in &page {
+            fold(catalog, e);
+        }
+        catalog.set_position(last);
+    }
+}
+
+fn fold(catalog: &mut Catalog, e: &StoredEvent) {
+    if !e.stream_id.starts_with("prompt:") {
+        return;
+    }
+    match e.decode() {
+        Ok(event) => catalog.apply(&event),
+        Err(err) => tracing::error!(position = e.position, error = %err, "an event in the log does not decode"),
+    }
+}
+
+/// Appends a batch in one transaction. Each request succeeds, conflicts or is refused
+/// by the catalog on its own; an error of the database fails the whole batch and writes
+/// nothing (and leaves the catalog as it was).
 pub async fn append_batch(
     db: &Db,
     requests: &[AppendRequest],
+    catalog: &mut Catalog,
+) -> Result<Vec<Result<Appended, AppendError>>, sqlx::Error> {
+    let mut admitted = Vec::new();
+    let result = append_admitted(db, requests, catalog, &mut admitted).await;
+    match &result {
+        Ok(_) => {}
+        Err(_) => {
+            for undo in admitted.into_iter().rev() {
+                catalog.undo(undo);
+            }
+        }
+    }
+    result
+}
+
+async fn append_admitted(
+    db: &Db,
+    requests: &[AppendRequest],
+    catalog: &mut Catalog,
+    admitted: &mut Vec<Undo>,
 ) -> Result<Vec<Result<Appended, AppendError>>, sqlx::Error> {
     let mut conn = db.pool.acquire().await?;
     let mut tx = begin_append(db, &mut conn).await?;
@@ -171,6 +258,19 @@ pub async fn append_batch(
         Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?, row.try_get::<String, _>(2)?),
         None => (0, GENESIS_HASH.to_owned(), String::new()),
     };
+    // The catalog decides only for prompts. When it is behind the log (another process
+    // appended, or it was never read), it reads the rest here, under the lock: what it
+    // decides on is then exactly the log these events follow.
+    let touches_prompts = requests.iter().any(|r| r.stream_id.starts_with("prompt:"));
+    if touches_prompts && catalog.position() < position {
+        let sql = format!("SELECT {} FROM events WHERE position > $1 ORDER BY position", crate::log::EVENT_COLUMNS);
+        let mut rows = sqlx::query(&sql).bind(catalog.position()).fetch(&mut *tx);
+        while let Some(row) = rows.try_next().await? {
+            fold(catalog, &StoredEvent::from_row(&row)?);
+        }
+        drop(rows);
+        catalog.set_position(position);
+    }
     // Recorded times never go backwards along the log, even if the clock does, so that
     // "what was live at time t" has one answer.
     let recorded_at = format_timestamp(Utc::now()).max(last_time);
@@ -208,6 +308,15 @@ pub async fn append_batch(
                 actual: current,
             }));
             continue;
+        }
+        if touches_prompts {
+            match catalog.admit(&request.events) {
+                Ok(undo) => admitted.extend(undo),
+                Err(refusal) => {
+                    results.push(Err(AppendError::Refused(refusal)));
+                    continue;
+                }
+            }
         }
         let metadata = serde_json::to_string(&request.metadata).expect("metadata serializes");
         let mut stream_version = current;
@@ -261,5 +370,10 @@ pub async fn append_batch(
             .await?;
     }
     tx.commit().await?;
+    if touches_prompts {
+        // Everything up to here is in the catalog now: what others appended before us
+        // and what this batch admitted.
+        catalog.set_position(position);
+    }
     Ok(results)
 }

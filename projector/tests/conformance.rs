@@ -94,6 +94,7 @@ both_backends!(a_batch_with_a_conflict_still_commits_the_others, |backend| async
             request("prompt:a", 0, vec![a.clone()]),
             request("prompt:b", 0, vec![b]),
         ],
+        &mut promptos_core::catalog::Catalog::default(),
     )
     .await
     .unwrap();

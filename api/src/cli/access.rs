@@ -4,7 +4,6 @@
 use crate::auth::{keys, passwords};
 use crate::commands::Commands;
 use crate::config::DatabaseArgs;
-use crate::http::error::ApiError;
 use clap::{Args, Subcommand};
 use promptos_core::access::{ApiKeyCommand, UserCommand};
 use promptos_core::events::{api_key_stream, user_stream};
@@ -115,7 +114,7 @@ fn read_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
     Ok((password, false))
 }
 
-fn domain(e: ApiError) -> anyhow::Error {
+fn domain(e: crate::commands::CommandError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
 

@@ -188,35 +188,8 @@ pub async fn deploy(
     let environment = EnvironmentName::parse(&body.environment)?;
     let version_string = VersionString::parse(&body.version_string)?;
     caller.require_deploy(&state, &environment)?;
-    check_includes(&state, &name, &environment, &version_string, "version_string").await?;
     let command = PromptCommand::Deploy { environment: environment.clone(), version_string };
-    run(&state, name, environment, command, caller.meta).await
-}
-
-/// Refuses to make a version live where its includes do not resolve: an included
-/// prompt not deployed there, or a cycle.
-pub(crate) async fn check_includes(
-    state: &AppState,
-    name: &PromptName,
-    environment: &EnvironmentName,
-    version: &VersionString,
-    field: &str,
-) -> ApiResult<()> {
-    // A version's includes never change: when this process already knows the version
-    // and it includes nothing, there is nothing to look up.
-    let includes_nothing = state
-        .commands
-        .prompts
-        .peek(&prompt_stream(name), |s| {
-            s.live().is_some_and(|p| p.versions.contains(version) && !p.includes.contains_key(version))
-        })
-        .await;
-    if includes_nothing == Some(true) {
-        return Ok(());
-    }
-    promptos_projector::includes::check_deploy(&state.db, name.as_str(), environment.as_str(), version.as_str())
-        .await
-        .map_err(|e| super::error::ApiError::include(e, axum::http::StatusCode::UNPROCESSABLE_ENTITY, field))
+    run(&state, name, environment, command, caller.meta).await.map_err(|e| e.on_field("version_string"))
 }
 
 /// Roll an environment back to the previous (or a named) version.
@@ -235,22 +208,10 @@ pub async fn rollback(
     let to =
         body.to_version_string.as_deref().map(|v| VersionString::parse_field(v, "to_version_string")).transpose()?;
     caller.require_deploy(&state, &environment)?;
-    // The version a rollback returns to must still resolve its includes there.
-    let target = match &to {
-        Some(v) => Some(v.clone()),
-        None => {
-            let current = state.commands.prompts.current(prompt_stream(&name)).await?;
-            current
-                .live()
-                .and_then(|p| p.deployments.get(&environment))
-                .and_then(|stack| stack.len().checked_sub(2).map(|i| stack[i].clone()))
-        }
-    };
-    if let Some(target) = &target {
-        check_includes(&state, &name, &environment, target, "to_version_string").await?;
-    }
+    // The version a rollback returns to must still resolve its includes there: the
+    // write side checks it when the rollback is appended.
     let command = PromptCommand::Rollback { environment: environment.clone(), to };
-    run(&state, name, environment, command, caller.meta).await
+    run(&state, name, environment, command, caller.meta).await.map_err(|e| e.on_field("to_version_string"))
 }
 
 /// Current version per environment, and the deployment history.

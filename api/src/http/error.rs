@@ -109,13 +109,22 @@ pub struct DatabaseUnavailable;
 
 impl From<AppendError> for ApiError {
     fn from(e: AppendError) -> Self {
+        crate::commands::CommandError::from(e).into()
+    }
+}
+
+impl From<crate::commands::CommandError> for ApiError {
+    fn from(e: crate::commands::CommandError) -> Self {
+        use crate::commands::CommandError;
         match e {
-            AppendError::Conflict { .. } => ApiError::Conflict {
+            CommandError::Domain(e) => ApiError::Domain(e),
+            CommandError::Conflict(_) => ApiError::Conflict {
                 code: "concurrent_modification",
                 message: "the prompt was changed by another request at the same time; retry".into(),
                 field: None,
             },
-            AppendError::Unavailable(why) => ApiError::Unavailable(why),
+            CommandError::Unavailable(why) => ApiError::Unavailable(why),
+            CommandError::Internal(e) => ApiError::Internal(e),
         }
     }
 }
@@ -126,10 +135,7 @@ impl ApiError {
     pub fn include(e: promptos_projector::includes::IncludeError, status: StatusCode, field: &str) -> Self {
         use promptos_projector::includes::IncludeError as E;
         let code = match &e {
-            E::NotDeployed { .. } | E::NoSuchPrompt { .. } => "include_missing",
-            E::Cycle(_) => "include_cycle",
-            E::NotText { .. } => "include_not_text",
-            E::TooDeep(_) => "include_too_deep",
+            E::Unresolved(e) => e.code(),
             E::Template(_) => "include_unresolved",
             E::Database(db) if promptos_projector::db::is_unavailable(db) => {
                 return ApiError::Unavailable(db.to_string())
@@ -137,6 +143,20 @@ impl ApiError {
             E::Database(_) => return ApiError::Internal(e.into()),
         };
         ApiError::Include { status, code, message: e.to_string(), field: Some(field.to_owned()) }
+    }
+
+    /// Names the request field an include problem is about (the template when a
+    /// version is created, the version that would go live when it is deployed).
+    pub fn on_field(self, field: &str) -> Self {
+        match self {
+            ApiError::Domain(DomainError::Include(e)) => ApiError::Include {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: e.code(),
+                message: e.to_string(),
+                field: Some(field.to_owned()),
+            },
+            other => other,
+        }
     }
 
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
@@ -215,6 +235,9 @@ impl ApiError {
                     DomainError::SameRole { .. } => (StatusCode::CONFLICT, "same_role"),
                     DomainError::ApiKeyNotFound(_) => (StatusCode::NOT_FOUND, "api_key_not_found"),
                     DomainError::ApiKeyRevoked(_) => (StatusCode::CONFLICT, "api_key_revoked"),
+                    DomainError::Include(e) => (StatusCode::UNPROCESSABLE_ENTITY, e.code()),
+                    DomainError::StillIncluded { .. } => (StatusCode::CONFLICT, "still_included"),
+                    DomainError::Protected { .. } => (StatusCode::FORBIDDEN, "forbidden"),
                 };
                 (status, detail(code, e.to_string(), field))
             }

@@ -195,15 +195,17 @@ pub async fn start(
     caller.require(Role::Editor)?;
     let (name, environment, variants) = parse_split(&body)?;
     caller.require_deploy(&state, &environment)?;
-    for v in &variants {
-        super::deployments::check_includes(&state, &name, &environment, &v.version_string, "variants").await?;
-    }
     let command = PromptCommand::StartExperiment {
         environment: environment.clone(),
         experiment_id: uuid::Uuid::now_v7(),
         variants,
     };
-    let outcome = state.commands.prompts.execute(prompt_stream(&name), command, caller.meta).await?;
+    let outcome = state
+        .commands
+        .prompts
+        .execute(prompt_stream(&name), command, caller.meta)
+        .await
+        .map_err(|e| ApiError::from(e).on_field("variants"))?;
     state.settle(outcome.position).await;
     Ok((StatusCode::CREATED, axum::Json(from_events(&name, &outcome.events, None)?)))
 }
@@ -250,7 +252,12 @@ pub async fn stop(
     let keep = VersionString::parse(&body.version_string)?;
     caller.require_deploy(&state, &environment)?;
     let command = PromptCommand::StopExperiment { environment: environment.clone(), keep };
-    let outcome = state.commands.prompts.execute(prompt_stream(&name), command, caller.meta).await?;
+    let outcome = state
+        .commands
+        .prompts
+        .execute(prompt_stream(&name), command, caller.meta)
+        .await
+        .map_err(|e| ApiError::from(e).on_field("version_string"))?;
     state.settle(outcome.position).await;
     let stopped = outcome.events.iter().filter_map(|e| e.decode().ok()).find_map(|e| match e {
         Event::ExperimentStopped(s) => Some(s),

@@ -350,41 +350,11 @@ pub async fn delete(
 ) -> ApiResult<axum::Json<Deleted>> {
     caller.require(Role::Editor)?;
     let name = path_name(&name)?;
-    // Taking a prompt out of a protected environment is an admin's decision.
-    if let Some(prompt) = queries::live_prompt(&state.db, name.as_str()).await? {
-        let live = queries::deployments(&state.db, std::slice::from_ref(&prompt.prompt_id)).await?;
-        if let Some(d) =
-            live.iter().find(|d| state.settings.protected_environments.iter().any(|p| p.as_str() == d.environment))
-        {
-            caller.require(Role::Admin).map_err(|_| {
-                ApiError::Forbidden(format!(
-                    "the prompt is live in the protected environment {}; only admins may delete it",
-                    d.environment
-                ))
-            })?;
-        }
-        // Prompts that include this one would have nothing to include.
-        let mut users = Vec::new();
-        for d in &live {
-            for (includer, _) in
-                promptos_projector::includes::includers(&state.db, &d.environment, name.as_str()).await?
-            {
-                users.push(format!("{includer} ({})", d.environment));
-            }
-        }
-        if !users.is_empty() {
-            return Err(ApiError::Conflict {
-                code: "still_included",
-                message: format!(
-                    "prompt {:?} is included by {}; deploy versions of those without the include first",
-                    name.as_str(),
-                    users.join(", ")
-                ),
-                field: None,
-            });
-        }
-    }
-    let outcome = state.commands.prompts.execute(prompt_stream(&name), PromptCommand::Delete, caller.meta).await?;
+    // Taking a prompt out of a protected environment is an admin's decision, decided on
+    // the prompt's own stream; a prompt others still include is refused where appends
+    // are serialised. Neither reads the read models, which may lag.
+    let command = PromptCommand::Delete { by_admin: caller.require(Role::Admin).is_ok() };
+    let outcome = state.commands.prompts.execute(prompt_stream(&name), command, caller.meta).await?;
     state.settle(outcome.position).await;
     let prompt_id =
         outcome.events.first().and_then(|e| e.decode().ok()).and_then(|e| e.prompt().map(|(id, _)| id.to_string()));

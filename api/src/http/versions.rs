@@ -162,13 +162,7 @@ pub async fn create(
         }
     };
     let config = body.config.clone().map(check_config).transpose()?;
-    let includes: Vec<String> = content.includes().iter().map(|n| n.to_string()).collect();
     let content_field = if body.messages.is_some() { "messages" } else { "text" };
-    if !includes.is_empty() {
-        promptos_projector::includes::check_new_version(&state.db, name.as_str(), &includes)
-            .await
-            .map_err(|e| ApiError::include(e, StatusCode::UNPROCESSABLE_ENTITY, content_field))?;
-    }
     let commit_message = body.commit_message.as_deref().map(CommitMessage::parse).transpose()?;
     let origin = match &body.suggestion_token {
         None => None,
@@ -201,7 +195,13 @@ pub async fn create(
         commit_message,
         origin,
     };
-    let outcome = state.commands.prompts.execute(prompt_stream(&name), command, caller.meta).await?;
+    // Whether its includes exist and form no cycle is decided when it is appended.
+    let outcome = state
+        .commands
+        .prompts
+        .execute(prompt_stream(&name), command, caller.meta)
+        .await
+        .map_err(|e| ApiError::from(e).on_field(content_field))?;
     state.settle(outcome.position).await;
     // The answer is the row the projector derives from the event, so it is right even
     // when the read models lag behind (a projector in another process that is down).

@@ -103,7 +103,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
                     state.settle(outcome.position).await;
                 }
                 // Another server is seeding the same goal.
-                Err(crate::http::error::ApiError::Domain(_)) => break,
+                Err(crate::commands::CommandError::Domain(_)) => break,
                 Err(e) => anyhow::bail!("cannot create the meta-prompt {name}: {e}"),
             }
         }

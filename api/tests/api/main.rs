@@ -12,6 +12,7 @@ mod composition;
 mod concurrency;
 mod experiments;
 mod faults;
+mod integrity;
 mod metrics;
 mod optimize;
 mod outage;
