@@ -102,7 +102,7 @@ fn article(role: Role) -> &'static str {
 }
 
 /// The credential sent with a request, if any.
-fn credential(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+pub(crate) fn credential(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let value = value.to_str().map_err(|_| unauthorized("the Authorization header is not valid text"))?;
         let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));

@@ -109,16 +109,16 @@ pub async fn token(
     }
     let username = form.username.trim().to_owned();
     let throttle = &state.auth.throttle;
-    if let Some(wait) = throttle.wait(&username, &address) {
-        return Err(ApiError::TooManyAttempts(wait.as_secs().max(1)));
-    }
+    // Counted before the password is checked, so parallel guesses cannot race past it.
+    let attempt =
+        throttle.begin(&username, &address).map_err(|wait| ApiError::TooManyAttempts(wait.as_secs().max(1)))?;
     let user =
         if form.password.len() <= 4 * passwords::MAX_CHARS { queries::user(&state.db, &username).await? } else { None };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let password_ok = passwords::verify(form.password, stored).await;
     match user.filter(|u| password_ok && !u.disabled) {
         Some(user) => {
-            throttle.succeeded(&username);
+            throttle.succeeded(attempt);
             let access_token = state.auth.tokens.issue(&user.username, user.password_position);
             Ok(axum::Json(TokenResponse {
                 access_token,
@@ -127,7 +127,7 @@ pub async fn token(
             }))
         }
         None => {
-            throttle.failed(&username, &address);
+            drop(attempt);
             // One message for every failure, so that it does not tell whether the user
             // exists.
             Err(ApiError::Unauthorized("wrong username or password".into()))

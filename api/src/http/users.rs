@@ -1,5 +1,6 @@
 //! `/users/`: accounts and roles (admins only, except changing one's own password).
 
+use super::auth::ClientAddress;
 use super::error::{ApiError, ApiResult};
 use super::extract::Json;
 use crate::app::AppState;
@@ -190,10 +191,13 @@ pub async fn disable(
     request_body = ChangePassword,
     responses((status = 200, body = UserDto), (status = 403, body = super::error::ErrorBody),
         (status = 409, description = "The user is disabled", body = super::error::ErrorBody),
-        (status = 422, body = super::error::ErrorBody)))]
+        (status = 422, body = super::error::ErrorBody),
+        (status = 429, description = "Too many wrong current passwords; retry after `Retry-After` seconds",
+            body = super::error::ErrorBody)))]
 pub async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
+    ClientAddress(address): ClientAddress,
     Path(name): Path<String>,
     Json(body): Json<ChangePassword>,
 ) -> ApiResult<axum::Json<UserDto>> {
@@ -203,10 +207,17 @@ pub async fn change_password(
         let current = body
             .current_password
             .ok_or_else(|| ApiError::invalid("current_password", "give your current password to change it"))?;
+        // A stolen token must not become a way around the login throttle.
+        let attempt = state
+            .auth
+            .throttle
+            .begin(username.as_str(), &address)
+            .map_err(|wait| ApiError::TooManyAttempts(wait.as_secs().max(1)))?;
         let row = queries::user(&state.db, username.as_str()).await?;
         if !passwords::verify(current, row.map(|r| r.password_hash)).await {
             return Err(ApiError::invalid("current_password", "the current password is wrong"));
         }
+        state.auth.throttle.succeeded(attempt);
         if body.password.is_none() {
             return Err(ApiError::invalid("password", "give the new password"));
         }

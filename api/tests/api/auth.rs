@@ -388,6 +388,43 @@ both_backends!(failed_logins_are_throttled_and_reveal_nothing, |backend| async m
     );
 });
 
+both_backends!(parallel_guesses_are_counted_before_checking_and_never_lock_the_owner_out, |backend| async move {
+    let app = spawn_app(backend).await;
+    let frank = app.user_token("frank", "viewer").await;
+    // A client that connects from another loopback address, as another machine would.
+    let from = |ip: [u8; 4]| reqwest::Client::builder().local_address(std::net::IpAddr::from(ip)).build().unwrap();
+    let stranger = from([127, 0, 0, 2]);
+    let guesses = (0..40).map(|i| {
+        let (http, url) = (stranger.clone(), app.url("/auth/token"));
+        async move {
+            let body = json!({"username": "frank", "password": format!("guess-number-{i}")});
+            http.post(url).json(&body).send().await.unwrap().status()
+        }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!((checked, refused), (5, 35), "only the free attempts reach the password check: {statuses:?}");
+
+    // The stranger keeps guessing now and then; frank logs in from his own address.
+    let owner = from([127, 0, 0, 3]);
+    let r = owner.post(app.url("/auth/token")).json(&json!({"username": "frank", "password": "frank-password-123"}));
+    assert_eq!(r.send().await.unwrap().status(), StatusCode::OK, "the owner is not locked out from another address");
+
+    // A password change checks the current password under the same throttle.
+    let change = |current: String| {
+        let r = owner.post(app.url("/users/frank/password")).bearer_auth(&frank);
+        r.json(&json!({"current_password": current, "password": "a-new-password-456"})).send()
+    };
+    for i in 0..5 {
+        let r = change(format!("wrong-current-{i}")).await.unwrap();
+        expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;
+    }
+    let r = change("frank-password-123".into()).await.unwrap();
+    let e = expect_error(r, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+    assert!(e["message"].as_str().unwrap().contains("try again"), "{e}");
+});
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bootstrap_prints_a_generated_admin_password_exactly_once() {
     use std::io::{BufRead, BufReader};
