@@ -49,6 +49,11 @@ impl Follower {
     }
 
     /// The highest position the read models (and this server's caches) include.
+    /// The position the read models include, to await its moves.
+    pub fn watch_visible(&self) -> watch::Receiver<i64> {
+        self.visible.clone()
+    }
+
     pub fn visible(&self) -> i64 {
         *self.visible.borrow()
     }
@@ -126,7 +131,12 @@ async fn follow(
             };
             let streams: Vec<String> = events.iter().map(|e| e.stream_id.clone()).collect();
             caches.invalidate_streams(&streams, &environments).await;
-            match changes_for(&db, &events).await {
+            let computed = if promptos_projector::failpoint::fails("follower.changes") {
+                Err(sqlx::Error::Protocol("failpoint follower.changes".into()))
+            } else {
+                changes_for(&db, &events).await
+            };
+            match computed {
                 Ok(m) => {
                     // Prompts that include a changed prompt serve new resolved text.
                     for change in m.iter().filter(|c| c.event_type == "IncludeChanged") {
@@ -134,7 +144,12 @@ async fn follow(
                     }
                     messages.extend(m)
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot derive change messages"),
+                Err(e) => {
+                    // Not past this batch: its evictions of includers and its messages
+                    // would be lost. The next round tries it again.
+                    tracing::warn!(error = %e, "cannot derive change messages; will retry");
+                    break;
+                }
             }
             current = events.last().map_or(current, |e| e.position);
         }

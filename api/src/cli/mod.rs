@@ -119,7 +119,9 @@ fn read_export(input: &std::path::Path) -> anyhow::Result<Vec<promptos_projector
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PROMPTOS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // A log line that cannot be written (stderr closed by whoever started the process)
+    // is dropped; it must not take the server down.
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).log_internal_errors(false).init();
 }
 
 async fn open(args: &DatabaseArgs) -> anyhow::Result<Db> {
@@ -300,16 +302,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let timeout = Duration::from_secs(args.header_timeout_secs);
         tokio::spawn(serve_http(metrics, open, timeout, std::future::pending()));
     }
-    tracing::info!(version = crate::build_info::LONG_VERSION, "PromptOS listening on http://{addr}");
-    match &state.settings.ui {
-        ui if !ui.available() => tracing::warn!(
-            "this binary was built without the web UI (scripts/build-ui, then rebuild); API docs at http://{addr}/docs"
-        ),
-        crate::http::ui::UiSource::Dir(dir) => {
-            tracing::info!("web UI at http://{addr}/ui/ from {}; API docs at http://{addr}/docs", dir.display())
-        }
-        _ => tracing::info!("web UI at http://{addr}/ui/; API docs at http://{addr}/docs"),
-    }
+    let ui = match &state.settings.ui {
+        ui if !ui.available() => "no web UI in this build (scripts/build-ui, then rebuild)".to_owned(),
+        crate::http::ui::UiSource::Dir(dir) => format!("web UI at http://{addr}/ui/ (from {})", dir.display()),
+        _ => format!("web UI at http://{addr}/ui/"),
+    };
+    tracing::info!(
+        "PromptOS {} listening on http://{addr} — {ui}; API docs at http://{addr}/docs",
+        crate::build_info::LONG_VERSION
+    );
     let timeout = Duration::from_secs(args.header_timeout_secs);
     serve_http(listener, crate::http::router(state), timeout, shutdown_signal()).await;
     Ok(())

@@ -227,7 +227,7 @@ pub async fn export(State(state): State<AppState>, caller: Caller) -> ApiResult<
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response())
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct VerifyDto {
     /// True when the chain is intact and the read models equal a fresh replay.
     pub ok: bool,
@@ -235,17 +235,43 @@ pub struct VerifyDto {
     pub chain: serde_json::Value,
     #[schema(value_type = Object)]
     pub read_models: serde_json::Value,
+    /// When this check ran (UTC). A check of an unchanged log is reused for a few
+    /// seconds.
+    pub checked_at: String,
+}
+
+/// Verification reads the whole log: one runs at a time, and a result is reused while
+/// the log and the read models have not moved, for at most [`VerifyCache::REUSE`], so
+/// that callers cannot keep the server busy re-reading the log.
+#[derive(Default)]
+pub struct VerifyCache {
+    last: tokio::sync::Mutex<Option<(i64, i64, std::time::Instant, VerifyDto)>>,
+}
+
+impl VerifyCache {
+    pub const REUSE: std::time::Duration = std::time::Duration::from_secs(5);
 }
 
 /// Checks the hash chain and that the read models equal a fresh replay of the log.
 #[utoipa::path(get, path = "/audit/verify", tag = "audit", responses((status = 200, body = VerifyDto)))]
 pub async fn verify(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<VerifyDto>> {
     caller.require(Role::Viewer)?;
+    let mut last = state.verify.last.lock().await;
+    let head = promptos_projector::log::head(&state.db).await?;
+    let checkpoint = promptos_projector::queries::checkpoint(&state.db).await?;
+    if let Some((h, c, at, dto)) = last.as_ref() {
+        if (*h, *c) == (head, checkpoint) && at.elapsed() < VerifyCache::REUSE {
+            return Ok(axum::Json(dto.clone()));
+        }
+    }
     let report: VerifyReport =
         promptos_projector::verify::verify(&state.db, |_, _, _| {}).await.map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(axum::Json(VerifyDto {
+    let dto = VerifyDto {
         ok: report.ok,
         chain: serde_json::to_value(&report.chain).unwrap_or_default(),
         read_models: serde_json::to_value(&report.read_models).unwrap_or_default(),
-    }))
+        checked_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    };
+    *last = Some((head, checkpoint, std::time::Instant::now(), dto.clone()));
+    Ok(axum::Json(dto))
 }

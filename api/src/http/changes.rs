@@ -90,32 +90,108 @@ pub async fn stream(
     let filter = Arc::new(Filter { environments, prompt: p.prompt });
     // Subscribe before replaying, so nothing falls between the two.
     let live = state.follower.subscribe();
-    let mut replayed = Vec::new();
-    let mut sent = last.unwrap_or(i64::MAX);
-    if let Some(mut after) = last {
-        let until = state.follower.visible();
-        while after < until {
-            let events = read_after(&state.db, after, 1000.min(until - after)).await?;
-            let Some(end) = events.last().map(|e| e.position) else { break };
-            replayed.extend(changes_for(&state.db, &events).await?.into_iter().filter(|m| filter.accepts(m)));
-            after = end;
+    let until = state.follower.visible();
+    // Replayed page by page as the client reads: an old Last-Event-ID costs one page of
+    // memory, not the whole log since then.
+    let replay = Replay { state: state.clone(), filter: filter.clone(), after: last.unwrap_or(until), until };
+    let replay = stream::unfold(replay, |mut r| async move {
+        match r.next_page().await {
+            Some(page) => Some((stream::iter(page), r)),
+            None => None,
         }
-        sent = after;
-    }
-    let replay = stream::iter(replayed.iter().map(sse_event).map(Ok).collect::<Vec<_>>());
+    })
+    .flatten();
     let resume = last.is_some();
-    let live = stream::unfold((live, filter), move |(mut live, filter)| async move {
+    let sent = until;
+    // The stream lives as long as its credential: it is checked again whenever the log
+    // moves (a revocation, a disabled user or a password change is an event) and every
+    // so often (an access token expires).
+    let credential = crate::auth::credential(&headers)?.unwrap_or_default().to_owned();
+    let watch = Watch { live, filter, visible: state.follower.watch_visible(), state, credential };
+    let live = stream::unfold(watch, move |mut w| async move {
+        let mut recheck = tokio::time::interval(CREDENTIAL_RECHECK);
+        recheck.tick().await;
         loop {
-            match live.recv().await {
-                Ok(m) if (!resume || m.position > sent) && filter.accepts(&m) => {
-                    return Some((Ok(sse_event(&m)), (live, filter)));
+            tokio::select! {
+                received = w.live.recv() => match received {
+                    Ok(m) if (!resume || m.position > sent) && w.filter.accepts(&m) => {
+                        return Some((Ok(sse_event(&m)), w));
+                    }
+                    Ok(_) => continue,
+                    // Too slow to keep up, or shutting down: end the stream; the client
+                    // reconnects with Last-Event-ID and gets the rest from the log.
+                    Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return None,
+                },
+                moved = w.visible.changed() => {
+                    if moved.is_err() || !w.still_valid().await {
+                        return None;
+                    }
                 }
-                Ok(_) => continue,
-                // Too slow to keep up, or shutting down: end the stream; the client
-                // reconnects with Last-Event-ID and gets the rest from the log.
-                Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return None,
+                _ = recheck.tick() => {
+                    if !w.still_valid().await {
+                        return None;
+                    }
+                }
             }
         }
     });
     Ok(Sse::new(replay.chain(live)).keep_alive(KeepAlive::default()))
+}
+
+/// How often an open stream checks that its credential is still good, besides each
+/// time the log moves.
+const CREDENTIAL_RECHECK: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Events replayed per page.
+const REPLAY_PAGE: i64 = 1000;
+
+/// The change messages between `after` and `until`, read a page at a time.
+struct Replay {
+    state: AppState,
+    filter: Arc<Filter>,
+    after: i64,
+    until: i64,
+}
+
+impl Replay {
+    async fn next_page(&mut self) -> Option<Vec<Result<Event, Infallible>>> {
+        while self.after < self.until {
+            let events = match read_after(&self.state.db, self.after, REPLAY_PAGE.min(self.until - self.after)).await {
+                Ok(events) => events,
+                Err(e) => {
+                    // The client resumes from the last id it got.
+                    tracing::warn!(error = %e, "cannot replay the change feed; ending the stream");
+                    return None;
+                }
+            };
+            let end = events.last()?.position;
+            let messages = match changes_for(&self.state.db, &events).await {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot replay the change feed; ending the stream");
+                    return None;
+                }
+            };
+            self.after = end;
+            let page: Vec<_> = messages.iter().filter(|m| self.filter.accepts(m)).map(|m| Ok(sse_event(m))).collect();
+            if !page.is_empty() {
+                return Some(page);
+            }
+        }
+        None
+    }
+}
+
+struct Watch {
+    live: tokio::sync::broadcast::Receiver<Arc<ChangeMessage>>,
+    filter: Arc<Filter>,
+    visible: tokio::sync::watch::Receiver<i64>,
+    state: AppState,
+    credential: String,
+}
+
+impl Watch {
+    async fn still_valid(&self) -> bool {
+        crate::auth::authenticate(&self.state, &self.credential).await.is_ok()
+    }
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// Reads SSE `data:` payloads until `n` change messages arrived (or a deadline passed).
-async fn read_changes(response: reqwest::Response, n: usize) -> Vec<Value> {
+pub async fn read_changes(response: reqwest::Response, n: usize) -> Vec<Value> {
     let mut body = response.bytes_stream();
     let mut buffer = String::new();
     let mut out = Vec::new();
@@ -88,4 +88,88 @@ both_backends!(deployed_lists_every_prompt_of_an_environment, |backend| async mo
     assert_eq!(names, ["a", "b"]);
     assert_eq!(list["items"][0]["prompt_text"], "text of a");
     assert!(list["position"].as_i64().unwrap() >= list["items"][1]["position"].as_i64().unwrap());
+});
+
+/// Waits until the server ends the stream (or fails after a deadline).
+async fn ends(response: reqwest::Response) {
+    let mut body = response.bytes_stream();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, body.next()).await.expect("the stream ends in time") {
+            None | Some(Err(_)) => return,
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+both_backends!(an_open_stream_ends_when_its_credential_stops_being_good, |backend| async move {
+    let app = spawn_app(backend).await;
+    let open = |credential: String| {
+        let http = app.http.clone();
+        let url = app.url("/changes/stream?environment=staging");
+        async move {
+            let r = http.get(url).bearer_auth(credential).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r
+        }
+    };
+    let (key_id, key) = app.api_key(&["staging"]).await;
+    let by_key = open(key).await;
+    let r = app.send(Method::DELETE, &format!("/api-keys/{key_id}"), Some(&app.token.clone()), None).await;
+    expect_status(r, StatusCode::OK).await;
+    ends(by_key).await;
+
+    let disabled = open(app.user_token("dora", "viewer").await).await;
+    let r = app.post("/users/dora/disable", serde_json::json!({})).await;
+    expect_status(r, StatusCode::OK).await;
+    ends(disabled).await;
+
+    let rotated = open(app.user_token("pete", "viewer").await).await;
+    let r = app.post("/users/pete/password", serde_json::json!({"password": "a-brand-new-password-1"})).await;
+    expect_status(r, StatusCode::OK).await;
+    ends(rotated).await;
+
+    // A stream whose credential stays good stays open.
+    let kept = open(app.token.clone()).await;
+    let feed = tokio::spawn(read_changes(kept, 1));
+    app.create_prompt("still-here").await;
+    app.create_version("still-here", "v1", "x").await;
+    expect_status(app.deploy("still-here", "staging", "v1").await, StatusCode::OK).await;
+    assert_eq!(feed.await.unwrap()[0]["prompt"], "still-here");
+});
+
+both_backends!(a_replay_from_an_old_position_streams_every_missed_change_in_order, |backend| async move {
+    let app = spawn_app(backend).await;
+    // More changes than one page of the replay (1,000 events).
+    const PROMPTS: usize = 10;
+    const DEPLOYS: usize = 110;
+    for p in 0..PROMPTS {
+        app.create_prompt(&format!("p{p}")).await;
+        app.create_version(&format!("p{p}"), "v1", "one").await;
+        app.create_version(&format!("p{p}"), "v2", "two").await;
+    }
+    let start = app.event_count().await;
+    let writers = (0..PROMPTS).map(|p| {
+        let app = &app;
+        async move {
+            for i in 0..DEPLOYS {
+                let v = if i % 2 == 0 { "v1" } else { "v2" };
+                expect_status(app.deploy(&format!("p{p}"), "staging", v).await, StatusCode::OK).await;
+            }
+        }
+    });
+    futures::future::join_all(writers).await;
+    let r = app
+        .http
+        .get(app.url("/changes/stream?environment=staging"))
+        .bearer_auth(&app.token)
+        .header("Last-Event-ID", start.to_string())
+        .send()
+        .await
+        .unwrap();
+    let changes = read_changes(r, PROMPTS * DEPLOYS).await;
+    let positions: Vec<i64> = changes.iter().map(|c| c["position"].as_i64().unwrap()).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "in log order, each once");
+    assert_eq!(positions.len(), PROMPTS * DEPLOYS);
+    assert_eq!(*positions.last().unwrap(), app.event_count().await);
 });
