@@ -188,6 +188,19 @@ impl Optimizer {
     pub fn with_providers(providers: Vec<Arc<dyn Provider>>, default: Option<String>, policy: Policy) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            // Azure and Gemini take their keys in headers of their own (`api-key`,
+            // `x-goog-api-key`), which reqwest does not strip when a redirect leads to
+            // another host. So redirects are followed only within the same origin; any
+            // other is answered as the provider's error.
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let same_origin =
+                    attempt.previous().first().is_some_and(|first| first.origin() == attempt.url().origin());
+                if same_origin && attempt.previous().len() < 5 {
+                    attempt.follow()
+                } else {
+                    attempt.stop()
+                }
+            }))
             .build()
             .expect("an HTTP client with default TLS settings builds");
         Self { providers, default, http, policy }

@@ -33,17 +33,23 @@ pub struct Reply {
     pub status: u16,
     pub body: String,
     pub delay: Duration,
+    /// A `Location` header, for redirects.
+    pub location: Option<String>,
 }
 
 impl Reply {
     pub fn ok(body: Value) -> Self {
-        Reply { status: 200, body: body.to_string(), delay: Duration::ZERO }
+        Reply { status: 200, body: body.to_string(), delay: Duration::ZERO, location: None }
     }
     pub fn status(status: u16, body: &str) -> Self {
-        Reply { status, body: body.to_owned(), delay: Duration::ZERO }
+        Reply { status, body: body.to_owned(), delay: Duration::ZERO, location: None }
     }
     pub fn slow(delay: Duration) -> Self {
-        Reply { status: 200, body: "{}".into(), delay }
+        Reply { status: 200, body: "{}".into(), delay, location: None }
+    }
+    /// A 307 to `location` (the method and body are to be sent again there).
+    pub fn redirect(location: &str) -> Self {
+        Reply { status: 307, body: String::new(), delay: Duration::ZERO, location: Some(location.to_owned()) }
     }
 }
 
@@ -109,12 +115,16 @@ async fn answer(
         return (StatusCode::INTERNAL_SERVER_ERROR, "the fake has no reply scripted").into_response();
     };
     tokio::time::sleep(reply.delay).await;
-    (
+    let mut response = (
         StatusCode::from_u16(reply.status).unwrap(),
         [("content-type", "application/json"), ("retry-after", "0")],
         reply.body,
     )
-        .into_response()
+        .into_response();
+    if let Some(location) = reply.location {
+        response.headers_mut().insert("location", location.parse().unwrap());
+    }
+    response
 }
 
 /// Successful replies in each provider's format.

@@ -119,6 +119,35 @@ async fn azure_uses_the_deployment_path_and_api_key_header() {
 }
 
 #[tokio::test]
+async fn keys_in_custom_headers_never_follow_a_redirect_to_another_host() {
+    // The provider redirects to another host (`localhost` is another origin than
+    // `127.0.0.1`), which would receive the key if the redirect were followed.
+    let elsewhere = FakeLlm::start().await;
+    elsewhere.always(openai_reply(BETTER));
+    let other_host = elsewhere.url.replace("127.0.0.1", "localhost");
+    for provider in ["azure", "gemini"] {
+        let fake = FakeLlm::start().await;
+        fake.always(Reply::redirect(&format!("{other_host}/steal")));
+        let app = app_with_prompt(Backend::Sqlite, |args| {
+            args.llm.llm_max_retries = 0;
+            if provider == "azure" {
+                args.llm.llm_azure_endpoint = Some(fake.url.clone());
+                args.llm.llm_azure_api_key = Some(Secret::new("azure-key-123"));
+                args.llm.llm_azure_deployment = Some("gpt4o-prod".into());
+            } else {
+                args.llm.llm_gemini_api_key = Some(Secret::new("gemini-key-456"));
+                args.llm.llm_gemini_base_url = fake.url.clone();
+            }
+        })
+        .await;
+        let e = expect_error(optimize(&app, clarity()).await, StatusCode::BAD_GATEWAY, "llm_provider_error").await;
+        assert!(e["message"].as_str().unwrap().contains("307"), "{provider}: {e}");
+        assert_eq!(fake.received().len(), 1, "{provider}");
+    }
+    assert!(elsewhere.received().is_empty(), "the other host got a request: {:?}", elsewhere.received());
+}
+
+#[tokio::test]
 async fn gemini_uses_generate_content() {
     let fake = FakeLlm::start().await;
     fake.reply([gemini_reply(BETTER)]);
