@@ -25,10 +25,22 @@ pub(crate) struct Entry {
     pub due: AtomicBool,
 }
 
+/// The newest thing this client has heard about a key, whether or not it holds the
+/// prompt: answers and change messages can arrive in any order, and one that is older
+/// than what was heard must not undo it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mark {
+    /// The log position of the newest change announced (or seen in a 404).
+    pub position: i64,
+    /// That change took the prompt away (deleted, or nothing deployed).
+    pub gone: bool,
+}
+
 pub(crate) struct Inner {
     pub base: String,
     pub http: reqwest::Client,
     pub cache: moka::sync::Cache<Key, Arc<Entry>>,
+    pub marks: moka::sync::Cache<Key, Mark>,
     pub ttl: Duration,
     pub strict: bool,
     pub stale: AtomicBool,
@@ -229,6 +241,7 @@ impl PromptsBuilder {
             base: self.url.trim_end_matches('/').to_owned(),
             http,
             cache: moka::sync::Cache::new(self.capacity),
+            marks: moka::sync::Cache::new(self.capacity.saturating_mul(2).max(1024)),
             ttl: self.ttl,
             strict: self.strict,
             stale: AtomicBool::new(false),
@@ -394,7 +407,7 @@ impl Prompts {
         let n = list.items.len();
         for t in list.items {
             let compiled = Compiled::new(t, None, self.inner.strict)?;
-            self.store(compiled).await;
+            let _ = self.store(compiled).await;
         }
         self.inner.stale.store(false, Ordering::Relaxed);
         Ok(n)
@@ -432,7 +445,20 @@ impl Prompts {
                 return Ok(entry.clone());
             }
         }
-        match self.fetch(name, env, cached.as_deref(), None).await {
+        let fetched = self.fetch(name, env, cached.as_deref(), None).await;
+        if let Ok(Some(entry)) = &fetched {
+            if entry.due.load(Ordering::Relaxed) {
+                // A change was announced while this answer was on its way: ask again,
+                // as of that change (and serve this answer if that fails).
+                let announced = self.inner.marks.get(&key).map(|m| m.position);
+                return match self.fetch(name, env, None, announced).await {
+                    Ok(Some(newer)) => Ok(newer),
+                    Ok(None) => Err(Error::NotFound { prompt: name.into(), environment: env.into() }),
+                    Err(_) => Ok(entry.clone()),
+                };
+            }
+        }
+        match fetched {
             Ok(Some(entry)) => Ok(entry),
             Ok(None) => Err(Error::NotFound { prompt: name.into(), environment: env.into() }),
             Err(FetchError::Answer(e)) => Err(e),
@@ -465,6 +491,10 @@ impl Prompts {
         if let Some(etag) = cached.and_then(|c| c.compiled.etag.as_deref()) {
             request = request.header(IF_NONE_MATCH, etag);
         }
+        let key = (name.to_owned(), env.to_owned());
+        // What this client knew when it asked: a 404 can only take away what is not
+        // newer than that.
+        let known_at_send = self.known_position(&key);
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
@@ -478,7 +508,6 @@ impl Prompts {
             return Err(FetchError::Unreachable(Unreachable(format!("server answered {status}"))));
         }
         self.inner.stale.store(false, Ordering::Relaxed);
-        let key = (name.to_owned(), env.to_owned());
         match status {
             StatusCode::NOT_MODIFIED => {
                 let Some(cached) = cached else {
@@ -487,10 +516,27 @@ impl Prompts {
                 let compiled =
                     Compiled::new(cached.compiled.template.clone(), cached.compiled.etag.clone(), self.inner.strict)
                         .map_err(FetchError::Answer)?;
-                Ok(Some(self.store(compiled).await))
+                Ok(self.store(compiled).await)
             }
             StatusCode::NOT_FOUND => {
-                self.inner.cache.invalidate(&key);
+                // The server says which position its "nothing there" includes: an
+                // older answer still on its way must not bring the prompt back.
+                let at = response
+                    .headers()
+                    .get("x-promptos-position")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<i64>().ok());
+                if let Some(at) = at {
+                    self.mark(&key, at, true);
+                }
+                self.inner.cache.entry(key).and_compute_with(|existing| match existing {
+                    // Stored meanwhile from a newer answer or change: keep it.
+                    Some(e) if e.value().compiled.template.position > known_at_send.max(at.unwrap_or(0)) => {
+                        moka::ops::compute::Op::Nop
+                    }
+                    Some(_) => moka::ops::compute::Op::Remove,
+                    None => moka::ops::compute::Op::Nop,
+                });
                 self.inner.snapshot_dirty.store(true, Ordering::Relaxed);
                 Ok(None)
             }
@@ -499,29 +545,57 @@ impl Prompts {
                 let template: Template =
                     response.json().await.map_err(|e| FetchError::Answer(Error::Protocol(e.to_string())))?;
                 let compiled = Compiled::new(template, etag, self.inner.strict).map_err(FetchError::Answer)?;
-                Ok(Some(self.store(compiled).await))
+                Ok(self.store(compiled).await)
             }
             s => Err(FetchError::Answer(answer_error(s, response.text().await.unwrap_or_default(), name, env))),
         }
     }
 
-    /// Stores an entry unless the cache already holds a newer one (answers can arrive
-    /// out of order); returns what the cache holds afterwards.
-    pub(crate) async fn store(&self, compiled: Compiled) -> Arc<Entry> {
+    /// Stores an answer unless the cache already holds a newer one, or the prompt was
+    /// taken away after this answer was made (answers and change messages can arrive
+    /// out of order). An answer older than a change already announced is stored but
+    /// due for a refresh. Returns what the cache holds afterwards.
+    pub(crate) async fn store(&self, compiled: Compiled) -> Option<Arc<Entry>> {
+        use moka::ops::compute::{CompResult, Op};
         let t = &compiled.template;
         let key = (t.prompt_name.clone(), t.environment.clone());
+        let position = t.position;
         let fresh = Arc::new(Entry { compiled, checked: Instant::now(), due: AtomicBool::new(false) });
-        let entry = self
-            .inner
-            .cache
-            .entry(key)
-            .and_upsert_with(|existing| match existing.map(|e| e.into_value()) {
-                Some(old) if old.compiled.template.position > fresh.compiled.template.position => old,
-                _ => fresh.clone(),
-            })
-            .into_value();
+        let result = self.inner.cache.entry(key.clone()).and_compute_with(|existing| {
+            // Read under the entry's lock: a change applied meanwhile marks first and
+            // then looks at the cache, so one of the two sees the other.
+            let mark = self.inner.marks.get(&key);
+            match (existing, mark) {
+                (Some(old), _) if old.value().compiled.template.position > position => Op::Nop,
+                (_, Some(mark)) if mark.gone && mark.position > position => Op::Remove,
+                (_, mark) => {
+                    if mark.is_some_and(|m| m.position > position) {
+                        fresh.due.store(true, Ordering::Relaxed);
+                    }
+                    Op::Put(fresh.clone())
+                }
+            }
+        });
         self.inner.snapshot_dirty.store(true, Ordering::Relaxed);
-        entry
+        match result {
+            CompResult::Inserted(e) | CompResult::ReplacedWith(e) | CompResult::Unchanged(e) => Some(e.into_value()),
+            CompResult::Removed(_) | CompResult::StillNone(_) => None,
+        }
+    }
+
+    /// Remembers a change to `key` at `position` (`gone`: it took the prompt away).
+    fn mark(&self, key: &Key, position: i64, gone: bool) {
+        self.inner.marks.entry(key.clone()).and_compute_with(|existing| match existing {
+            Some(m) if m.value().position >= position => moka::ops::compute::Op::Nop,
+            _ => moka::ops::compute::Op::Put(Mark { position, gone }),
+        });
+    }
+
+    /// The newest position this client knows of for `key`: held or announced.
+    fn known_position(&self, key: &Key) -> i64 {
+        let held = self.inner.cache.get(key).map_or(0, |e| e.compiled.template.position);
+        let heard = self.inner.marks.get(key).map_or(0, |m| m.position);
+        held.max(heard)
     }
 
     /// Stores an entry read from the snapshot, marked as due for revalidation.
@@ -537,6 +611,9 @@ impl Prompts {
     pub(crate) async fn apply(&self, change: Change) {
         self.inner.last_position.fetch_max(change.position, Ordering::Relaxed);
         let key = (change.prompt.clone(), change.environment.clone());
+        // Remembered even when nothing is cached: a first fetch of this key may be on
+        // its way with an older answer.
+        self.mark(&key, change.position, change.version_string.is_none());
         if let Some(entry) = self.inner.cache.get(&key) {
             if change.position > entry.compiled.template.position {
                 match change.version_string {

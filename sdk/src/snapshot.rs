@@ -55,13 +55,38 @@ pub(crate) async fn keep_writing(weak: Weak<Inner>, path: PathBuf) {
             .collect();
         drop(inner);
         let bytes = serde_json::to_vec(&SnapshotFile { version: 1, entries }).expect("plain data serializes");
-        let tmp = path.with_extension("tmp");
-        let written = async {
-            tokio::fs::write(&tmp, &bytes).await?;
-            tokio::fs::rename(&tmp, &path).await
-        };
-        if let Err(e) = written.await {
+        let target = path.clone();
+        let written = tokio::task::spawn_blocking(move || write_atomically(&target, &bytes)).await;
+        if let Err(e) = written.map_err(std::io::Error::other).and_then(|r| r) {
             tracing::warn!(path = %path.display(), error = %e, "cannot write the prompt snapshot");
         }
     }
+}
+
+/// Replaces `path` with `bytes` so that a reader (or a crash) sees the old file or the
+/// new one, never a mix: the bytes go to a temporary file of this writer's own in the
+/// same folder (several processes may share one snapshot path), reach the disk, and
+/// then take the place of the old file in one rename.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "snapshot".into());
+    let unique =
+        format!(".{name}.{}.{}.tmp", std::process::id(), COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let tmp = path.with_file_name(unique);
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        // The rename itself reaches the disk with the folder.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }

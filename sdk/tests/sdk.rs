@@ -109,6 +109,61 @@ async fn with_the_server_down_the_sdk_serves_the_last_known_text_and_a_snapshot_
     .await;
 }
 
+/// Several processes may share one snapshot path: each writes through a temporary file
+/// of its own, so another writer's (or a crashed one's) leftover never blocks or
+/// corrupts this one's snapshot, and a reader always finds a whole file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_sharing_a_snapshot_path_never_leave_a_file_that_cannot_be_read() {
+    let server = Server::start(None).await;
+    let key = server.api_key(&["production"]).await;
+    for i in 0..40 {
+        server.prompt(&format!("p{i}"), &format!("{} {{{{ who }}}}", "words ".repeat(500)), 1, &["production"]).await;
+    }
+    let dir = promptos_projector::testing::TempDir::new();
+    let snapshot = dir.0.join("prompts.json");
+    // What another writer left at the temporary name a shared scheme would use.
+    std::fs::create_dir(dir.0.join("prompts.tmp")).unwrap();
+    std::fs::create_dir(dir.0.join("prompts.json.tmp")).unwrap();
+    let mut writers = Vec::new();
+    for _ in 0..2 {
+        let p = Prompts::connect(&server.base).api_key(&key).ttl(HOURS).snapshot_file(&snapshot).build().await.unwrap();
+        writers.push(p);
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (snapshot, stop) = (snapshot.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(bytes) = std::fs::read(&snapshot) {
+                    serde_json::from_slice::<serde_json::Value>(&bytes).expect("a whole snapshot file");
+                    reads += 1;
+                }
+            }
+            reads
+        })
+    };
+    // Each round changes what both cache, so both write their snapshot again.
+    for _ in 0..15 {
+        for p in &writers {
+            p.prefetch("production").await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(120)).await;
+    }
+    eventually(PUSH_DEADLINE, "the snapshot to hold every prompt", || async {
+        std::fs::read_to_string(&snapshot).is_ok_and(|s| s.matches("\"prompt_name\"").count() == 40)
+    })
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reader.join().unwrap() > 0, "the reader read the snapshot");
+    let leftovers: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp") && !n.starts_with("prompts."))
+        .collect();
+    assert!(leftovers.is_empty() || leftovers.len() <= 2, "temporary files pile up: {leftovers:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_or_repeated_change_messages_never_bring_back_an_older_version() {
     let nats = Nats::start();

@@ -190,7 +190,10 @@ fn respond(entry: &CachedDeployed, headers: &HeaderMap) -> Response {
 #[utoipa::path(get, path = "/prompts/{name}/deployed/", tag = "deployments",
     params(("name" = String, Path), DeployedParams),
     responses((status = 200, body = DeployedDto, headers(("ETag" = String))), (status = 304, description = "Not modified"),
-        (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
+        (status = 404, body = super::error::ErrorBody,
+            description = "Nothing deployed there; `X-PromptOS-Position` names the log position this answer includes",
+            headers(("X-PromptOS-Position" = i64))),
+        (status = 422, body = super::error::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -220,6 +223,10 @@ pub async fn get(
         state.settle(min).await;
     }
     let key = (path_name(&name)?.to_string(), environment.to_string(), resolved);
+    // What is read below includes at least this position (the cache is evicted before
+    // the position is published); a 404 says so, so that a client can tell it from an
+    // older answer still on its way.
+    let seen = state.follower.visible();
     let load = async {
         let Some(d) = queries::deployed(&state.db, &key.0, &key.1).await? else { return Ok(None) };
         let d = if resolved { resolve(&state, d, None).await? } else { d };
@@ -227,9 +234,16 @@ pub async fn get(
     };
     match state.caches.deployed_entry(key.clone(), load).await? {
         Some(entry) => Ok(respond(&entry, &headers)),
-        None => Err(not_found()),
+        None => {
+            let mut response = not_found().into_response();
+            response.headers_mut().insert(POSITION_HEADER, HeaderValue::from(seen));
+            Ok(response)
+        }
     }
 }
+
+/// On a 404 of `GET /prompts/{name}/deployed/`: the log position the answer includes.
+pub const POSITION_HEADER: &str = "x-promptos-position";
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 #[allow(unused_imports)] // not every test binary that includes this module uses it
 pub use promptos_projector::testing::NatsServer as Nats;
 use promptos_projector::testing::{scratch, Scratch};
