@@ -7,7 +7,8 @@
 //! fill therefore reads the invalidation epoch before querying and, if the epoch moved
 //! by the time the value is inserted, evicts what it inserted.
 
-use crate::http::deployed::CachedDeployed;
+use axum::body::Bytes;
+use axum::http::HeaderValue;
 use moka::future::Cache;
 use promptos_core::names::EnvironmentName;
 use promptos_projector::projection::{ApiKeyRow, UserRow};
@@ -16,6 +17,12 @@ use std::future::Future;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// A deployed prompt's answer, serialised once: what the hot path sends.
+pub struct CachedDeployed {
+    pub etag: HeaderValue,
+    pub body: Bytes,
+}
 
 /// Deployed prompts by (name, environment, includes resolved); `None` remembers that
 /// nothing is deployed.

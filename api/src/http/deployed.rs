@@ -9,6 +9,7 @@ use super::extract::Query;
 use super::prompts::path_name;
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::caches::CachedDeployed;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -19,12 +20,6 @@ use promptos_projector::writer::format_timestamp;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
-
-/// A deployed prompt, serialised once.
-pub struct CachedDeployed {
-    pub etag: HeaderValue,
-    pub body: Bytes,
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeployedDto {
