@@ -73,13 +73,13 @@ impl Process {
 
 /// The benchmarks' own nats-server (the tests' helper, on a free port).
 pub struct Nats {
-    _server: promptos_projector::testing::NatsServer,
+    _server: promptos_testkit::NatsServer,
     pub url: String,
 }
 
 impl Nats {
     pub async fn start() -> Result<Self> {
-        let server = tokio::task::spawn_blocking(promptos_projector::testing::NatsServer::start).await?;
+        let server = tokio::task::spawn_blocking(promptos_testkit::NatsServer::start).await?;
         Ok(Self { url: server.url(), _server: server })
     }
 }

@@ -18,7 +18,6 @@ pub mod projector;
 pub mod publisher;
 pub mod queries;
 pub mod rebuild;
-pub mod testing;
 pub mod verify;
 pub mod writer;
 

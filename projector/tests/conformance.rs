@@ -4,10 +4,10 @@ use promptos_core::events::*;
 use promptos_core::names::*;
 use promptos_projector::log::{read_after, verify_chain};
 use promptos_projector::projector::{Projector, ProjectorOptions};
-use promptos_projector::testing::scratch_db;
 use promptos_projector::verify::{load_read_model, verify};
 use promptos_projector::writer::append_batch;
 use promptos_projector::*;
+use promptos_testkit::{both_backends, scratch_db};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 

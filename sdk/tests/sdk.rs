@@ -80,8 +80,8 @@ async fn with_the_server_down_the_sdk_serves_the_last_known_text_and_a_snapshot_
     let mut server = Server::start(None).await;
     server.prompt("greeting", "Hello {{ who }}", 1, &["production"]).await;
     let key = server.api_key(&["production"]).await;
-    let dir = promptos_projector::testing::TempDir::new();
-    let snapshot = dir.0.join("prompts.json");
+    let dir = promptos_testkit::temp_dir();
+    let snapshot = dir.path().join("prompts.json");
     let prompts =
         Prompts::connect(&server.base).api_key(&key).ttl(HOURS).snapshot_file(&snapshot).build().await.unwrap();
     assert_eq!(current(&prompts, "greeting").await, "Hello Alex v1");
@@ -119,11 +119,11 @@ async fn writers_sharing_a_snapshot_path_never_leave_a_file_that_cannot_be_read(
     for i in 0..40 {
         server.prompt(&format!("p{i}"), &format!("{} {{{{ who }}}}", "words ".repeat(500)), 1, &["production"]).await;
     }
-    let dir = promptos_projector::testing::TempDir::new();
-    let snapshot = dir.0.join("prompts.json");
+    let dir = promptos_testkit::temp_dir();
+    let snapshot = dir.path().join("prompts.json");
     // What another writer left at the temporary name a shared scheme would use.
-    std::fs::create_dir(dir.0.join("prompts.tmp")).unwrap();
-    std::fs::create_dir(dir.0.join("prompts.json.tmp")).unwrap();
+    std::fs::create_dir(dir.path().join("prompts.tmp")).unwrap();
+    std::fs::create_dir(dir.path().join("prompts.json.tmp")).unwrap();
     let mut writers = Vec::new();
     for _ in 0..2 {
         let p = Prompts::connect(&server.base).api_key(&key).ttl(HOURS).snapshot_file(&snapshot).build().await.unwrap();
@@ -156,7 +156,7 @@ async fn writers_sharing_a_snapshot_path_never_leave_a_file_that_cannot_be_read(
     .await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(reader.join().unwrap() > 0, "the reader read the snapshot");
-    let leftovers: Vec<_> = std::fs::read_dir(&dir.0)
+    let leftovers: Vec<_> = std::fs::read_dir(&dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".tmp") && !n.starts_with("prompts."))
@@ -243,13 +243,14 @@ async fn what_could_not_be_published_while_nats_was_down_is_published_when_it_is
     let mut nats = Nats::start();
     let server = Server::start(Some(nats.url())).await;
     server.prompt("greeting", "Hello {{ who }}", 2, &["production"]).await;
-    let db = promptos_projector::Db::connect(&server.scratch.url).await.unwrap();
+    // The server's own SQLite file, read as any SQLite client would.
+    let db = sqlx::SqlitePool::connect(&server.scratch.url).await.unwrap();
     let checkpoint = |name: &'static str| {
         let db = db.clone();
         async move {
             sqlx::query_scalar::<_, i64>("SELECT position FROM projector_checkpoints WHERE name = $1")
                 .bind(name)
-                .fetch_one(&db.pool)
+                .fetch_one(&db)
                 .await
                 .unwrap()
         }

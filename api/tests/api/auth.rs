@@ -2,7 +2,7 @@
 
 use crate::helpers::*;
 use jsonwebtoken::{encode, EncodingKey, Header};
-use promptos_projector::both_backends;
+use promptos_testkit::both_backends;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -429,7 +429,7 @@ both_backends!(parallel_guesses_are_counted_before_checking_and_never_lock_the_o
 async fn bootstrap_prints_a_generated_admin_password_exactly_once() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
-    let scratch = promptos_projector::testing::scratch(promptos_projector::Backend::Sqlite).await;
+    let scratch = promptos_testkit::scratch(promptos_projector::Backend::Sqlite).await;
     // Starts `promptos serve`, returns (stderr lines up to "listening", base URL).
     let start = || {
         let mut child = Command::new(env!("CARGO_BIN_EXE_promptos"))
@@ -478,9 +478,9 @@ async fn bootstrap_prints_a_generated_admin_password_exactly_once() {
 
 #[tokio::test]
 async fn the_ui_has_a_content_security_policy_and_no_response_is_sniffed_or_cross_origin() {
-    let dir = promptos_projector::testing::TempDir::new();
-    std::fs::write(dir.0.join("index.html"), "<!doctype html><title>PromptOS</title>").unwrap();
-    let ui_dir = dir.0.clone();
+    let dir = promptos_testkit::temp_dir();
+    std::fs::write(dir.path().join("index.html"), "<!doctype html><title>PromptOS</title>").unwrap();
+    let ui_dir = dir.path().to_path_buf();
     let app = spawn_app_with(promptos_projector::Backend::Sqlite, move |a| a.ui_dir = Some(ui_dir)).await;
     let r = app.http.get(app.url("/ui/prompts/x/history")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);

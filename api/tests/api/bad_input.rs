@@ -1,7 +1,7 @@
 //! Every kind of bad input gets a clear 4xx in the shared shape, and appends nothing.
 
 use crate::helpers::*;
-use promptos_projector::both_backends;
+use promptos_testkit::both_backends;
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -2,7 +2,7 @@
 
 use crate::helpers::*;
 use futures::StreamExt;
-use promptos_projector::both_backends;
+use promptos_testkit::both_backends;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::time::Duration;

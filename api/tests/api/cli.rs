@@ -1,7 +1,7 @@
 //! The `promptos` binary itself: help, rebuild and verify (including tampering).
 
 use crate::helpers::*;
-use promptos_projector::both_backends;
+use promptos_testkit::both_backends;
 use reqwest::StatusCode;
 use std::process::Command;
 
@@ -232,15 +232,15 @@ async fn five_thousand_events(url: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sqlite_log_moves_to_postgres_with_export_and_import() {
-    use promptos_projector::testing::scratch;
     use promptos_projector::Backend;
+    use promptos_testkit::scratch;
     let sqlite = scratch(Backend::Sqlite).await;
     five_thousand_events(&sqlite.url).await;
     let source = spawn_app_on(sqlite, |_| {}).await;
     assert_eq!(source.event_count().await, 5001, "5,000 events and the first admin");
 
-    let dir = promptos_projector::testing::TempDir::new();
-    let file = dir.0.join("log.jsonl");
+    let dir = promptos_testkit::temp_dir();
+    let file = dir.path().join("log.jsonl");
     let out = promptos(&source.scratch.url, &["export", "-o", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 

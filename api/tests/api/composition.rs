@@ -2,7 +2,7 @@
 //! databases, next to plain text prompts.
 
 use crate::helpers::*;
-use promptos_projector::both_backends;
+use promptos_testkit::both_backends;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

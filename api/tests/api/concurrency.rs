@@ -1,5 +1,5 @@
 use crate::helpers::*;
-use promptos_projector::both_backends;
+use promptos_testkit::both_backends;
 use reqwest::StatusCode;
 
 both_backends!(fifty_concurrent_deploys_to_one_prompt_lose_nothing, |backend| async move {

@@ -2,7 +2,7 @@
 //! plain deploy ends an experiment, on both databases.
 
 use crate::helpers::*;
-use promptos_projector::both_backends;
+use promptos_testkit::both_backends;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -2,8 +2,8 @@
 //! acknowledged and leaves nothing half-written, on SQLite and on PostgreSQL.
 
 use crate::helpers::*;
-use promptos_projector::both_backends;
-use promptos_projector::testing::scratch;
+use promptos_testkit::both_backends;
+use promptos_testkit::scratch;
 use reqwest::StatusCode;
 use serde_json::json;
 use std::process::Command;

@@ -1,7 +1,7 @@
 use promptos_api::config::ServeArgs;
 use promptos_api::AppState;
-use promptos_projector::testing::{scratch, Scratch};
 use promptos_projector::{Backend, Db};
+use promptos_testkit::{scratch, Scratch};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 

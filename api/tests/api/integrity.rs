@@ -4,8 +4,8 @@
 
 use crate::changes::read_changes;
 use crate::helpers::*;
-use promptos_projector::both_backends;
-use promptos_projector::testing::scratch;
+use promptos_testkit::both_backends;
+use promptos_testkit::scratch;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -263,8 +263,8 @@ both_backends!(with_no_projector_running_the_write_side_still_refuses, |backend|
 #[tokio::test]
 async fn a_batch_whose_changes_could_not_be_derived_is_retried_not_skipped() {
     let scratch = scratch(promptos_projector::Backend::Sqlite).await;
-    let armed = promptos_projector::testing::TempDir::new();
-    let switch = armed.0.join("fail-now");
+    let armed = promptos_testkit::temp_dir();
+    let switch = armed.path().join("fail-now");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let _server = Child(
         std::process::Command::new(env!("CARGO_BIN_EXE_promptos"))

@@ -2,8 +2,9 @@
 //! on the API's address and open on `--metrics-bind`.
 
 use crate::helpers::*;
-use promptos_projector::testing::scratch;
-use promptos_projector::{both_backends, Backend};
+use promptos_projector::Backend;
+use promptos_testkit::both_backends;
+use promptos_testkit::scratch;
 use reqwest::{Method, StatusCode};
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,8 @@
 use crate::fake_llm::*;
 use crate::helpers::*;
 use promptos_api::config::{Secret, ServeArgs};
-use promptos_projector::{both_backends, Backend};
+use promptos_projector::Backend;
+use promptos_testkit::both_backends;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -7,8 +7,8 @@
 
 use crate::helpers::*;
 use futures::StreamExt;
-use promptos_projector::both_backends;
-use promptos_projector::testing::{scratch, NatsServer as Nats};
+use promptos_testkit::both_backends;
+use promptos_testkit::{scratch, NatsServer as Nats};
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::collections::HashMap;

@@ -1,8 +1,8 @@
 //! The scale-out layout: API servers without a projector, and projector processes apart.
 
 use crate::helpers::*;
-use promptos_projector::both_backends;
-use promptos_projector::testing::scratch;
+use promptos_testkit::both_backends;
+use promptos_testkit::scratch;
 use reqwest::StatusCode;
 use serde_json::json;
 

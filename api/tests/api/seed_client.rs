@@ -1,7 +1,7 @@
 //! The seed's Python client keeps working, authenticated by passing `headers`.
 
 use crate::helpers::*;
-use promptos_projector::both_backends;
+use promptos_testkit::both_backends;
 use reqwest::StatusCode;
 
 both_backends!(the_seed_python_client_reads_with_an_api_key_and_is_refused_without, |backend| async move {

@@ -3,25 +3,25 @@
 //! the release binary started from an empty folder.
 
 use crate::helpers::*;
-use promptos_projector::testing::TempDir;
 use promptos_projector::Backend;
+use promptos_testkit::TempDir;
 use reqwest::header;
 use reqwest::StatusCode;
 
 /// A built UI as scripts/build-ui lays it out: index.html, and assets under a hash.
 fn built_ui() -> TempDir {
-    let dir = TempDir::new();
-    std::fs::create_dir_all(dir.0.join("assets/0123456789abcdef/pkg")).unwrap();
-    std::fs::write(dir.0.join("index.html"), "<!doctype html><title>PromptOS</title>").unwrap();
-    std::fs::write(dir.0.join("assets/0123456789abcdef/pkg/app.wasm"), b"\0asm\x01\0\0\0").unwrap();
-    std::fs::write(dir.0.join("assets/0123456789abcdef/boot.js"), "import init from './pkg/app.js';").unwrap();
+    let dir = promptos_testkit::temp_dir();
+    std::fs::create_dir_all(dir.path().join("assets/0123456789abcdef/pkg")).unwrap();
+    std::fs::write(dir.path().join("index.html"), "<!doctype html><title>PromptOS</title>").unwrap();
+    std::fs::write(dir.path().join("assets/0123456789abcdef/pkg/app.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    std::fs::write(dir.path().join("assets/0123456789abcdef/boot.js"), "import init from './pkg/app.js';").unwrap();
     dir
 }
 
 #[tokio::test]
 async fn a_ui_folder_is_served_with_revalidated_pages_and_immutable_assets() {
     let dir = built_ui();
-    let ui_dir = dir.0.clone();
+    let ui_dir = dir.path().to_path_buf();
     let app = spawn_app_with(Backend::Sqlite, move |a| a.ui_dir = Some(ui_dir)).await;
 
     let index = app.http.get(app.url("/ui/")).send().await.unwrap();
@@ -50,7 +50,7 @@ async fn a_ui_folder_is_served_with_revalidated_pages_and_immutable_assets() {
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     assert!(!missing.text().await.unwrap().contains("<title>"));
     // Nothing outside the folder, nor hidden files, can be reached.
-    std::fs::write(dir.0.join(".secret"), "no").unwrap();
+    std::fs::write(dir.path().join(".secret"), "no").unwrap();
     for path in ["/ui/assets/..%2f..%2f..%2fetc/passwd", "/ui/assets/../.secret", "/ui/.secret"] {
         let r = app.http.get(app.url(path)).send().await.unwrap();
         assert_ne!(r.text().await.unwrap(), "no", "{path}");
@@ -72,10 +72,10 @@ async fn a_ui_folder_is_served_with_revalidated_pages_and_immutable_assets() {
 
 #[tokio::test]
 async fn a_ui_folder_without_a_built_ui_is_refused_at_start_with_the_command_that_builds_it() {
-    let empty = TempDir::new();
-    let scratch = promptos_projector::testing::scratch(Backend::Sqlite).await;
+    let empty = promptos_testkit::temp_dir();
+    let scratch = promptos_testkit::scratch(Backend::Sqlite).await;
     let mut args = promptos_api::config::ServeArgs::for_database(&scratch.url);
-    args.ui_dir = Some(empty.0.clone());
+    args.ui_dir = Some(empty.path().to_path_buf());
     let error = promptos_api::AppState::start(&args).await.err().expect("refused");
     let message = format!("{error:#}");
     assert!(message.contains("PROMPTOS_UI_DIR") && message.contains("scripts/build-ui"), "{message}");

@@ -1,5 +1,5 @@
 use crate::helpers::*;
-use promptos_projector::both_backends;
+use promptos_testkit::both_backends;
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -5,10 +5,10 @@
 
 pub mod proxy;
 
+use promptos_testkit::Backend;
 #[allow(unused_imports)] // not every test binary that includes this module uses it
-pub use promptos_projector::testing::NatsServer as Nats;
-use promptos_projector::testing::{scratch, Scratch};
-use promptos_projector::Backend;
+pub use promptos_testkit::NatsServer as Nats;
+use promptos_testkit::{scratch, Scratch};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::PathBuf;
