@@ -11,7 +11,8 @@ use promptos_core::events::user_stream;
 use promptos_core::names::{EnvironmentName, Role, Username};
 use promptos_core::prompt::Context;
 use promptos_projector::projector::{Projector, ProjectorOptions, Wakeup};
-use promptos_projector::{queries, Db, Metadata, Writer};
+use promptos_projector::queries;
+use promptos_store::{Db, Metadata, Writer};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -8,7 +8,7 @@
 use promptos_core::aggregate::{Aggregate, ApiKeys, Prompts, Users};
 use promptos_core::prompt::Context;
 use promptos_core::DomainError;
-use promptos_projector::{log, AppendError, AppendRequest, Db, Metadata, StoredEvent, Writer};
+use promptos_store::{AppendError, AppendRequest, Db, EventLog, Metadata, StoredEvent, Writer};
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
@@ -44,7 +44,7 @@ impl From<AppendError> for CommandError {
 
 impl From<sqlx::Error> for CommandError {
     fn from(e: sqlx::Error) -> Self {
-        if promptos_projector::db::is_unavailable(&e) {
+        if promptos_store::is_unavailable(&e) {
             CommandError::Unavailable(e.to_string())
         } else {
             CommandError::Internal(e.into())
@@ -119,7 +119,7 @@ impl<A: Aggregate> Executor<A> {
     pub async fn current(&self, stream_id: String) -> Result<A::State, CommandError> {
         let slot = self.slot(&stream_id).await;
         let mut slot = slot.lock().await;
-        for e in log::read_stream(&self.db, &stream_id, slot.version).await? {
+        for e in self.db.read_stream(&stream_id, slot.version).await? {
             apply::<A>(&mut slot, &e)?;
         }
         slot.loaded = true;
@@ -142,7 +142,7 @@ impl<A: Aggregate> Executor<A> {
         let mut catch_up = !slot.loaded;
         for _ in 0..MAX_ATTEMPTS {
             if catch_up {
-                for e in log::read_stream(&self.db, &stream_id, slot.version).await? {
+                for e in self.db.read_stream(&stream_id, slot.version).await? {
                     apply::<A>(&mut slot, &e)?;
                 }
                 slot.loaded = true;

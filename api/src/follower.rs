@@ -9,7 +9,8 @@
 use crate::caches::Caches;
 use promptos_core::names::EnvironmentName;
 use promptos_projector::changes::{changes_for, ChangeMessage};
-use promptos_projector::{log, queries, Backend, Db};
+use promptos_projector::queries;
+use promptos_store::{Backend, Db, EventLog};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
@@ -77,8 +78,8 @@ async fn follow(
     let mut listener = None;
     let mut current = *visible.borrow();
     loop {
-        if db.backend == Backend::Postgres && listener.is_none() {
-            listener = promptos_projector::projector::listen(&db, "promptos_projected").await;
+        if db.backend() == Backend::Postgres && listener.is_none() {
+            listener = db.listen("promptos_projected").await;
         }
         let tick = tokio::time::sleep(Duration::from_millis(250));
         tokio::select! {
@@ -121,7 +122,7 @@ async fn follow(
         // whoever hears of a change can read it at once.
         let mut messages = Vec::new();
         while current < checkpoint {
-            let events = match log::read_after(&db, current, BATCH.min(checkpoint - current)).await {
+            let events = match db.read_after(current, BATCH.min(checkpoint - current)).await {
                 Ok(events) if !events.is_empty() => events,
                 Ok(_) => break,
                 Err(e) => {
@@ -131,7 +132,7 @@ async fn follow(
             };
             let streams: Vec<String> = events.iter().map(|e| e.stream_id.clone()).collect();
             caches.invalidate_streams(&streams, &environments).await;
-            let computed = if promptos_projector::failpoint::fails("follower.changes") {
+            let computed = if promptos_store::failpoint::fails("follower.changes") {
                 Err(sqlx::Error::Protocol("failpoint follower.changes".into()))
             } else {
                 changes_for(&db, &events).await

@@ -12,7 +12,7 @@ use crate::http::error::{ApiError, DatabaseUnavailable};
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use promptos_projector::Db;
+use promptos_store::Db;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

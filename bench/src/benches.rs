@@ -6,7 +6,8 @@ use crate::seed::{self, prompt_name, Shape};
 use crate::Bench;
 use anyhow::{bail, Context, Result};
 use futures::StreamExt;
-use promptos_projector::{rebuild, Backend, Db};
+use promptos_projector::rebuild;
+use promptos_store::{Backend, Db};
 use serde_json::json;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -209,7 +210,7 @@ async fn seeded(backend: Backend, postgres_url: &str, shape: Shape) -> Result<(D
     let db = database.connect().await?;
     let n = seed::generate(&db, shape).await?;
     rebuild::rebuild(&db, |_, _| {}).await?;
-    db.pool.close().await;
+    db.close().await;
     Ok((database, n))
 }
 
@@ -391,7 +392,7 @@ async fn rebuild_and_start(s: &Sizes, postgres_url: &str) -> Result<Vec<Row>> {
             "≥ 100,000 events/s",
             rate >= 100_000.0,
         ));
-        db.pool.close().await;
+        db.close().await;
 
         // Start-up on the same database, three times (the first also creates the admin).
         let mut times = Vec::new();

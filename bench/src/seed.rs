@@ -1,14 +1,12 @@
 //! Large logs, fast: events made by the domain's own types, chained and hashed as the
-//! writer would, and bulk-imported (`log::import`) in large transactions. Loading a
+//! writer would, and bulk-imported (`EventLog::import`) in large transactions. Loading a
 //! million events through the HTTP API would take longer than the benchmarks.
 
 use anyhow::Result;
 use chrono::{Duration as Span, Utc};
 use promptos_core::events::*;
 use promptos_core::names::*;
-use promptos_projector::log::{self, GENESIS_HASH};
-use promptos_projector::writer::format_timestamp;
-use promptos_projector::{Db, StoredEvent};
+use promptos_store::{format_timestamp, Db, EventLog, StoredEvent, GENESIS_HASH};
 use uuid::Uuid;
 
 const ENVIRONMENTS: [&str; 3] = ["development", "staging", "production"];
@@ -134,12 +132,12 @@ pub async fn generate(db: &Db, shape: Shape) -> Result<usize> {
             );
         }
         if chain.out.len() >= CHUNK {
-            log::import(db, &chain.out).await?;
+            db.import(&chain.out).await?;
             written += chain.out.len();
             chain.out.clear();
         }
     }
-    log::import(db, &chain.out).await?;
+    db.import(&chain.out).await?;
     written += chain.out.len();
     Ok(written)
 }

@@ -22,11 +22,9 @@
 //! at least once and may repeat after a crash or reconnect: a consumer ignores a message
 //! whose `position` is not above what it holds.
 
-use crate::db::Db;
-use crate::log::StoredEvent;
 use promptos_core::Event;
+use promptos_store::{on_pool, Db, StoredEvent};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeMessage {
@@ -82,14 +80,17 @@ pub async fn changes_for(db: &Db, events: &[StoredEvent]) -> Result<Vec<ChangeMe
                 out.push(message(e.environment.to_string(), Some(e.version_string.to_string())))
             }
             Event::PromptDeleted(e) => {
-                let rows = sqlx::query(
-                    "SELECT DISTINCT environment FROM rm_deployment_history WHERE prompt_id = $1 ORDER BY environment",
-                )
-                .bind(e.prompt_id.to_string())
-                .fetch_all(&db.pool)
-                .await?;
-                for row in rows {
-                    out.push(message(row.try_get(0)?, None));
+                let environments: Vec<String> = on_pool!(db, pool => {
+                    sqlx::query_scalar(
+                        "SELECT DISTINCT environment FROM rm_deployment_history WHERE prompt_id = $1 \
+                         ORDER BY environment",
+                    )
+                    .bind(e.prompt_id.to_string())
+                    .fetch_all(pool)
+                    .await
+                })?;
+                for environment in environments {
+                    out.push(message(environment, None));
                 }
             }
             _ => {}

@@ -3,10 +3,10 @@
 //! includes against the read models, find cycles and missing prompts, and find the
 //! prompts a deploy affects through their includes.
 
-use crate::db::Db;
 use crate::queries;
 use promptos_core::catalog::{IncludeError as Unresolved, MAX_INCLUDE_DEPTH, MAX_RESOLVED_BYTES};
 use promptos_core::template::{finish_resolved, include_source, include_tags, splice_includes, IncludeTag};
+use promptos_store::{on_pool, Db};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Why includes could not be resolved when a deployed prompt is read.
@@ -266,44 +266,41 @@ pub async fn includers_of_all(
             break;
         }
         let names: BTreeSet<&String> = frontier.iter().map(|(n, _, _)| n).collect();
-        let list: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
-        let deployed = format!(
-            "SELECT i.included, d.environment, p.name, d.version_string FROM rm_includes i \
+        let deployed = "SELECT i.included, d.environment, p.name, d.version_string FROM rm_includes i \
              JOIN rm_deployments d ON d.prompt_id = i.prompt_id AND d.version_string = i.version_string \
              JOIN rm_prompts p ON p.prompt_id = d.prompt_id AND p.deleted_at IS NULL \
-             WHERE i.included IN ({})",
-            list.join(", ")
-        );
+             WHERE i.included IN (";
         // Variants are a JSON list in the row; which of them includes is checked below.
-        let in_experiments = format!(
-            "SELECT i.included, x.environment, p.name, i.version_string, x.variants FROM rm_includes i \
+        let in_experiments = "SELECT i.included, x.environment, p.name, i.version_string, x.variants \
+             FROM rm_includes i \
              JOIN rm_experiments x ON x.prompt_id = i.prompt_id AND x.running = 1 \
              JOIN rm_prompts p ON p.prompt_id = x.prompt_id AND p.deleted_at IS NULL \
-             WHERE i.included IN ({})",
-            list.join(", ")
-        );
+             WHERE i.included IN (";
         let mut edges: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
-        let mut query = sqlx::query(&deployed);
-        for name in &names {
-            query = query.bind(name.as_str());
+        macro_rules! with_names {
+            ($sql:expr) => {{
+                let mut q = sqlx::QueryBuilder::new($sql);
+                let mut list = q.separated(", ");
+                for name in &names {
+                    list.push_bind(name.as_str());
+                }
+                q.push(")");
+                q
+            }};
         }
-        for row in query.fetch_all(&db.pool).await? {
-            let get = |i: usize| sqlx::Row::try_get::<String, _>(&row, i);
-            edges.entry((get(0)?, get(1)?)).or_default().push((get(2)?, get(3)?));
+        let deployed: Vec<(String, String, String, String)> =
+            on_pool!(db, pool => with_names!(deployed).build_query_as().fetch_all(pool).await)?;
+        for (included, environment, includer, version) in deployed {
+            edges.entry((included, environment)).or_default().push((includer, version));
         }
-        let mut query = sqlx::query(&in_experiments);
-        for name in &names {
-            query = query.bind(name.as_str());
-        }
-        for row in query.fetch_all(&db.pool).await? {
-            let get = |i: usize| sqlx::Row::try_get::<String, _>(&row, i);
-            let version = get(3)?;
-            let variants: Vec<serde_json::Value> = serde_json::from_str(&get(4)?).unwrap_or_default();
+        let in_experiments: Vec<(String, String, String, String, String)> =
+            on_pool!(db, pool => with_names!(in_experiments).build_query_as().fetch_all(pool).await)?;
+        for (included, environment, includer, version, variants) in in_experiments {
+            let variants: Vec<serde_json::Value> = serde_json::from_str(&variants).unwrap_or_default();
             if variants.iter().any(|v| v["version_string"].as_str() == Some(version.as_str())) {
-                let list = edges.entry((get(0)?, get(1)?)).or_default();
-                let includer = (get(2)?, version);
-                if !list.iter().any(|(name, _)| *name == includer.0) {
-                    list.push(includer);
+                let list = edges.entry((included, environment)).or_default();
+                if !list.iter().any(|(name, _)| *name == includer) {
+                    list.push((includer, version));
                 }
             }
         }

@@ -1,26 +1,22 @@
-//! Storage and projection for PromptOS.
+//! The read side of PromptOS: folds the event log (`promptos-store`) into read models
+//! and says what changed.
 //!
-//! - [`db`]: one connection pool for SQLite or PostgreSQL, and the migrations.
-//! - [`writer`]: appends events (atomically, with optimistic concurrency, gap-free
-//!   positions and a hash chain).
-//! - [`log`]: reads the log and checks its chain.
-//! - [`projection`] and [`projector`]: fold the log into read models.
+//! - [`projection`]: how events become read-model rows (pure), and those rows in SQL;
+//! - [`projector`]: follows the log from its checkpoint, one transaction per batch;
+//! - [`queries`]: what the read side asks of the read models;
+//! - [`includes`]: resolving `{% include %}` against what is deployed;
+//! - [`changes`] and [`publisher`]: the change messages for each batch, and publishing
+//!   them on NATS;
 //! - [`rebuild`] and [`verify`]: maintenance over the whole log.
-//! - [`queries`]: what the read side asks of the read models.
 
 pub mod changes;
-pub mod db;
-pub mod failpoint;
+pub mod checkpoints;
 pub mod includes;
-pub mod log;
 pub mod projection;
 pub mod projector;
 pub mod publisher;
 pub mod queries;
 pub mod rebuild;
 pub mod verify;
-pub mod writer;
 
-pub use db::{Backend, Db};
-pub use log::{Metadata, StoredEvent};
-pub use writer::{AppendError, AppendRequest, Appended, Writer};
+pub use promptos_store::{failpoint, Backend, Db};

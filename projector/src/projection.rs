@@ -5,12 +5,12 @@
 //! in-memory [`ReadModel`] by `rebuild` and `verify`, so "the read models equal a fresh
 //! replay" compares one fold with itself on two stores.
 
-use crate::log::StoredEvent;
 use promptos_core::events::DecodeError;
 use promptos_core::names::{EnvironmentName, PromptName, VersionString};
 use promptos_core::Event;
-use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+pub(crate) use promptos_store::bulk::Cell;
+use promptos_store::bulk::{insert_rows, upsert_rows};
+use promptos_store::{on_tx, StoredEvent, Tx};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -563,14 +563,6 @@ pub(crate) const USER_COLUMNS: &str = "username, role, disabled, password_hash, 
 pub(crate) const API_KEY_COLUMNS: &str =
     "key_id, name, environments, key_hash, created_at, created_by, revoked_at, revoked_by, last_position";
 
-/// A value bound into a statement.
-#[derive(Debug, Clone)]
-pub(crate) enum Cell {
-    Int(i64),
-    Text(String),
-    OptText(Option<String>),
-}
-
 impl PromptRow {
     pub(crate) fn cells(&self) -> Vec<Cell> {
         use Cell::*;
@@ -703,7 +695,16 @@ impl UserRow {
             Int(self.last_position),
         ]
     }
-    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+}
+
+/// `disabled` is stored as 0 or 1 on both databases.
+impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for UserRow
+where
+    usize: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(r: &'r R) -> Result<Self, sqlx::Error> {
         Ok(Self {
             username: r.try_get(0)?,
             role: r.try_get(1)?,
@@ -736,124 +737,15 @@ impl ApiKeyRow {
     }
 }
 
-fn bind_all<'q>(
-    mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
-    cells: Vec<Cell>,
-) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
-    for c in cells {
-        q = match c {
-            Cell::Int(i) => q.bind(i),
-            Cell::Text(t) => q.bind(t),
-            Cell::OptText(t) => q.bind(t),
-        };
-    }
-    q
+async fn insert_one(tx: &mut Tx<'_>, table: &str, columns: &str, cells: Vec<Cell>) -> Result<(), sqlx::Error> {
+    insert_rows(tx, table, columns, std::iter::once(cells)).await
 }
 
-fn placeholders(start: usize, n: usize) -> String {
-    let list: Vec<String> = (start..start + n).map(|i| format!("${i}")).collect();
-    format!("({})", list.join(", "))
-}
-
-/// Inserts rows many at a time (for rebuilds): one statement per chunk instead of one
-/// per row.
-pub(crate) async fn insert_many(
-    tx: &mut Transaction<'_, Any>,
-    table: &str,
-    columns: &str,
-    rows: impl Iterator<Item = Vec<Cell>>,
-) -> Result<(), sqlx::Error> {
-    let width = columns.split(',').count();
-    let per_statement = (30_000 / width).max(1);
-    // SQLite looks a numbered parameter's name up in a list as long as the statement's
-    // parameters, which makes binding a 30,000-parameter `$n` statement quadratic; plain
-    // `?` parameters bind in order at no cost.
-    let anonymous = tx.backend_name() == "SQLite";
-    let mut rows = rows.peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<Vec<Cell>> = rows.by_ref().take(per_statement).collect();
-        let values: Vec<String> = if anonymous {
-            let row = format!("({})", vec!["?"; width].join(", "));
-            vec![row; chunk.len()]
-        } else {
-            (0..chunk.len()).map(|i| placeholders(i * width + 1, width)).collect()
-        };
-        let sql = format!("INSERT INTO {table} ({columns}) VALUES {}", values.join(", "));
-        let q = bind_all(sqlx::query(&sql), chunk.into_iter().flatten().collect());
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-/// Writes rows with `COPY … FROM STDIN` (PostgreSQL: rebuilds and imports): the rows
-/// stream to the server as text, about a megabyte per message, without a statement or
-/// a bound parameter per value.
-pub(crate) async fn copy_many(
-    conn: &mut sqlx::PgConnection,
-    table: &str,
-    columns: &str,
-    rows: impl Iterator<Item = Vec<Cell>>,
-) -> Result<(), sqlx::Error> {
-    use std::fmt::Write;
-    const CHUNK: usize = 1 << 20;
-    let mut copy = conn.copy_in_raw(&format!("COPY {table} ({columns}) FROM STDIN")).await?;
-    let mut rows = rows.peekable();
-    while rows.peek().is_some() {
-        let mut buffer = String::with_capacity(CHUNK + 4096);
-        for row in rows.by_ref() {
-            for (i, cell) in row.iter().enumerate() {
-                if i > 0 {
-                    buffer.push('\t');
-                }
-                match cell {
-                    Cell::Int(n) => {
-                        let _ = write!(buffer, "{n}");
-                    }
-                    Cell::Text(t) | Cell::OptText(Some(t)) => copy_text(&mut buffer, t),
-                    Cell::OptText(None) => buffer.push_str("\\N"),
-                }
-            }
-            buffer.push('\n');
-            if buffer.len() >= CHUNK {
-                break;
-            }
-        }
-        if let Err(e) = copy.send(buffer.into_bytes()).await {
-            let _ = copy.abort("a chunk of rows could not be sent").await;
-            return Err(e);
-        }
-    }
-    copy.finish().await?;
-    Ok(())
-}
-
-/// `text` in COPY's text format: backslash, tab, newline and carriage return escaped.
-fn copy_text(buffer: &mut String, text: &str) {
-    if !text.contains(['\\', '\t', '\n', '\r']) {
-        buffer.push_str(text);
-        return;
-    }
-    for c in text.chars() {
-        match c {
-            '\\' => buffer.push_str("\\\\"),
-            '\t' => buffer.push_str("\\t"),
-            '\n' => buffer.push_str("\\n"),
-            '\r' => buffer.push_str("\\r"),
-            c => buffer.push(c),
-        }
-    }
-}
-
-async fn insert_one(
-    tx: &mut Transaction<'_, Any>,
-    table: &str,
-    columns: &str,
-    cells: Vec<Cell>,
-) -> Result<(), sqlx::Error> {
-    let sql = format!("INSERT INTO {table} ({columns}) VALUES {}", placeholders(1, columns.split(',').count()));
-    bind_all(sqlx::query(&sql), cells).execute(&mut **tx).await?;
-    Ok(())
-}
+const UPSERT_EXPERIMENT: &str = "ON CONFLICT (prompt_id, environment) \
+     DO UPDATE SET experiment_id = excluded.experiment_id, running = excluded.running, \
+     variants = excluded.variants, buckets = excluded.buckets, \
+     previous_version_string = excluded.previous_version_string, started_at = excluded.started_at, \
+     started_by = excluded.started_by, position = excluded.position";
 
 const UPSERT_DEPLOYMENT: &str = "ON CONFLICT (prompt_id, environment) DO UPDATE SET \
      prompt_name = excluded.prompt_name, version_string = excluded.version_string, \
@@ -896,38 +788,33 @@ impl Deferred {
     }
 
     /// Applies what was kept, inside the same transaction.
-    pub async fn flush(self, tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
-        insert_many(tx, "rm_deployment_history", HISTORY_COLUMNS, self.history.iter().map(HistoryRow::cells)).await?;
-        insert_many(tx, "rm_event_index", INDEX_COLUMNS, self.index.iter().map(IndexRow::cells)).await?;
-        if !self.deployments.is_empty() {
-            let width = DEPLOYMENT_COLUMNS.split(',').count();
-            let values: Vec<String> = (0..self.deployments.len()).map(|i| placeholders(i * width + 1, width)).collect();
-            let sql = format!(
-                "INSERT INTO rm_deployments ({DEPLOYMENT_COLUMNS}) VALUES {} {UPSERT_DEPLOYMENT}",
-                values.join(", ")
-            );
-            let cells = self.deployments.values().flat_map(DeploymentRow::cells).collect();
-            bind_all(sqlx::query(&sql), cells).execute(&mut **tx).await?;
-        }
+    pub async fn flush(self, tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
+        insert_rows(tx, "rm_deployment_history", HISTORY_COLUMNS, self.history.iter().map(HistoryRow::cells)).await?;
+        insert_rows(tx, "rm_event_index", INDEX_COLUMNS, self.index.iter().map(IndexRow::cells)).await?;
+        let deployments = self.deployments.values().map(DeploymentRow::cells);
+        upsert_rows(tx, "rm_deployments", DEPLOYMENT_COLUMNS, deployments, UPSERT_DEPLOYMENT).await?;
         for (prompt_id, position) in self.touched {
-            sqlx::query(
-                "UPDATE rm_prompts SET last_position = CASE WHEN last_position < $1 THEN $1 ELSE last_position END \
-                 WHERE prompt_id = $2",
-            )
-            .bind(position)
-            .bind(prompt_id)
-            .execute(&mut **tx)
-            .await?;
+            on_tx!(&mut *tx, conn => {
+                sqlx::query(
+                    "UPDATE rm_prompts SET last_position = CASE WHEN last_position < $1 THEN $1 ELSE last_position END \
+                     WHERE prompt_id = $2",
+                )
+                .bind(position)
+                .bind(prompt_id)
+                .execute(conn)
+                .await
+                .map(|_| ())
+            })?;
         }
         Ok(())
     }
 }
 
 /// Applies one row operation inside the projector's transaction.
-pub async fn apply_sql(tx: &mut Transaction<'_, Any>, op: RowOp) -> Result<(), sqlx::Error> {
+pub async fn apply_sql(tx: &mut Tx<'_>, op: RowOp) -> Result<(), sqlx::Error> {
     match op {
         RowOp::InsertPrompt(row) => insert_one(tx, "rm_prompts", PROMPT_COLUMNS, row.cells()).await,
-        RowOp::UpdateDescription { prompt_id, description, at, by, position } => sqlx::query(
+        RowOp::UpdateDescription { prompt_id, description, at, by, position } => on_tx!(&mut *tx, conn => sqlx::query(
             "UPDATE rm_prompts SET description = $1, updated_at = $2, updated_by = $3, \
                  last_position = $4 WHERE prompt_id = $5",
         )
@@ -936,10 +823,11 @@ pub async fn apply_sql(tx: &mut Transaction<'_, Any>, op: RowOp) -> Result<(), s
         .bind(by)
         .bind(position)
         .bind(prompt_id)
-        .execute(&mut **tx)
+        .execute(conn)
         .await
+        .map(|_| ()))
         .map(|_| ()),
-        RowOp::SetTags { prompt_id, tags, at, by, position } => sqlx::query(
+        RowOp::SetTags { prompt_id, tags, at, by, position } => on_tx!(&mut *tx, conn => sqlx::query(
             "UPDATE rm_prompts SET tags = $1, updated_at = $2, updated_by = $3, last_position = $4 WHERE prompt_id = $5",
         )
         .bind(tags)
@@ -947,11 +835,12 @@ pub async fn apply_sql(tx: &mut Transaction<'_, Any>, op: RowOp) -> Result<(), s
         .bind(by)
         .bind(position)
         .bind(prompt_id)
-        .execute(&mut **tx)
+        .execute(conn)
         .await
+        .map(|_| ()))
         .map(|_| ()),
         RowOp::DeletePrompt { prompt_id, at, by, position } => {
-            sqlx::query(
+            on_tx!(&mut *tx, conn => sqlx::query(
                 "UPDATE rm_prompts SET deleted_at = $1, deleted_by = $2, last_position = $3 \
                  WHERE prompt_id = $4",
             )
@@ -959,51 +848,39 @@ pub async fn apply_sql(tx: &mut Transaction<'_, Any>, op: RowOp) -> Result<(), s
             .bind(by)
             .bind(position)
             .bind(&prompt_id)
-            .execute(&mut **tx)
-            .await?;
-            sqlx::query("DELETE FROM rm_deployments WHERE prompt_id = $1").bind(&prompt_id).execute(&mut **tx).await?;
-            sqlx::query("DELETE FROM rm_experiments WHERE prompt_id = $1")
+            .execute(conn)
+            .await.map(|_| ()))?;
+            on_tx!(&mut *tx, conn => sqlx::query("DELETE FROM rm_deployments WHERE prompt_id = $1").bind(&prompt_id).execute(conn).await.map(|_| ()))?;
+            on_tx!(&mut *tx, conn => sqlx::query("DELETE FROM rm_experiments WHERE prompt_id = $1")
                 .bind(prompt_id)
-                .execute(&mut **tx)
-                .await
+                .execute(conn)
+                .await.map(|_| ()))
                 .map(|_| ())
         }
         RowOp::InsertVersion(row) => {
-            sqlx::query(
+            on_tx!(&mut *tx, conn => sqlx::query(
                 "UPDATE rm_prompts SET latest_version = $1, version_count = version_count + 1, \
                  last_position = $2 WHERE prompt_id = $3",
             )
             .bind(&row.version_string)
             .bind(row.position)
             .bind(&row.prompt_id)
-            .execute(&mut **tx)
-            .await?;
+            .execute(conn)
+            .await.map(|_| ()))?;
             let include_rows: Vec<Vec<Cell>> = included_names(&row)
                 .iter()
                 .map(|name| include_cells(&row.prompt_id, &row.version_string, name))
                 .collect();
-            insert_many(tx, "rm_includes", INCLUDE_COLUMNS, include_rows.into_iter()).await?;
+            insert_rows(tx, "rm_includes", INCLUDE_COLUMNS, include_rows.into_iter()).await?;
             insert_one(tx, "rm_versions", VERSION_COLUMNS, row.cells()).await
         }
         RowOp::UpsertDeployment(row) => {
-            let sql = format!(
-                "INSERT INTO rm_deployments ({DEPLOYMENT_COLUMNS}) VALUES {} {UPSERT_DEPLOYMENT}",
-                placeholders(1, 7)
-            );
-            bind_all(sqlx::query(&sql), row.cells()).execute(&mut **tx).await.map(|_| ())
+            upsert_rows(tx, "rm_deployments", DEPLOYMENT_COLUMNS, std::iter::once(row.cells()), UPSERT_DEPLOYMENT).await
         }
         RowOp::UpsertExperiment(row) => {
-            let sql = format!(
-                "INSERT INTO rm_experiments ({EXPERIMENT_COLUMNS}) VALUES {} ON CONFLICT (prompt_id, environment) \
-                 DO UPDATE SET experiment_id = excluded.experiment_id, running = excluded.running, \
-                 variants = excluded.variants, buckets = excluded.buckets, \
-                 previous_version_string = excluded.previous_version_string, started_at = excluded.started_at, \
-                 started_by = excluded.started_by, position = excluded.position",
-                placeholders(1, 10)
-            );
-            bind_all(sqlx::query(&sql), row.cells()).execute(&mut **tx).await.map(|_| ())
+            upsert_rows(tx, "rm_experiments", EXPERIMENT_COLUMNS, std::iter::once(row.cells()), UPSERT_EXPERIMENT).await
         }
-        RowOp::UpdateExperimentWeights { prompt_id, environment, variants, buckets, position } => sqlx::query(
+        RowOp::UpdateExperimentWeights { prompt_id, environment, variants, buckets, position } => on_tx!(&mut *tx, conn => sqlx::query(
             "UPDATE rm_experiments SET variants = $1, buckets = $2, position = $3 \
              WHERE prompt_id = $4 AND environment = $5",
         )
@@ -1012,32 +889,34 @@ pub async fn apply_sql(tx: &mut Transaction<'_, Any>, op: RowOp) -> Result<(), s
         .bind(position)
         .bind(prompt_id)
         .bind(environment)
-        .execute(&mut **tx)
+        .execute(conn)
         .await
+        .map(|_| ()))
         .map(|_| ()),
-        RowOp::StopExperiment { prompt_id, environment, position } => sqlx::query(
+        RowOp::StopExperiment { prompt_id, environment, position } => on_tx!(&mut *tx, conn => sqlx::query(
             "UPDATE rm_experiments SET running = 0, position = $1 WHERE prompt_id = $2 AND environment = $3",
         )
         .bind(position)
         .bind(prompt_id)
         .bind(environment)
-        .execute(&mut **tx)
+        .execute(conn)
         .await
+        .map(|_| ()))
         .map(|_| ()),
         RowOp::InsertHistory(row) => insert_one(tx, "rm_deployment_history", HISTORY_COLUMNS, row.cells()).await,
         RowOp::InsertIndex(row) => insert_one(tx, "rm_event_index", INDEX_COLUMNS, row.cells()).await,
         RowOp::Touch { prompt_id, position } => {
-            sqlx::query("UPDATE rm_prompts SET last_position = $1 WHERE prompt_id = $2")
+            on_tx!(&mut *tx, conn => sqlx::query("UPDATE rm_prompts SET last_position = $1 WHERE prompt_id = $2")
                 .bind(position)
                 .bind(prompt_id)
-                .execute(&mut **tx)
-                .await
+                .execute(conn)
+                .await.map(|_| ()))
                 .map(|_| ())
         }
         RowOp::InsertUser(row) => insert_one(tx, "rm_users", USER_COLUMNS, row.cells()).await,
         RowOp::UpdateUser { username, role, disable, password_hash, at, by, position } => {
             // COALESCE keeps what the event does not change.
-            sqlx::query(
+            on_tx!(&mut *tx, conn => sqlx::query(
                 "UPDATE rm_users SET role = COALESCE($1, role), \
                  disabled = CASE WHEN $2 = 1 THEN 1 ELSE disabled END, \
                  password_hash = COALESCE($3, password_hash), \
@@ -1052,19 +931,19 @@ pub async fn apply_sql(tx: &mut Transaction<'_, Any>, op: RowOp) -> Result<(), s
             .bind(at)
             .bind(by)
             .bind(username)
-            .execute(&mut **tx)
-            .await
+            .execute(conn)
+            .await.map(|_| ()))
             .map(|_| ())
         }
         RowOp::InsertApiKey(row) => insert_one(tx, "rm_api_keys", API_KEY_COLUMNS, row.cells()).await,
         RowOp::RevokeApiKey { key_id, at, by, position } => {
-            sqlx::query("UPDATE rm_api_keys SET revoked_at = $1, revoked_by = $2, last_position = $3 WHERE key_id = $4")
+            on_tx!(&mut *tx, conn => sqlx::query("UPDATE rm_api_keys SET revoked_at = $1, revoked_by = $2, last_position = $3 WHERE key_id = $4")
                 .bind(at)
                 .bind(by)
                 .bind(position)
                 .bind(key_id)
-                .execute(&mut **tx)
-                .await
+                .execute(conn)
+                .await.map(|_| ()))
                 .map(|_| ())
         }
     }

@@ -7,15 +7,13 @@
 //! twice either; on PostgreSQL a session advisory lock also keeps all but one of them
 //! idle (standby) so they do not waste work.
 
-use crate::db::{Backend, Db};
-use crate::log::{read_after, StoredEvent};
+use crate::checkpoints::{self, READ_MODELS};
 use crate::projection::{apply_sql, row_ops, Deferred};
 use promptos_core::events::DecodeError;
-use sqlx::{Connection, Row};
+use promptos_store::{Backend, Db, EventLog, StoredEvent};
 use std::time::Duration;
 use tokio::sync::watch;
 
-pub const CHECKPOINT: &str = "read_models";
 const LEADER_LOCK_KEY: i64 = 0x5052_4f4d_5054_0002;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +22,7 @@ pub enum ProjectorError {
     Database(#[from] sqlx::Error),
     #[error("event at position {position} cannot be projected: {source}")]
     Decode { position: i64, source: DecodeError },
+    #[cfg(feature = "failpoints")]
     #[error("injected crash after {0} row operations (test failpoint)")]
     InjectedCrash(usize),
 }
@@ -43,12 +42,17 @@ pub struct ProjectorOptions {
     pub batch_size: i64,
     /// Test failpoint: fail the transaction after this many row operations, as a crash
     /// in the middle of a batch would.
+    #[cfg(feature = "failpoints")]
     pub crash_after_ops: Option<usize>,
 }
 
 impl Default for ProjectorOptions {
     fn default() -> Self {
-        Self { batch_size: 500, crash_after_ops: None }
+        Self {
+            batch_size: 500,
+            #[cfg(feature = "failpoints")]
+            crash_after_ops: None,
+        }
     }
 }
 
@@ -57,15 +61,6 @@ pub struct Projector {
     options: ProjectorOptions,
     progress: watch::Sender<i64>,
     publisher: Option<crate::publisher::Publisher>,
-}
-
-/// The position a checkpoint (`read_models`, `change_feed`) has reached.
-pub async fn load_checkpoint(db: &Db, name: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query("SELECT position FROM projector_checkpoints WHERE name = $1")
-        .bind(name)
-        .fetch_one(&db.pool)
-        .await?
-        .try_get(0)
 }
 
 impl Projector {
@@ -87,13 +82,13 @@ impl Projector {
 
     /// Projects one batch. Returns how many events it applied (0 when caught up).
     pub async fn step(&self) -> Result<usize, ProjectorError> {
-        let checkpoint = load_checkpoint(&self.db, CHECKPOINT).await?;
+        let checkpoint = checkpoints::load(&self.db, READ_MODELS).await?;
         self.progress.send_if_modified(|p| {
             let moved = checkpoint > *p;
             *p = (*p).max(checkpoint);
             moved
         });
-        let events = read_after(&self.db, checkpoint, self.options.batch_size).await?;
+        let events = self.db.read_after(checkpoint, self.options.batch_size).await?;
         let Some(last) = events.last().map(|e| e.position) else {
             return Ok(0);
         };
@@ -108,44 +103,32 @@ impl Projector {
     /// of them. Returns false if another projector moved the checkpoint first.
     async fn project(&self, checkpoint: i64, events: &[StoredEvent]) -> Result<bool, ProjectorError> {
         let last = events.last().map_or(checkpoint, |e| e.position);
-        let mut conn = self.db.pool.acquire().await?;
-        let mut tx = match self.db.backend {
-            Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => conn.begin().await?,
-        };
-        let moved = sqlx::query("UPDATE projector_checkpoints SET position = $1 WHERE name = $2 AND position = $3")
-            .bind(last)
-            .bind(CHECKPOINT)
-            .bind(checkpoint)
-            .execute(&mut *tx)
-            .await?;
-        if moved.rows_affected() == 0 {
+        let mut tx = self.db.begin_write().await?;
+        if !checkpoints::advance(&mut tx, READ_MODELS, checkpoint, last).await? {
             return Ok(false);
         }
+        #[cfg(feature = "failpoints")]
         let mut applied = 0;
         let mut deferred = Deferred::default();
         for e in events {
             let ops = row_ops(e).map_err(|source| ProjectorError::Decode { position: e.position, source })?;
             for op in ops {
-                if self.options.crash_after_ops == Some(applied) {
-                    return Err(ProjectorError::InjectedCrash(applied));
+                #[cfg(feature = "failpoints")]
+                {
+                    if self.options.crash_after_ops == Some(applied) {
+                        return Err(ProjectorError::InjectedCrash(applied));
+                    }
+                    applied += 1;
                 }
                 if let Some(op) = deferred.defer(op) {
                     apply_sql(&mut tx, op).await?;
                 }
-                applied += 1;
             }
         }
         deferred.flush(&mut tx).await?;
-        if self.db.backend == Backend::Postgres {
-            // Tells API servers in other processes that the read models moved.
-            sqlx::query("SELECT 1 FROM pg_notify('promptos_projected', $1)")
-                .bind(last.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
+        checkpoints::notify_projected(&mut tx, last).await?;
         tx.commit().await?;
-        crate::failpoint::hit("projector.after_commit");
+        promptos_store::failpoint::hit("projector.after_commit");
         Ok(true)
     }
 
@@ -157,7 +140,7 @@ impl Projector {
 
     /// Runs forever: project, then sleep until woken.
     pub async fn run(mut self, mut wakeup: Wakeup) {
-        let _leadership = match self.db.backend {
+        let _leadership = match self.db.backend() {
             Backend::Postgres => Some(self.become_leader().await),
             Backend::Sqlite => None,
         };
@@ -194,7 +177,7 @@ impl Projector {
                 Wakeup::Poll(every) => tokio::time::sleep(*every).await,
                 Wakeup::Listen => {
                     if listener.is_none() {
-                        listener = listen(&self.db, "promptos_events").await;
+                        listener = self.db.listen("promptos_events").await;
                     }
                     match listener.as_mut() {
                         Some(l) => {
@@ -212,48 +195,23 @@ impl Projector {
 
     /// Waits until this process holds the projector lock (PostgreSQL), so that only one
     /// projector works at a time. The returned connection holds the lock until dropped.
-    async fn become_leader(&self) -> Option<sqlx::AnyConnection> {
+    async fn become_leader(&self) -> Option<sqlx::PgConnection> {
         let mut announced = false;
         loop {
-            match self.db.dedicated_connection().await {
-                Ok(mut conn) => {
-                    let got: Result<bool, _> = sqlx::query("SELECT pg_try_advisory_lock($1)")
-                        .bind(LEADER_LOCK_KEY)
-                        .fetch_one(&mut conn)
-                        .await
-                        .and_then(|r| r.try_get(0));
-                    if let Ok(true) = got {
-                        tracing::info!("projector is active");
-                        return Some(conn);
-                    }
-                    let _ = conn.close().await;
+            match self.db.try_session_lock(LEADER_LOCK_KEY).await {
+                Ok(Some(conn)) => {
+                    tracing::info!("projector is active");
+                    return Some(conn);
+                }
+                Ok(None) => {
                     if !announced {
                         tracing::info!("another projector is active; standing by");
                         announced = true;
                     }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot reach the database for the projector lock")
-                }
+                Err(e) => tracing::warn!(error = %e, "cannot reach the database for the projector lock"),
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    }
-}
-
-/// A PostgreSQL LISTEN connection on `channel`, or None if it cannot be opened now.
-pub async fn listen(db: &Db, channel: &str) -> Option<sqlx::postgres::PgListener> {
-    match sqlx::postgres::PgListener::connect(db.url()).await {
-        Ok(mut l) => match l.listen(channel).await {
-            Ok(()) => Some(l),
-            Err(e) => {
-                tracing::warn!(error = %e, channel, "LISTEN failed");
-                None
-            }
-        },
-        Err(e) => {
-            tracing::warn!(error = %e, channel, "cannot open a LISTEN connection");
-            None
         }
     }
 }

@@ -7,13 +7,11 @@
 //! keeps retrying the same batch, and writes go on meanwhile.
 
 use crate::changes::changes_for;
-use crate::db::Db;
-use crate::log::read_after;
-use crate::projector::{load_checkpoint as checkpoint, CHECKPOINT};
+use crate::checkpoints::{self, CHANGE_FEED, READ_MODELS};
+use promptos_store::{Db, EventLog};
 use std::time::Duration;
 use tokio::sync::watch;
 
-pub const FEED_CHECKPOINT: &str = "change_feed";
 const BATCH: i64 = 500;
 
 static PUBLISH_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -58,14 +56,7 @@ impl Publisher {
     pub async fn init(&self) {
         let mut backoff = Duration::from_millis(100);
         loop {
-            let created = sqlx::query(
-                "INSERT INTO projector_checkpoints (name, position) \
-                 SELECT $1, position FROM projector_checkpoints WHERE name = $2 ON CONFLICT (name) DO NOTHING",
-            )
-            .bind(FEED_CHECKPOINT)
-            .bind(CHECKPOINT)
-            .execute(&self.db.pool)
-            .await;
+            let created = checkpoints::start_change_feed(&self.db).await;
             match created {
                 Ok(_) => return,
                 Err(e) => tracing::warn!(error = %e, "cannot initialise the change feed checkpoint; retrying"),
@@ -107,12 +98,12 @@ impl Publisher {
 
     /// Publishes one batch; false when there is nothing to publish.
     pub async fn step(&self, client: &async_nats::Client) -> anyhow::Result<bool> {
-        let published = checkpoint(&self.db, FEED_CHECKPOINT).await?;
-        let projected = checkpoint(&self.db, CHECKPOINT).await?;
+        let published = checkpoints::load(&self.db, CHANGE_FEED).await?;
+        let projected = checkpoints::load(&self.db, READ_MODELS).await?;
         if published >= projected {
             return Ok(false);
         }
-        let events = read_after(&self.db, published, BATCH.min(projected - published)).await?;
+        let events = self.db.read_after(published, BATCH.min(projected - published)).await?;
         let Some(last) = events.last().map(|e| e.position) else { return Ok(false) };
         for message in changes_for(&self.db, &events).await? {
             let payload = serde_json::to_vec(&message)?;
@@ -121,13 +112,8 @@ impl Publisher {
         tokio::time::timeout(Duration::from_secs(5), client.flush())
             .await
             .map_err(|_| anyhow::anyhow!("NATS did not acknowledge the batch in time"))??;
-        crate::failpoint::hit("publisher.after_flush");
-        sqlx::query("UPDATE projector_checkpoints SET position = $1 WHERE name = $2 AND position = $3")
-            .bind(last)
-            .bind(FEED_CHECKPOINT)
-            .bind(published)
-            .execute(&self.db.pool)
-            .await?;
+        promptos_store::failpoint::hit("publisher.after_flush");
+        checkpoints::advance_now(&self.db, CHANGE_FEED, published, last).await?;
         Ok(true)
     }
 }

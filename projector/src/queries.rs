@@ -1,12 +1,10 @@
 //! What the read side asks of the read models. Every function is one or two indexed
 //! queries; nothing here writes.
 
-use crate::db::Db;
-use crate::log::{StoredEvent, EVENT_COLUMNS};
+use crate::checkpoints::{self, READ_MODELS};
 use crate::projection::*;
-use sqlx::any::AnyArguments;
-use sqlx::FromRow;
-use sqlx::{Any, Arguments, Row};
+use promptos_store::{on_pool, Db, EventLog, StoredEvent, EVENT_COLUMNS};
+use sqlx::QueryBuilder;
 
 fn prefixed(columns: &str, alias: &str) -> String {
     columns.split(',').map(|c| format!("{alias}.{}", c.trim())).collect::<Vec<_>>().join(", ")
@@ -25,40 +23,6 @@ fn like_prefix(prefix: &str) -> String {
     s
 }
 
-/// Builds a statement whose WHERE clauses depend on which filters are set; `?` in a
-/// clause becomes the next `$n` placeholder.
-struct Select {
-    sql: String,
-    args: AnyArguments<'static>,
-    n: usize,
-}
-
-impl Select {
-    fn new(sql: String) -> Self {
-        Self { sql, args: AnyArguments::default(), n: 0 }
-    }
-    fn push<T>(&mut self, clause: &str, value: T) -> Result<(), sqlx::Error>
-    where
-        T: 'static + Send + sqlx::Encode<'static, Any> + sqlx::Type<Any>,
-    {
-        self.n += 1;
-        self.sql.push_str(&clause.replacen('?', &format!("${}", self.n), 1));
-        self.args.add(value).map_err(sqlx::Error::Encode)
-    }
-    fn when<T>(&mut self, clause: &str, value: Option<T>) -> Result<(), sqlx::Error>
-    where
-        T: 'static + Send + sqlx::Encode<'static, Any> + sqlx::Type<Any>,
-    {
-        match value {
-            Some(v) => self.push(clause, v),
-            None => Ok(()),
-        }
-    }
-    async fn fetch_all(self, db: &Db) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
-        sqlx::query_with(&self.sql, self.args).fetch_all(&db.pool).await
-    }
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct PromptListFilter {
     pub prefix: Option<String>,
@@ -71,41 +35,44 @@ pub struct PromptListFilter {
 }
 
 pub async fn list_prompts(db: &Db, f: &PromptListFilter) -> Result<Vec<PromptRow>, sqlx::Error> {
-    let mut q = Select::new(format!("SELECT {PROMPT_COLUMNS} FROM rm_prompts WHERE 1 = 1"));
-    if !f.include_deleted {
-        q.sql.push_str(" AND deleted_at IS NULL");
-    }
-    q.when(" AND name LIKE ? ESCAPE '\\'", f.prefix.as_deref().map(like_prefix))?;
-    // Tags are stored as a JSON array of strings whose alphabet has no quotes or
-    // wildcards, so the quoted tag matches exactly one element.
-    q.when(" AND tags LIKE ?", f.tag.as_deref().map(|t| format!("%\"{t}\"%")))?;
-    if let Some((name, first)) = &f.after {
-        q.push(" AND (name > ?", name.clone())?;
-        q.push(" OR (name = ?", name.clone())?;
-        q.push(" AND first_position > ?))", *first)?;
-    }
-    q.push(" ORDER BY name, first_position LIMIT ?", f.limit)?;
-    q.fetch_all(db).await?.iter().map(PromptRow::from_row).collect()
+    on_pool!(db, pool => {
+        let mut q = QueryBuilder::new(format!("SELECT {PROMPT_COLUMNS} FROM rm_prompts WHERE 1 = 1"));
+        if !f.include_deleted {
+            q.push(" AND deleted_at IS NULL");
+        }
+        if let Some(prefix) = &f.prefix {
+            q.push(" AND name LIKE ").push_bind(like_prefix(prefix)).push(" ESCAPE '\\'");
+        }
+        // Tags are stored as a JSON array of strings whose alphabet has no quotes or
+        // wildcards, so the quoted tag matches exactly one element.
+        if let Some(tag) = &f.tag {
+            q.push(" AND tags LIKE ").push_bind(format!("%\"{tag}\"%"));
+        }
+        if let Some((name, first)) = &f.after {
+            q.push(" AND (name > ").push_bind(name.clone());
+            q.push(" OR (name = ").push_bind(name.clone());
+            q.push(" AND first_position > ").push_bind(*first).push("))");
+        }
+        q.push(" ORDER BY name, first_position LIMIT ").push_bind(f.limit);
+        q.build_query_as().fetch_all(pool).await
+    })
 }
 
 /// The live prompt with this name.
 pub async fn live_prompt(db: &Db, name: &str) -> Result<Option<PromptRow>, sqlx::Error> {
     let sql = format!("SELECT {PROMPT_COLUMNS} FROM rm_prompts WHERE name = $1 AND deleted_at IS NULL");
-    let row = sqlx::query(&sql).bind(name).fetch_optional(&db.pool).await?;
-    row.as_ref().map(PromptRow::from_row).transpose()
+    on_pool!(db, pool => sqlx::query_as::<_, PromptRow>(&sql).bind(name).fetch_optional(pool).await)
 }
 
 /// Every incarnation of a name, newest first.
 pub async fn incarnations(db: &Db, name: &str) -> Result<Vec<PromptRow>, sqlx::Error> {
     let sql = format!("SELECT {PROMPT_COLUMNS} FROM rm_prompts WHERE name = $1 ORDER BY first_position DESC");
-    let rows = sqlx::query(&sql).bind(name).fetch_all(&db.pool).await?;
-    rows.iter().map(PromptRow::from_row).collect()
+    on_pool!(db, pool => sqlx::query_as::<_, PromptRow>(&sql).bind(name).fetch_all(pool).await)
 }
 
 pub async fn prompt_by_id(db: &Db, prompt_id: &str) -> Result<Option<PromptRow>, sqlx::Error> {
     let sql = format!("SELECT {PROMPT_COLUMNS} FROM rm_prompts WHERE prompt_id = $1");
-    let row = sqlx::query(&sql).bind(prompt_id).fetch_optional(&db.pool).await?;
-    row.as_ref().map(PromptRow::from_row).transpose()
+    on_pool!(db, pool => sqlx::query_as::<_, PromptRow>(&sql).bind(prompt_id).fetch_optional(pool).await)
 }
 
 /// Versions of a prompt in the order they were created, after `after_position`.
@@ -119,14 +86,12 @@ pub async fn versions(
         "SELECT {VERSION_COLUMNS} FROM rm_versions WHERE prompt_id = $1 AND position > $2 \
          ORDER BY position LIMIT $3"
     );
-    let rows = sqlx::query(&sql).bind(prompt_id).bind(after_position).bind(limit).fetch_all(&db.pool).await?;
-    rows.iter().map(VersionRow::from_row).collect()
+    on_pool!(db, pool => sqlx::query_as::<_, VersionRow>(&sql).bind(prompt_id).bind(after_position).bind(limit).fetch_all(pool).await)
 }
 
 pub async fn version(db: &Db, prompt_id: &str, version_string: &str) -> Result<Option<VersionRow>, sqlx::Error> {
     let sql = format!("SELECT {VERSION_COLUMNS} FROM rm_versions WHERE prompt_id = $1 AND version_string = $2");
-    let row = sqlx::query(&sql).bind(prompt_id).bind(version_string).fetch_optional(&db.pool).await?;
-    row.as_ref().map(VersionRow::from_row).transpose()
+    on_pool!(db, pool => sqlx::query_as::<_, VersionRow>(&sql).bind(prompt_id).bind(version_string).fetch_optional(pool).await)
 }
 
 /// Current deployments of the given prompts.
@@ -134,17 +99,15 @@ pub async fn deployments(db: &Db, prompt_ids: &[String]) -> Result<Vec<Deploymen
     if prompt_ids.is_empty() {
         return Ok(vec![]);
     }
-    let list: Vec<String> = (1..=prompt_ids.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "SELECT {DEPLOYMENT_COLUMNS} FROM rm_deployments WHERE prompt_id IN ({}) ORDER BY prompt_id, environment",
-        list.join(", ")
-    );
-    let mut q = sqlx::query(&sql);
-    for id in prompt_ids {
-        q = q.bind(id);
-    }
-    let rows = q.fetch_all(&db.pool).await?;
-    rows.iter().map(DeploymentRow::from_row).collect()
+    on_pool!(db, pool => {
+        let mut q = QueryBuilder::new(format!("SELECT {DEPLOYMENT_COLUMNS} FROM rm_deployments WHERE prompt_id IN ("));
+        let mut list = q.separated(", ");
+        for id in prompt_ids {
+            list.push_bind(id);
+        }
+        q.push(") ORDER BY prompt_id, environment");
+        q.build_query_as().fetch_all(pool).await
+    })
 }
 
 /// Deployment history of a prompt, newest first.
@@ -159,12 +122,13 @@ pub async fn deployment_history(
         "SELECT {HISTORY_COLUMNS} FROM rm_deployment_history WHERE prompt_id = $1{env_filter} \
          ORDER BY position DESC LIMIT $2"
     );
-    let mut q = sqlx::query(&sql).bind(prompt_id).bind(limit);
-    if let Some(env) = environment {
-        q = q.bind(env);
-    }
-    let rows = q.fetch_all(&db.pool).await?;
-    rows.iter().map(HistoryRow::from_row).collect()
+    on_pool!(db, pool => {
+        let mut q = sqlx::query_as::<_, HistoryRow>(&sql).bind(prompt_id).bind(limit);
+        if let Some(env) = environment {
+            q = q.bind(env);
+        }
+        q.fetch_all(pool).await
+    })
 }
 
 /// What an application fetches: the version live in an environment.
@@ -219,26 +183,66 @@ pub struct VariantItem {
 }
 
 /// Live deployments with their prompt and version, in one query.
-const DEPLOYED_SELECT: &str = "SELECT p.prompt_id, p.name, d.environment, v.version_string, v.text, v.variables, \
-     d.deployed_at, d.deployed_by, d.position, x.experiment_id, x.running, x.variants, x.buckets, x.position, \
-     v.kind, v.messages, v.config, v.includes \
+const DEPLOYED_SELECT: &str = "SELECT p.prompt_id, p.name AS prompt_name, d.environment, v.version_string, v.text, \
+     v.variables, d.deployed_at, d.deployed_by, d.position, x.experiment_id, x.running, x.variants, x.buckets, \
+     x.position AS experiment_position, v.kind, v.messages, v.config, v.includes \
      FROM rm_deployments d \
      JOIN rm_prompts p ON p.prompt_id = d.prompt_id AND p.deleted_at IS NULL \
      JOIN rm_versions v ON v.prompt_id = d.prompt_id AND v.version_string = d.version_string \
      LEFT JOIN rm_experiments x ON x.prompt_id = d.prompt_id AND x.environment = d.environment";
 
+/// A row of [`DEPLOYED_SELECT`].
+#[derive(sqlx::FromRow)]
+struct DeployedRow {
+    prompt_id: String,
+    prompt_name: String,
+    environment: String,
+    version_string: String,
+    text: String,
+    variables: String,
+    deployed_at: String,
+    deployed_by: String,
+    position: i64,
+    experiment_id: Option<String>,
+    running: Option<i64>,
+    variants: Option<String>,
+    buckets: Option<String>,
+    experiment_position: Option<i64>,
+    kind: String,
+    messages: Option<String>,
+    config: Option<String>,
+    includes: String,
+}
+
 /// What the experiment columns of [`DEPLOYED_SELECT`] say: the running experiment's id,
 /// variants (JSON) and buckets (JSON), and the position of its last change.
 type ExperimentColumns = (Option<(String, String, String)>, i64);
 
-fn experiment_columns(r: &sqlx::any::AnyRow) -> Result<ExperimentColumns, sqlx::Error> {
-    let position: Option<i64> = r.try_get(13)?;
-    let running: Option<i64> = r.try_get(10)?;
-    let running = match running {
-        Some(1) => Some((r.try_get(9)?, r.try_get(11)?, r.try_get(12)?)),
-        _ => None,
-    };
-    Ok((running, position.unwrap_or(0)))
+impl DeployedRow {
+    fn split(self) -> (DeployedItem, ExperimentColumns) {
+        let running = match (self.running, self.experiment_id, self.variants, self.buckets) {
+            (Some(1), Some(id), Some(variants), Some(buckets)) => Some((id, variants, buckets)),
+            _ => None,
+        };
+        let item = DeployedItem {
+            prompt_id: self.prompt_id,
+            prompt_name: self.prompt_name,
+            environment: self.environment,
+            version_string: self.version_string,
+            text: self.text,
+            variables: self.variables,
+            deployed_at: self.deployed_at,
+            deployed_by: self.deployed_by,
+            position: self.position,
+            experiment: None,
+            kind: self.kind,
+            messages: self.messages,
+            config: self.config,
+            includes: self.includes,
+            resolved_includes: None,
+        };
+        (item, (running, self.experiment_position.unwrap_or(0)))
+    }
 }
 
 /// Fills in the running experiment's variants with their texts.
@@ -276,33 +280,13 @@ async fn with_experiment(
     Ok(item)
 }
 
-fn deployed_item(r: &sqlx::any::AnyRow) -> Result<DeployedItem, sqlx::Error> {
-    Ok(DeployedItem {
-        prompt_id: r.try_get(0)?,
-        prompt_name: r.try_get(1)?,
-        environment: r.try_get(2)?,
-        version_string: r.try_get(3)?,
-        text: r.try_get(4)?,
-        variables: r.try_get(5)?,
-        deployed_at: r.try_get(6)?,
-        deployed_by: r.try_get(7)?,
-        position: r.try_get(8)?,
-        experiment: None,
-        kind: r.try_get(14)?,
-        messages: r.try_get(15)?,
-        config: r.try_get(16)?,
-        includes: r.try_get(17)?,
-        resolved_includes: None,
-    })
-}
-
 /// The version live as `name` in `environment`.
 pub async fn deployed(db: &Db, name: &str, environment: &str) -> Result<Option<DeployedItem>, sqlx::Error> {
     let sql = format!("{DEPLOYED_SELECT} WHERE p.name = $1 AND d.environment = $2");
-    let Some(row) = sqlx::query(&sql).bind(name).bind(environment).fetch_optional(&db.pool).await? else {
-        return Ok(None);
-    };
-    with_experiment(db, deployed_item(&row)?, experiment_columns(&row)?).await.map(Some)
+    let row: Option<DeployedRow> =
+        on_pool!(db, pool => sqlx::query_as(&sql).bind(name).bind(environment).fetch_optional(pool).await)?;
+    let Some((item, experiment)) = row.map(DeployedRow::split) else { return Ok(None) };
+    with_experiment(db, item, experiment).await.map(Some)
 }
 
 /// The running experiments of a prompt, by environment.
@@ -310,15 +294,16 @@ pub async fn running_experiments(db: &Db, prompt_id: &str) -> Result<Vec<Experim
     let sql = format!(
         "SELECT {EXPERIMENT_COLUMNS} FROM rm_experiments WHERE prompt_id = $1 AND running = 1 ORDER BY environment"
     );
-    sqlx::query(&sql).bind(prompt_id).fetch_all(&db.pool).await?.iter().map(ExperimentRow::from_row).collect()
+    on_pool!(db, pool => sqlx::query_as::<_, ExperimentRow>(&sql).bind(prompt_id).fetch_all(pool).await)
 }
 
 /// Every live prompt deployed in `environment`, by name.
 pub async fn deployed_in(db: &Db, environment: &str) -> Result<Vec<DeployedItem>, sqlx::Error> {
     let sql = format!("{DEPLOYED_SELECT} WHERE d.environment = $1 ORDER BY p.name");
     let mut items = Vec::new();
-    for row in sqlx::query(&sql).bind(environment).fetch_all(&db.pool).await? {
-        items.push(with_experiment(db, deployed_item(&row)?, experiment_columns(&row)?).await?);
+    let rows: Vec<DeployedRow> = on_pool!(db, pool => sqlx::query_as(&sql).bind(environment).fetch_all(pool).await)?;
+    for (item, experiment) in rows.into_iter().map(DeployedRow::split) {
+        items.push(with_experiment(db, item, experiment).await?);
     }
     Ok(items)
 }
@@ -334,14 +319,17 @@ pub async fn deployed_as_of(
         "SELECT {PROMPT_COLUMNS} FROM rm_prompts WHERE name = $1 AND created_at <= $2 \
          AND (deleted_at IS NULL OR deleted_at > $2) ORDER BY first_position DESC LIMIT 1"
     );
-    let row = sqlx::query(&sql).bind(name).bind(at).fetch_optional(&db.pool).await?;
-    let Some(prompt) = row.as_ref().map(PromptRow::from_row).transpose()? else { return Ok(None) };
+    let prompt: Option<PromptRow> =
+        on_pool!(db, pool => sqlx::query_as(&sql).bind(name).bind(at).fetch_optional(pool).await)?;
+    let Some(prompt) = prompt else { return Ok(None) };
     let sql = format!(
         "SELECT {HISTORY_COLUMNS} FROM rm_deployment_history WHERE prompt_id = $1 AND environment = $2 \
          AND at <= $3 ORDER BY position DESC LIMIT 1"
     );
-    let row = sqlx::query(&sql).bind(&prompt.prompt_id).bind(environment).bind(at).fetch_optional(&db.pool).await?;
-    let Some(h) = row.as_ref().map(HistoryRow::from_row).transpose()? else { return Ok(None) };
+    let history: Option<HistoryRow> = on_pool!(db, pool => {
+        sqlx::query_as(&sql).bind(&prompt.prompt_id).bind(environment).bind(at).fetch_optional(pool).await
+    })?;
+    let Some(h) = history else { return Ok(None) };
     let experiment = experiment_as_of(db, &prompt.prompt_id, environment, at).await?;
     let item = version(db, &prompt.prompt_id, &h.version_string).await?.map(|v| DeployedItem {
         prompt_id: prompt.prompt_id,
@@ -378,21 +366,22 @@ async fn experiment_as_of(
     environment: &str,
     at: &str,
 ) -> Result<Option<(String, String, String, i64)>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT position, action FROM rm_deployment_history WHERE prompt_id = $1 AND environment = $2 \
-         AND at <= $3 AND action LIKE 'experiment_%' ORDER BY position DESC LIMIT 1",
-    )
-    .bind(prompt_id)
-    .bind(environment)
-    .bind(at)
-    .fetch_optional(&db.pool)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let (position, action): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
+    let row: Option<(i64, String)> = on_pool!(db, pool => {
+        sqlx::query_as(
+            "SELECT position, action FROM rm_deployment_history WHERE prompt_id = $1 AND environment = $2 \
+             AND at <= $3 AND action LIKE 'experiment_%' ORDER BY position DESC LIMIT 1",
+        )
+        .bind(prompt_id)
+        .bind(environment)
+        .bind(at)
+        .fetch_optional(pool)
+        .await
+    })?;
+    let Some((position, action)) = row else { return Ok(None) };
     if action == "experiment_stopped" {
         return Ok(None);
     }
-    let Some(stored) = crate::log::read_after(db, position - 1, 1).await?.pop() else { return Ok(None) };
+    let Some(stored) = db.read_after(position - 1, 1).await?.pop() else { return Ok(None) };
     let decode = |e: promptos_core::events::DecodeError| sqlx::Error::Decode(Box::new(e));
     let (id, variants, buckets) = match stored.decode().map_err(decode)? {
         promptos_core::Event::ExperimentStarted(e) => (e.experiment_id, e.variants, e.buckets),
@@ -425,22 +414,42 @@ pub struct EventFilter {
 /// environment and actor. Events not yet projected are included when no such filter
 /// is given.
 pub async fn events(db: &Db, f: &EventFilter) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    let mut q = Select::new(format!(
-        "SELECT {} FROM events e LEFT JOIN rm_event_index i ON i.position = e.position WHERE 1 = 1",
-        prefixed(EVENT_COLUMNS, "e")
-    ));
-    q.when(" AND i.prompt_name = ?", f.prompt_name.clone())?;
-    q.when(" AND i.prompt_id = ?", f.prompt_id.clone())?;
-    q.when(" AND i.environment = ?", f.environment.clone())?;
-    q.when(" AND e.event_type = ?", f.event_type.clone())?;
-    q.when(" AND i.actor = ?", f.actor.clone())?;
-    q.when(" AND e.recorded_at >= ?", f.from.clone())?;
-    q.when(" AND e.recorded_at <= ?", f.to.clone())?;
-    q.when(" AND e.position > ?", f.after_position)?;
-    q.when(" AND e.position < ?", f.before_position)?;
-    let order = if f.descending { "DESC" } else { "ASC" };
-    q.push(&format!(" ORDER BY e.position {order} LIMIT ?"), f.limit)?;
-    q.fetch_all(db).await?.iter().map(StoredEvent::from_row).collect()
+    on_pool!(db, pool => {
+        let mut q = QueryBuilder::new(format!(
+            "SELECT {} FROM events e LEFT JOIN rm_event_index i ON i.position = e.position WHERE 1 = 1",
+            prefixed(EVENT_COLUMNS, "e")
+        ));
+        if let Some(v) = &f.prompt_name {
+            q.push(" AND i.prompt_name = ").push_bind(v.clone());
+        }
+        if let Some(v) = &f.prompt_id {
+            q.push(" AND i.prompt_id = ").push_bind(v.clone());
+        }
+        if let Some(v) = &f.environment {
+            q.push(" AND i.environment = ").push_bind(v.clone());
+        }
+        if let Some(v) = &f.event_type {
+            q.push(" AND e.event_type = ").push_bind(v.clone());
+        }
+        if let Some(v) = &f.actor {
+            q.push(" AND i.actor = ").push_bind(v.clone());
+        }
+        if let Some(v) = &f.from {
+            q.push(" AND e.recorded_at >= ").push_bind(v.clone());
+        }
+        if let Some(v) = &f.to {
+            q.push(" AND e.recorded_at <= ").push_bind(v.clone());
+        }
+        if let Some(v) = f.after_position {
+            q.push(" AND e.position > ").push_bind(v);
+        }
+        if let Some(v) = f.before_position {
+            q.push(" AND e.position < ").push_bind(v);
+        }
+        let order = if f.descending { "DESC" } else { "ASC" };
+        q.push(format!(" ORDER BY e.position {order} LIMIT ")).push_bind(f.limit);
+        q.build_query_as().fetch_all(pool).await
+    })
 }
 
 /// How far the read models trail the log.
@@ -454,13 +463,14 @@ pub struct Lag {
 /// The log's head, and the age of the oldest event the read models (at `projected`)
 /// do not include yet.
 pub async fn lag(db: &Db, projected: i64) -> Result<Lag, sqlx::Error> {
-    let head = crate::log::head(db).await?;
-    let next = sqlx::query("SELECT recorded_at FROM events WHERE position = $1")
-        .bind(projected + 1)
-        .fetch_optional(&db.pool)
-        .await?;
+    let head = db.head().await?;
+    let next: Option<String> = on_pool!(db, pool => {
+        sqlx::query_scalar("SELECT recorded_at FROM events WHERE position = $1")
+            .bind(projected + 1)
+            .fetch_optional(pool)
+            .await
+    })?;
     let age = next
-        .and_then(|row| row.try_get::<String, _>(0).ok())
         .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
         .map(|at| (chrono::Utc::now() - at.with_timezone(&chrono::Utc)).num_milliseconds().max(0) as f64 / 1000.0)
         .unwrap_or(0.0);
@@ -468,35 +478,36 @@ pub async fn lag(db: &Db, projected: i64) -> Result<Lag, sqlx::Error> {
 }
 
 pub async fn checkpoint(db: &Db) -> Result<i64, sqlx::Error> {
-    crate::projector::load_checkpoint(db, crate::projector::CHECKPOINT).await
+    checkpoints::load(db, READ_MODELS).await
 }
 
 pub async fn user(db: &Db, username: &str) -> Result<Option<UserRow>, sqlx::Error> {
     let sql = format!("SELECT {USER_COLUMNS} FROM rm_users WHERE username = $1");
-    let row = sqlx::query(&sql).bind(username).fetch_optional(&db.pool).await?;
-    row.as_ref().map(UserRow::from_row).transpose()
+    on_pool!(db, pool => sqlx::query_as::<_, UserRow>(&sql).bind(username).fetch_optional(pool).await)
 }
 
 pub async fn users(db: &Db) -> Result<Vec<UserRow>, sqlx::Error> {
     let sql = format!("SELECT {USER_COLUMNS} FROM rm_users ORDER BY username");
-    sqlx::query(&sql).fetch_all(&db.pool).await?.iter().map(UserRow::from_row).collect()
+    on_pool!(db, pool => sqlx::query_as::<_, UserRow>(&sql).fetch_all(pool).await)
 }
 
 pub async fn api_key(db: &Db, key_id: &str) -> Result<Option<ApiKeyRow>, sqlx::Error> {
     let sql = format!("SELECT {API_KEY_COLUMNS} FROM rm_api_keys WHERE key_id = $1");
-    let row = sqlx::query(&sql).bind(key_id).fetch_optional(&db.pool).await?;
-    row.as_ref().map(ApiKeyRow::from_row).transpose()
+    on_pool!(db, pool => sqlx::query_as::<_, ApiKeyRow>(&sql).bind(key_id).fetch_optional(pool).await)
 }
 
 pub async fn api_keys(db: &Db) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
     let sql = format!("SELECT {API_KEY_COLUMNS} FROM rm_api_keys ORDER BY created_at, key_id");
-    sqlx::query(&sql).fetch_all(&db.pool).await?.iter().map(ApiKeyRow::from_row).collect()
+    on_pool!(db, pool => sqlx::query_as::<_, ApiKeyRow>(&sql).fetch_all(pool).await)
 }
 
 /// Whether any user was ever created (looked up in the log, not the read models, so a
 /// fresh server that has not projected yet does not bootstrap twice).
 pub async fn any_user_ever(db: &Db) -> Result<bool, sqlx::Error> {
-    let row =
-        sqlx::query("SELECT 1 FROM events WHERE event_type = 'UserCreated' LIMIT 1").fetch_optional(&db.pool).await?;
-    Ok(row.is_some())
+    let found: Option<String> = on_pool!(db, pool => {
+        sqlx::query_scalar("SELECT event_type FROM events WHERE event_type = 'UserCreated' LIMIT 1")
+            .fetch_optional(pool)
+            .await
+    })?;
+    Ok(found.is_some())
 }

@@ -1,10 +1,10 @@
 //! Rebuilding every read model from the log.
 
-use crate::db::{Backend, Db};
-use crate::log::{head, StoredEvent};
+use crate::checkpoints::{self, READ_MODELS};
 use crate::projection::*;
-use crate::projector::{ProjectorError, CHECKPOINT};
-use sqlx::Connection;
+use crate::projector::ProjectorError;
+use promptos_store::bulk::{copy_rows, insert_rows};
+use promptos_store::{Db, EventLog, Pool, StoredEvent, Tx};
 
 /// How often replay reports progress, in events.
 const PROGRESS_EVERY: i64 = 10_000;
@@ -16,9 +16,9 @@ type Row = (i64, String, i64, String, String, String, String);
 /// Folds the whole log into `model`, calling `progress(done, total)` as it goes. Returns
 /// the position of the last event folded.
 ///
-/// The log is read in one streamed query on a connection of its own through the
-/// database's native driver, with a deep row buffer on SQLite: a million rows through
-/// the generic pool cost more in per-row conversions and thread hand-offs than the fold.
+/// The log is read in one streamed query, with a deep row buffer on SQLite (a
+/// connection of its own, read-only): a million rows cost more in thread hand-offs
+/// than the fold with the default buffer.
 pub async fn replay_all(
     db: &Db,
     up_to: Option<i64>,
@@ -30,7 +30,7 @@ pub async fn replay_all(
     use std::str::FromStr;
     let total = match up_to {
         Some(p) => p,
-        None => head(db).await?,
+        None => db.head().await?,
     };
     const SQL: &str = "SELECT position, stream_id, stream_version, event_type, payload, metadata, recorded_at \
                        FROM events WHERE position <= $1 ORDER BY position";
@@ -57,8 +57,8 @@ pub async fn replay_all(
         }
         Ok::<_, ProjectorError>(())
     };
-    match db.backend {
-        Backend::Sqlite => {
+    match db.pool() {
+        Pool::Sqlite(_) => {
             let options = sqlx::sqlite::SqliteConnectOptions::from_str(db.url())?.read_only(true).row_buffer_size(8192);
             let mut conn = options.connect().await?;
             let mut rows = sqlx::query_as::<_, Row>(SQL).bind(total).fetch(&mut conn);
@@ -66,9 +66,8 @@ pub async fn replay_all(
                 fold(row)?;
             }
         }
-        Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(db.url()).await?;
-            let mut rows = sqlx::query_as::<_, Row>(SQL).bind(total).fetch(&mut conn);
+        Pool::Postgres(pool) => {
+            let mut rows = sqlx::query_as::<_, Row>(SQL).bind(total).fetch(pool);
             while let Some(row) = rows.try_next().await? {
                 fold(row)?;
             }
@@ -85,9 +84,9 @@ pub async fn rebuild(db: &Db, progress: impl FnMut(i64, i64)) -> Result<i64, Pro
     let started = std::time::Instant::now();
     let position = replay_all(db, None, &mut model, progress).await?;
     let replayed = started.elapsed();
-    match db.backend {
-        Backend::Sqlite => {
-            let mut conn = db.pool.acquire().await?;
+    match db.pool() {
+        Pool::Sqlite(pool) => {
+            let mut conn = pool.acquire().await?;
             // Millions of index inserts: a page cache larger than SQLite's 2 MB default
             // for this transaction, and the default back after.
             sqlx::query("PRAGMA cache_size = -262144").execute(&mut *conn).await?;
@@ -95,7 +94,7 @@ pub async fn rebuild(db: &Db, progress: impl FnMut(i64, i64)) -> Result<i64, Pro
             sqlx::query("PRAGMA cache_size = -2000").execute(&mut *conn).await?;
             written?;
         }
-        Backend::Postgres => write_models_postgres(db, &model, position).await?,
+        Pool::Postgres(pool) => write_models_postgres(pool, &model, position).await?,
     }
     tracing::info!(
         events = position,
@@ -121,44 +120,38 @@ fn tables(model: &ReadModel) -> Vec<(&'static str, &'static str, Box<dyn Iterato
     ]
 }
 
-/// A rebuild's first statement: it locks the checkpoint, so a running projector waits
-/// for the rebuild, then fails its compare-and-set and resumes from where it ended.
-const CLAIM_CHECKPOINT: &str = "UPDATE projector_checkpoints SET position = $1 WHERE name = $2";
-
 /// SQLite: multi-row inserts in one `BEGIN IMMEDIATE` transaction.
 async fn write_models_sqlite(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>,
     model: &ReadModel,
     position: i64,
 ) -> Result<(), ProjectorError> {
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    sqlx::query(CLAIM_CHECKPOINT).bind(position).bind(CHECKPOINT).execute(&mut *tx).await?;
+    use sqlx::Connection;
+    let mut tx = Tx::Sqlite(conn.begin_with("BEGIN IMMEDIATE").await?);
+    checkpoints::claim(&mut tx, READ_MODELS, position).await?;
     for table in READ_MODEL_TABLES {
-        sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+        promptos_store::on_tx!(&mut tx, c => sqlx::query(&format!("DELETE FROM {table}")).execute(c).await.map(|_| ()))?;
     }
     for (table, columns, rows) in tables(model) {
-        insert_many(&mut tx, table, columns, rows).await?;
+        insert_rows(&mut tx, table, columns, rows).await?;
     }
     tx.commit().await?;
     Ok(())
 }
 
-/// PostgreSQL: `COPY` on a native connection, in one transaction that also tells
-/// waiting API servers the new position.
-async fn write_models_postgres(db: &Db, model: &ReadModel, position: i64) -> Result<(), ProjectorError> {
-    let mut conn = sqlx::PgConnection::connect(db.url()).await?;
-    let mut tx = conn.begin().await?;
-    sqlx::query(CLAIM_CHECKPOINT).bind(position).bind(CHECKPOINT).execute(&mut *tx).await?;
+/// PostgreSQL: `COPY`, in one transaction that also tells waiting API servers the new
+/// position.
+async fn write_models_postgres(pool: &sqlx::PgPool, model: &ReadModel, position: i64) -> Result<(), ProjectorError> {
+    let mut tx = Tx::Postgres(pool.begin().await?);
+    checkpoints::claim(&mut tx, READ_MODELS, position).await?;
+    let Tx::Postgres(t) = &mut tx else { unreachable!("a PostgreSQL transaction") };
     for table in READ_MODEL_TABLES {
-        sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+        sqlx::query(&format!("DELETE FROM {table}")).execute(&mut **t).await?;
     }
     for (table, columns, rows) in tables(model) {
-        copy_many(&mut tx, table, columns, rows).await?;
+        copy_rows(&mut **t, table, columns, rows).await?;
     }
-    sqlx::query("SELECT 1 FROM pg_notify('promptos_projected', $1)")
-        .bind(position.to_string())
-        .execute(&mut *tx)
-        .await?;
+    checkpoints::notify_projected(&mut tx, position).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -1,13 +1,11 @@
 //! `verify`: is the log intact, and do the read models say what the log says?
 
-use crate::db::{Backend, Db};
-use crate::log::{verify_chain, ChainReport};
+use crate::checkpoints::READ_MODELS;
 use crate::projection::*;
-use crate::projector::{ProjectorError, CHECKPOINT};
+use crate::projector::ProjectorError;
 use crate::rebuild::replay_all;
+use promptos_store::{on_tx, ChainReport, Db, EventLog, Pool, Tx};
 use serde::Serialize;
-use sqlx::FromRow;
-use sqlx::{Connection, Row};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
@@ -39,52 +37,50 @@ pub struct Difference {
 
 /// Loads every read model, and the checkpoint they correspond to, from one snapshot.
 pub async fn load_read_model(db: &Db) -> Result<(i64, ReadModel), sqlx::Error> {
-    let mut conn = db.pool.acquire().await?;
-    let mut tx = match db.backend {
-        Backend::Sqlite => conn.begin().await?,
-        Backend::Postgres => conn.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?,
+    let mut tx = match db.pool() {
+        Pool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+        Pool::Postgres(pool) => Tx::Postgres(pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?),
     };
-    let checkpoint: i64 = sqlx::query("SELECT position FROM projector_checkpoints WHERE name = $1")
-        .bind(CHECKPOINT)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
     let mut m = ReadModel::default();
-    for r in sqlx::query(&format!("SELECT {PROMPT_COLUMNS} FROM rm_prompts")).fetch_all(&mut *tx).await? {
-        let row = PromptRow::from_row(&r)?;
-        m.prompts.insert(row.prompt_id.clone(), row);
-    }
-    for r in sqlx::query(&format!("SELECT {VERSION_COLUMNS} FROM rm_versions")).fetch_all(&mut *tx).await? {
-        let row = VersionRow::from_row(&r)?;
-        m.versions.insert((row.prompt_id.clone(), row.version_string.clone()), row);
-    }
-    for r in sqlx::query(&format!("SELECT {DEPLOYMENT_COLUMNS} FROM rm_deployments")).fetch_all(&mut *tx).await? {
-        let row = DeploymentRow::from_row(&r)?;
-        m.deployments.insert((row.prompt_id.clone(), row.environment.clone()), row);
-    }
-    for r in sqlx::query(&format!("SELECT {INCLUDE_COLUMNS} FROM rm_includes")).fetch_all(&mut *tx).await? {
-        m.includes.insert((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?));
-    }
-    for r in sqlx::query(&format!("SELECT {EXPERIMENT_COLUMNS} FROM rm_experiments")).fetch_all(&mut *tx).await? {
-        let row = ExperimentRow::from_row(&r)?;
-        m.experiments.insert((row.prompt_id.clone(), row.environment.clone()), row);
-    }
-    for r in sqlx::query(&format!("SELECT {HISTORY_COLUMNS} FROM rm_deployment_history")).fetch_all(&mut *tx).await? {
-        let row = HistoryRow::from_row(&r)?;
-        m.history.insert(row.position, row);
-    }
-    for r in sqlx::query(&format!("SELECT {INDEX_COLUMNS} FROM rm_event_index")).fetch_all(&mut *tx).await? {
-        let row = IndexRow::from_row(&r)?;
-        m.index.insert(row.position, row);
-    }
-    for r in sqlx::query(&format!("SELECT {USER_COLUMNS} FROM rm_users")).fetch_all(&mut *tx).await? {
-        let row = UserRow::from_row(&r)?;
-        m.users.insert(row.username.clone(), row);
-    }
-    for r in sqlx::query(&format!("SELECT {API_KEY_COLUMNS} FROM rm_api_keys")).fetch_all(&mut *tx).await? {
-        let row = ApiKeyRow::from_row(&r)?;
-        m.api_keys.insert(row.key_id.clone(), row);
-    }
+    let checkpoint = on_tx!(&mut tx, conn => {
+        let checkpoint: i64 = sqlx::query_scalar("SELECT position FROM projector_checkpoints WHERE name = $1")
+            .bind(READ_MODELS)
+            .fetch_one(&mut *conn)
+            .await?;
+        let all = |columns: &str, table: &str| format!("SELECT {columns} FROM {table}");
+        for row in sqlx::query_as::<_, PromptRow>(&all(PROMPT_COLUMNS, "rm_prompts")).fetch_all(&mut *conn).await? {
+            m.prompts.insert(row.prompt_id.clone(), row);
+        }
+        for row in sqlx::query_as::<_, VersionRow>(&all(VERSION_COLUMNS, "rm_versions")).fetch_all(&mut *conn).await? {
+            m.versions.insert((row.prompt_id.clone(), row.version_string.clone()), row);
+        }
+        let sql = all(DEPLOYMENT_COLUMNS, "rm_deployments");
+        for row in sqlx::query_as::<_, DeploymentRow>(&sql).fetch_all(&mut *conn).await? {
+            m.deployments.insert((row.prompt_id.clone(), row.environment.clone()), row);
+        }
+        let sql = all(INCLUDE_COLUMNS, "rm_includes");
+        for row in sqlx::query_as::<_, (String, String, String)>(&sql).fetch_all(&mut *conn).await? {
+            m.includes.insert(row);
+        }
+        let sql = all(EXPERIMENT_COLUMNS, "rm_experiments");
+        for row in sqlx::query_as::<_, ExperimentRow>(&sql).fetch_all(&mut *conn).await? {
+            m.experiments.insert((row.prompt_id.clone(), row.environment.clone()), row);
+        }
+        let sql = all(HISTORY_COLUMNS, "rm_deployment_history");
+        for row in sqlx::query_as::<_, HistoryRow>(&sql).fetch_all(&mut *conn).await? {
+            m.history.insert(row.position, row);
+        }
+        for row in sqlx::query_as::<_, IndexRow>(&all(INDEX_COLUMNS, "rm_event_index")).fetch_all(&mut *conn).await? {
+            m.index.insert(row.position, row);
+        }
+        for row in sqlx::query_as::<_, UserRow>(&all(USER_COLUMNS, "rm_users")).fetch_all(&mut *conn).await? {
+            m.users.insert(row.username.clone(), row);
+        }
+        for row in sqlx::query_as::<_, ApiKeyRow>(&all(API_KEY_COLUMNS, "rm_api_keys")).fetch_all(&mut *conn).await? {
+            m.api_keys.insert(row.key_id.clone(), row);
+        }
+        checkpoint
+    });
     tx.commit().await?;
     Ok((checkpoint, m))
 }
@@ -92,7 +88,7 @@ pub async fn load_read_model(db: &Db) -> Result<(i64, ReadModel), sqlx::Error> {
 /// Checks the hash chain, then compares the read models with a replay of the log up to
 /// their checkpoint. `progress(done, total)` reports the replay.
 pub async fn verify(db: &Db, mut progress: impl FnMut(&str, i64, i64)) -> Result<VerifyReport, ProjectorError> {
-    let chain = verify_chain(db, |n| progress("chain", n, 0)).await?;
+    let chain = db.verify_chain(|n| progress("chain", n, 0)).await?;
     let (checkpoint, stored) = load_read_model(db).await?;
     let mut fresh = ReadModel::default();
     replay_all(db, Some(checkpoint), &mut fresh, |d, t| progress("replay", d, t)).await?;

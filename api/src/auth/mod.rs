@@ -18,7 +18,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use promptos_core::names::{EnvironmentName, Role};
-use promptos_projector::Metadata;
+use promptos_store::Metadata;
 use tokens::TokenError;
 
 #[derive(Debug, Clone, PartialEq)]

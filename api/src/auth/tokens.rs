@@ -3,9 +3,8 @@
 
 use super::passwords::random_bytes;
 use jsonwebtoken::{decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use promptos_projector::Db;
+use promptos_store::Db;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,14 +89,6 @@ pub async fn signing_secret(db: &Db, configured: Option<&str>) -> anyhow::Result
         return Ok(secret.as_bytes().to_vec());
     }
     let candidate = hex::encode(random_bytes::<32>());
-    sqlx::query(
-        "INSERT INTO server_secrets (name, value) VALUES ('jwt_signing_key', $1) ON CONFLICT (name) DO NOTHING",
-    )
-    .bind(candidate)
-    .execute(&db.pool)
-    .await?;
-    let row =
-        sqlx::query("SELECT value FROM server_secrets WHERE name = 'jwt_signing_key'").fetch_one(&db.pool).await?;
-    let value: String = row.try_get(0)?;
+    let value = promptos_store::secrets::server_secret(db, "jwt_signing_key", &candidate).await?;
     Ok(value.into_bytes())
 }

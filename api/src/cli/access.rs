@@ -10,7 +10,8 @@ use promptos_core::events::{api_key_stream, user_stream};
 use promptos_core::names::{EnvironmentName, Role, Username};
 use promptos_core::prompt::Context;
 use promptos_projector::projector::{Projector, ProjectorOptions};
-use promptos_projector::{queries, Db, Metadata, Writer};
+use promptos_projector::queries;
+use promptos_store::{Db, Metadata, Writer};
 use std::io::BufRead;
 
 /// Events written from the command line name this actor.

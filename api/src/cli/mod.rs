@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use promptos_projector::projector::{Projector, ProjectorOptions, Wakeup};
-use promptos_projector::{log, Backend, Db};
+use promptos_store::{Backend, Db, EventLog};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -78,7 +78,7 @@ pub struct ImportArgs {
 const IMPORT_CHUNK: usize = 10_000;
 
 /// Reads an export: every line a stored event, in order, each continuing the chain.
-fn read_export(input: &std::path::Path) -> anyhow::Result<Vec<promptos_projector::StoredEvent>> {
+fn read_export(input: &std::path::Path) -> anyhow::Result<Vec<promptos_store::StoredEvent>> {
     use std::io::BufRead;
     let reader: Box<dyn BufRead> = if input.as_os_str() == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin().lock()))
@@ -91,13 +91,13 @@ fn read_export(input: &std::path::Path) -> anyhow::Result<Vec<promptos_projector
     spinner.set_style(ProgressStyle::with_template("{msg:>10} {pos} events ({per_sec})").expect("valid template"));
     spinner.set_message("check");
     let mut events = Vec::new();
-    let mut prev = log::GENESIS_HASH.to_owned();
+    let mut prev = promptos_store::GENESIS_HASH.to_owned();
     for (i, line) in reader.lines().enumerate() {
         let line = line.with_context(|| format!("cannot read line {}", i + 1))?;
         if line.trim().is_empty() {
             continue;
         }
-        let e: promptos_projector::StoredEvent =
+        let e: promptos_store::StoredEvent =
             serde_json::from_str(&line).with_context(|| format!("line {}: not an exported event", i + 1))?;
         let expected = events.len() as i64 + 1;
         anyhow::ensure!(
@@ -125,9 +125,9 @@ pub fn init_tracing() {
 }
 
 async fn open(args: &DatabaseArgs) -> anyhow::Result<Db> {
-    let db = Db::connect_and_migrate(&args.database_url).await.with_context(|| {
-        format!("cannot open the database {}", promptos_projector::db::redact_url(&args.database_url))
-    })?;
+    let db = Db::connect_and_migrate(&args.database_url)
+        .await
+        .with_context(|| format!("cannot open the database {}", promptos_store::redact_url(&args.database_url)))?;
     Ok(db)
 }
 
@@ -150,7 +150,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Projector(args) => {
             let db = open(&args.db).await?;
             tracing::info!(database = %db.redacted_url(), "projector starting");
-            let wakeup = match db.backend {
+            let wakeup = match db.backend() {
                 Backend::Postgres => Wakeup::Listen,
                 Backend::Sqlite => Wakeup::Poll(Duration::from_millis(100)),
             };
@@ -168,7 +168,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Rebuild(args) => {
             let db = open(&args).await?;
-            let total = log::head(&db).await?;
+            let total = db.head().await?;
             let bar = bar(total as u64, "rebuild");
             let position = promptos_projector::rebuild::rebuild(&db, |done, _| bar.set_position(done as u64)).await?;
             bar.finish();
@@ -177,7 +177,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Verify(args) => {
             let db = open(&args.db).await?;
-            let total = log::head(&db).await?;
+            let total = db.head().await?;
             let chain_bar = bar(total as u64, "chain");
             let report = promptos_projector::verify::verify(&db, |phase, done, t| {
                 if phase == "chain" {
@@ -220,7 +220,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Import(args) => {
             let events = read_export(&args.input)?;
             let db = open(&args.db).await?;
-            let present = log::head(&db).await?;
+            let present = db.head().await?;
             anyhow::ensure!(
                 present == 0,
                 "import needs an empty database; {} already holds {present} events",
@@ -228,7 +228,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             );
             let write_bar = bar(events.len() as u64, "import");
             for chunk in events.chunks(IMPORT_CHUNK) {
-                let head = log::import(&db, chunk).await.with_context(|| {
+                let head = db.import(chunk).await.with_context(|| {
                     format!(
                         "import stopped; the database holds events 1 to {} of {} (a consistent prefix). \
                          Empty it and run the import again",
@@ -247,7 +247,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Export(args) => {
             let db = open(&args.db).await?;
-            let total = log::head(&db).await?;
+            let total = db.head().await?;
             let to_stdout = args.output.as_os_str() == "-";
             let mut out: Box<dyn Write> = if to_stdout {
                 Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
@@ -260,7 +260,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let bar = bar(total as u64, "export");
             let mut after = 0;
             loop {
-                let batch = log::read_after(&db, after, 5000).await?;
+                let batch = db.read_after(after, 5000).await?;
                 let Some(last) = batch.last() else { break };
                 after = last.position;
                 for e in &batch {

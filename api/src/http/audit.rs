@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use promptos_core::names::Role;
 use promptos_projector::queries::{self, EventFilter};
 use promptos_projector::verify::VerifyReport;
-use promptos_projector::writer::format_timestamp;
-use promptos_projector::StoredEvent;
+use promptos_store::format_timestamp;
+use promptos_store::StoredEvent;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -207,7 +207,7 @@ pub async fn export(State(state): State<AppState>, caller: Caller) -> ApiResult<
         if done {
             return None;
         }
-        match promptos_projector::log::read_after(&state.db, after, 1000).await {
+        match promptos_store::EventLog::read_after(&state.db, after, 1000).await {
             Ok(batch) if batch.is_empty() => None,
             Ok(batch) => {
                 let last = batch.last().map_or(after, |e| e.position);
@@ -257,7 +257,7 @@ impl VerifyCache {
 pub async fn verify(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<VerifyDto>> {
     caller.require(Role::Viewer)?;
     let mut last = state.verify.last.lock().await;
-    let head = promptos_projector::log::head(&state.db).await?;
+    let head = promptos_store::EventLog::head(&state.db).await?;
     let checkpoint = promptos_projector::queries::checkpoint(&state.db).await?;
     if let Some((h, c, at, dto)) = last.as_ref() {
         if (*h, *c) == (head, checkpoint) && at.elapsed() < VerifyCache::REUSE {

@@ -12,7 +12,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::stream::{self, Stream, StreamExt};
 use promptos_core::names::{EnvironmentName, Role};
 use promptos_projector::changes::{changes_for, ChangeMessage};
-use promptos_projector::log::read_after;
+use promptos_store::EventLog;
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -156,7 +156,7 @@ struct Replay {
 impl Replay {
     async fn next_page(&mut self) -> Option<Vec<Result<Event, Infallible>>> {
         while self.after < self.until {
-            let events = match read_after(&self.state.db, self.after, REPLAY_PAGE.min(self.until - self.after)).await {
+            let events = match self.state.db.read_after(self.after, REPLAY_PAGE.min(self.until - self.after)).await {
                 Ok(events) => events,
                 Err(e) => {
                     // The client resumes from the last id it got.

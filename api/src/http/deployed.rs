@@ -16,7 +16,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use promptos_core::names::EnvironmentName;
 use promptos_projector::queries::{self, DeployedItem};
-use promptos_projector::writer::format_timestamp;
+use promptos_store::format_timestamp;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};

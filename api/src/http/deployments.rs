@@ -127,7 +127,7 @@ async fn run(
     name: PromptName,
     environment: EnvironmentName,
     command: PromptCommand,
-    meta: promptos_projector::Metadata,
+    meta: promptos_store::Metadata,
 ) -> ApiResult<axum::Json<DeployResult>> {
     let outcome = state.commands.prompts.execute(prompt_stream(&name), command, meta).await?;
     state.settle(outcome.position).await;

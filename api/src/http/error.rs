@@ -7,7 +7,7 @@ use axum::Json;
 use promptos_core::names::InvalidInput;
 use promptos_core::template::TemplateError;
 use promptos_core::DomainError;
-use promptos_projector::AppendError;
+use promptos_store::AppendError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -86,7 +86,7 @@ impl From<InvalidInput> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        if promptos_projector::db::is_unavailable(&e) {
+        if promptos_store::is_unavailable(&e) {
             ApiError::Unavailable(e.to_string())
         } else {
             ApiError::Internal(e.into())
@@ -97,7 +97,7 @@ impl From<sqlx::Error> for ApiError {
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         match e.downcast_ref::<sqlx::Error>() {
-            Some(db) if promptos_projector::db::is_unavailable(db) => ApiError::Unavailable(db.to_string()),
+            Some(db) if promptos_store::is_unavailable(db) => ApiError::Unavailable(db.to_string()),
             _ => ApiError::Internal(e),
         }
     }
@@ -137,9 +137,7 @@ impl ApiError {
         let code = match &e {
             E::Unresolved(e) => e.code(),
             E::Template(_) => "include_unresolved",
-            E::Database(db) if promptos_projector::db::is_unavailable(db) => {
-                return ApiError::Unavailable(db.to_string())
-            }
+            E::Database(db) if promptos_store::is_unavailable(db) => return ApiError::Unavailable(db.to_string()),
             E::Database(_) => return ApiError::Internal(e.into()),
         };
         ApiError::Include { status, code, message: e.to_string(), field: Some(field.to_owned()) }

@@ -157,10 +157,7 @@ pub(crate) fn prompt_dto(row: PromptRow, live: BTreeMap<String, String>) -> Prom
 
 /// The first read-model row that `pick` finds among the rows the projector derives from
 /// `events`.
-pub(crate) fn projected<T>(
-    events: &[promptos_projector::StoredEvent],
-    pick: impl Fn(RowOp) -> Option<T>,
-) -> ApiResult<T> {
+pub(crate) fn projected<T>(events: &[promptos_store::StoredEvent], pick: impl Fn(RowOp) -> Option<T>) -> ApiResult<T> {
     for event in events {
         let ops = row_ops(event).map_err(|e| ApiError::Internal(e.into()))?;
         if let Some(found) = ops.into_iter().find_map(&pick) {
@@ -180,7 +177,7 @@ async fn caught_up(state: &AppState, name: &PromptName, row: Option<PromptRow>, 
         Some(row) if row.last_position >= position => return Ok(row),
         other => other,
     };
-    let stream = promptos_projector::log::read_stream(&state.db, &prompt_stream(name), 0).await?;
+    let stream = promptos_store::EventLog::read_stream(&state.db, &prompt_stream(name), 0).await?;
     let shown = row.as_ref().map_or(0, |r| r.last_position);
     let mut model = promptos_projector::projection::ReadModel::default();
     if let Some(row) = row {

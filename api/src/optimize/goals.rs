@@ -10,7 +10,8 @@ use promptos_core::events::prompt_stream;
 use promptos_core::names::{Description, EnvironmentName, PromptName, VersionString};
 use promptos_core::prompt::PromptCommand;
 use promptos_core::template::Template;
-use promptos_projector::{queries, Metadata};
+use promptos_projector::queries;
+use promptos_store::Metadata;
 
 /// Name prefix of the meta-prompts.
 pub const PREFIX: &str = "promptos.optimize.";

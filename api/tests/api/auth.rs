@@ -429,7 +429,7 @@ both_backends!(parallel_guesses_are_counted_before_checking_and_never_lock_the_o
 async fn bootstrap_prints_a_generated_admin_password_exactly_once() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
-    let scratch = promptos_testkit::scratch(promptos_projector::Backend::Sqlite).await;
+    let scratch = promptos_testkit::scratch(promptos_store::Backend::Sqlite).await;
     // Starts `promptos serve`, returns (stderr lines up to "listening", base URL).
     let start = || {
         let mut child = Command::new(env!("CARGO_BIN_EXE_promptos"))
@@ -481,7 +481,7 @@ async fn the_ui_has_a_content_security_policy_and_no_response_is_sniffed_or_cros
     let dir = promptos_testkit::temp_dir();
     std::fs::write(dir.path().join("index.html"), "<!doctype html><title>PromptOS</title>").unwrap();
     let ui_dir = dir.path().to_path_buf();
-    let app = spawn_app_with(promptos_projector::Backend::Sqlite, move |a| a.ui_dir = Some(ui_dir)).await;
+    let app = spawn_app_with(promptos_store::Backend::Sqlite, move |a| a.ui_dir = Some(ui_dir)).await;
     let r = app.http.get(app.url("/ui/prompts/x/history")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();

@@ -56,18 +56,16 @@ both_backends!(rebuild_then_verify_passes_and_an_edited_row_is_named, |backend| 
     assert!(export.status.success());
     assert_eq!(String::from_utf8_lossy(&export.stdout).lines().count() as i64, total);
 
-    let all = promptos_projector::log::read_after(&app.db, 0, 100).await.unwrap();
+    let all = promptos_store::EventLog::read_after(&app.db, 0, 100).await.unwrap();
     let victim = all.into_iter().find(|e| e.event_type == "VersionCreated").unwrap();
-    let disable = match app.db.backend {
-        promptos_projector::Backend::Sqlite => "DROP TRIGGER events_are_append_only_update",
-        promptos_projector::Backend::Postgres => "ALTER TABLE events DISABLE TRIGGER events_are_append_only",
+    let disable = match app.db.backend() {
+        promptos_store::Backend::Sqlite => "DROP TRIGGER events_are_append_only_update",
+        promptos_store::Backend::Postgres => "ALTER TABLE events DISABLE TRIGGER events_are_append_only",
     };
-    sqlx::query(disable).execute(&app.db.pool).await.unwrap();
-    sqlx::query("UPDATE events SET payload = replace(payload, 'Hello', 'Hacked') WHERE position = $1")
-        .bind(victim.position)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    app.db.execute(disable).await.unwrap();
+    let tamper =
+        format!("UPDATE events SET payload = replace(payload, 'Hello', 'Hacked') WHERE position = {}", victim.position);
+    app.db.execute(&tamper).await.unwrap();
     let out = promptos(&url, &["verify"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
@@ -83,12 +81,12 @@ both_backends!(rebuild_then_verify_passes_and_an_edited_row_is_named, |backend| 
 both_backends!(a_tampered_user_row_is_named_by_verify_without_showing_the_password_hash, |backend| async move {
     let app = spawn_app(backend).await;
     app.user_token("eddie", "editor").await;
-    let hash: String = sqlx::query_scalar("SELECT password_hash FROM rm_users WHERE username = 'eddie'")
-        .fetch_one(&app.db.pool)
-        .await
-        .unwrap();
+    let hash: String = promptos_store::on_pool!(app.db, pool => {
+        sqlx::query_scalar("SELECT password_hash FROM rm_users WHERE username = 'eddie'").fetch_one(pool).await
+    })
+    .unwrap();
     // Someone with database access makes eddie an admin behind the log's back.
-    sqlx::query("UPDATE rm_users SET role = 'admin' WHERE username = 'eddie'").execute(&app.db.pool).await.unwrap();
+    app.db.execute("UPDATE rm_users SET role = 'admin' WHERE username = 'eddie'").await.unwrap();
     let out = promptos(&app.scratch.url, &["verify", "--json"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
@@ -187,7 +185,7 @@ async fn all_pages(app: &TestApp, path: &str) -> Vec<serde_json::Value> {
 async fn five_thousand_events(url: &str) {
     use promptos_core::events::*;
     use promptos_core::names::*;
-    use promptos_projector::{AppendRequest, Db, Metadata, Writer};
+    use promptos_store::{AppendRequest, Db, Metadata, Writer};
     let db = Db::connect_and_migrate(url).await.unwrap();
     let writer = Writer::start(db);
     let environments = ["development", "staging", "production"];
@@ -232,7 +230,7 @@ async fn five_thousand_events(url: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sqlite_log_moves_to_postgres_with_export_and_import() {
-    use promptos_projector::Backend;
+    use promptos_store::Backend;
     use promptos_testkit::scratch;
     let sqlite = scratch(Backend::Sqlite).await;
     five_thousand_events(&sqlite.url).await;

@@ -17,7 +17,7 @@ both_backends!(fifty_concurrent_deploys_to_one_prompt_lose_nothing, |backend| as
     assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
     assert_eq!(app.event_count().await, before + 50, "every deploy is one event");
 
-    let events = promptos_projector::log::read_stream(&app.db, "prompt:busy", 0).await.unwrap();
+    let events = promptos_store::EventLog::read_stream(&app.db, "prompt:busy", 0).await.unwrap();
     let versions: Vec<i64> = events.iter().map(|e| e.stream_version).collect();
     assert_eq!(versions, (1..=events.len() as i64).collect::<Vec<_>>(), "stream versions are contiguous");
     // Each deploy names the version it replaced: the chain of replacements is unbroken.

@@ -125,7 +125,7 @@ async fn until_closed(stream: &mut tokio::net::TcpStream) -> (String, Instant) {
 #[tokio::test]
 async fn slow_and_idle_connections_are_closed_after_the_header_timeout() {
     use tokio::io::AsyncWriteExt;
-    let scratch = scratch(promptos_projector::Backend::Sqlite).await;
+    let scratch = scratch(promptos_store::Backend::Sqlite).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let bind = format!("127.0.0.1:{port}");
     let _server = promptos_process(&scratch.url, &["serve", "--bind", &bind, "--header-timeout-secs", "1"]);
@@ -153,7 +153,7 @@ async fn slow_and_idle_connections_are_closed_after_the_header_timeout() {
 #[tokio::test]
 async fn a_stalled_request_body_gets_408_and_writes_nothing() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let app = spawn_app_with(promptos_projector::Backend::Sqlite, |a| a.body_timeout_secs = 1).await;
+    let app = spawn_app_with(promptos_store::Backend::Sqlite, |a| a.body_timeout_secs = 1).await;
     let before = app.event_count().await;
     let addr = app.base.trim_start_matches("http://").to_owned();
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();

@@ -1,6 +1,6 @@
 use promptos_api::config::ServeArgs;
 use promptos_api::AppState;
-use promptos_projector::{Backend, Db};
+use promptos_store::{Backend, Db};
 use promptos_testkit::{scratch, Scratch};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -135,7 +135,7 @@ impl TestApp {
 
     /// Number of events in the log, read straight from the database.
     pub async fn event_count(&self) -> i64 {
-        promptos_projector::log::head(&self.db).await.unwrap()
+        promptos_store::EventLog::head(&self.db).await.unwrap()
     }
 }
 

@@ -262,7 +262,7 @@ both_backends!(with_no_projector_running_the_write_side_still_refuses, |backend|
 /// subscriber misses the change and no includer keeps a stale answer.
 #[tokio::test]
 async fn a_batch_whose_changes_could_not_be_derived_is_retried_not_skipped() {
-    let scratch = scratch(promptos_projector::Backend::Sqlite).await;
+    let scratch = scratch(promptos_store::Backend::Sqlite).await;
     let armed = promptos_testkit::temp_dir();
     let switch = armed.path().join("fail-now");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

@@ -2,7 +2,7 @@
 //! on the API's address and open on `--metrics-bind`.
 
 use crate::helpers::*;
-use promptos_projector::Backend;
+use promptos_store::Backend;
 use promptos_testkit::both_backends;
 use promptos_testkit::scratch;
 use reqwest::{Method, StatusCode};

@@ -3,7 +3,7 @@
 use crate::fake_llm::*;
 use crate::helpers::*;
 use promptos_api::config::{Secret, ServeArgs};
-use promptos_projector::Backend;
+use promptos_store::Backend;
 use promptos_testkit::both_backends;
 use reqwest::StatusCode;
 use serde_json::{json, Value};

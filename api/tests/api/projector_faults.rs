@@ -85,11 +85,11 @@ async fn deploys(app: &TestApp) -> Vec<i64> {
 
 /// The read models' and the change feed's checkpoints.
 async fn checkpoints(database_url: &str) -> (i64, i64) {
-    use promptos_projector::projector::load_checkpoint;
-    let db = promptos_projector::Db::connect(database_url).await.unwrap();
-    let projected = load_checkpoint(&db, "read_models").await.unwrap();
-    let published = load_checkpoint(&db, "change_feed").await.unwrap();
-    db.pool.close().await;
+    use promptos_projector::checkpoints::load;
+    let db = promptos_store::Db::connect(database_url).await.unwrap();
+    let projected = load(&db, "read_models").await.unwrap();
+    let published = load(&db, "change_feed").await.unwrap();
+    db.close().await;
     (projected, published)
 }
 
@@ -103,7 +103,7 @@ async fn verify(database_url: &str) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
-async fn setup(backend: promptos_projector::Backend) -> (TestApp, String, Nats, Received) {
+async fn setup(backend: promptos_store::Backend) -> (TestApp, String, Nats, Received) {
     let scratch = scratch(backend).await;
     let url = scratch.url.clone();
     let nats = Nats::start();
@@ -112,7 +112,7 @@ async fn setup(backend: promptos_projector::Backend) -> (TestApp, String, Nats, 
     client.flush().await.unwrap();
     // A projector with the feed projects the first admin, then stops, so that nothing
     // projects the writes the test makes next.
-    promptos_projector::Db::connect_and_migrate(&url).await.unwrap();
+    promptos_store::Db::connect_and_migrate(&url).await.unwrap();
     let first = projector(&url, &nats.url(), None);
     let app = spawn_app_on(scratch, |a| {
         a.no_projector = true;

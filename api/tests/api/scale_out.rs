@@ -9,7 +9,7 @@ use serde_json::json;
 both_backends!(an_api_server_reads_its_writes_through_a_projector_in_another_process, |backend| async move {
     let scratch = scratch(backend).await;
     // Two projectors: on PostgreSQL one stands by; on SQLite they take turns safely.
-    promptos_projector::Db::connect_and_migrate(&scratch.url).await.unwrap();
+    promptos_store::Db::connect_and_migrate(&scratch.url).await.unwrap();
     let _p1 = promptos_process(&scratch.url, &["projector"]);
     let _p2 = promptos_process(&scratch.url, &["projector"]);
     let app = spawn_app_on(scratch, |a| {
@@ -40,8 +40,8 @@ const ROUNDS: usize = 20;
 #[tokio::test]
 async fn two_servers_and_one_projector_on_one_postgres_agree() {
     use std::time::{Duration, Instant};
-    let scratch = scratch(promptos_projector::Backend::Postgres).await;
-    let db = promptos_projector::Db::connect_and_migrate(&scratch.url).await.unwrap();
+    let scratch = scratch(promptos_store::Backend::Postgres).await;
+    let db = promptos_store::Db::connect_and_migrate(&scratch.url).await.unwrap();
     let _projector = promptos_process(&scratch.url, &["projector"]);
     let ports: Vec<u16> =
         (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()).collect();
@@ -110,16 +110,14 @@ async fn two_servers_and_one_projector_on_one_postgres_agree() {
     assert!(acked.len() > WRITERS_PER_SERVER * ROUNDS, "most writes went through ({})", acked.len());
 
     // Exactly once: one VersionCreated event per acknowledged version, and no other.
-    use sqlx::Row;
-    let rows = sqlx::query("SELECT stream_id, payload FROM events WHERE event_type = 'VersionCreated'")
-        .fetch_all(&db.pool)
-        .await
-        .unwrap();
+    let rows: Vec<(String, String)> = promptos_store::on_pool!(db, pool => {
+        sqlx::query_as("SELECT stream_id, payload FROM events WHERE event_type = 'VersionCreated'").fetch_all(pool).await
+    })
+    .unwrap();
     let mut logged: Vec<(String, String)> = rows
-        .iter()
-        .map(|r| {
-            let stream: String = r.get(0);
-            let payload: serde_json::Value = serde_json::from_str(&r.get::<String, _>(1)).unwrap();
+        .into_iter()
+        .map(|(stream, payload)| {
+            let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
             (stream.trim_start_matches("prompt:").to_owned(), payload["version_string"].as_str().unwrap().to_owned())
         })
         .collect();
@@ -170,7 +168,7 @@ async fn until_prompt(app: &TestApp, name: &str, what: &str, done: impl Fn(&serd
 
 both_backends!(a_write_answers_with_its_own_change_while_the_projector_lags, |backend| async move {
     let scratch = scratch(backend).await;
-    promptos_projector::Db::connect_and_migrate(&scratch.url).await.unwrap();
+    promptos_store::Db::connect_and_migrate(&scratch.url).await.unwrap();
     let url = scratch.url.clone();
     let projector = promptos_process(&url, &["projector"]);
     let app = spawn_app_on(scratch, |a| {

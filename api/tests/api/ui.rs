@@ -3,7 +3,7 @@
 //! the release binary started from an empty folder.
 
 use crate::helpers::*;
-use promptos_projector::Backend;
+use promptos_store::Backend;
 use promptos_testkit::TempDir;
 use reqwest::header;
 use reqwest::StatusCode;
