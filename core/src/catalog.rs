@@ -31,50 +31,15 @@
 //! assert!(refused.to_string().contains("does not exist"));
 //! ```
 
+use crate::error::DomainError;
+pub use crate::error::IncludeError;
 use crate::events::{Event, VersionCreated};
 use crate::names::{EnvironmentName, PromptName, VersionString};
-use crate::prompt::{evolve, DomainError, LivePrompt, PromptState};
+use crate::prompt::{evolve, LivePrompt, PromptState};
 use crate::template::include_tags;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-/// How deep includes may nest (a prompt that includes one that includes one …).
-pub const MAX_INCLUDE_DEPTH: usize = 8;
-/// The largest text a version may resolve to, includes inlined, in bytes.
-pub const MAX_RESOLVED_BYTES: usize = 1024 * 1024;
-
-/// Why a version's includes do not resolve.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IncludeError {
-    #[error(
-        "prompt {includer:?} includes {prompt:?}, which is not deployed in {environment:?}; deploy it there first"
-    )]
-    NotDeployed { includer: String, prompt: String, environment: String },
-    #[error("prompt {includer:?} includes {prompt:?}, which does not exist")]
-    NoSuchPrompt { includer: String, prompt: String },
-    #[error("includes form a cycle: {}", .0.join(" → "))]
-    Cycle(Vec<String>),
-    #[error("prompt {prompt:?} is a chat prompt in {environment:?}; only text prompts can be included")]
-    NotText { prompt: String, environment: String },
-    #[error("includes nest deeper than {MAX_INCLUDE_DEPTH} levels: {}", .0.join(" → "))]
-    TooDeep(Vec<String>),
-    #[error(
-        "prompt {prompt:?} would resolve to {size} bytes in {environment:?} with its includes; the limit is {limit} bytes"
-    )]
-    TooLarge { prompt: String, environment: String, size: usize, limit: usize },
-}
-
-impl IncludeError {
-    /// A stable code for API answers.
-    pub fn code(&self) -> &'static str {
-        match self {
-            IncludeError::NotDeployed { .. } | IncludeError::NoSuchPrompt { .. } => "include_missing",
-            IncludeError::Cycle(_) => "include_cycle",
-            IncludeError::NotText { .. } => "include_not_text",
-            IncludeError::TooDeep(_) => "include_too_deep",
-            IncludeError::TooLarge { .. } => "include_too_large",
-        }
-    }
-}
+pub use crate::template::{MAX_INCLUDE_DEPTH, MAX_RESOLVED_BYTES};
 
 /// What the catalog keeps of a version: enough to resolve its size and includes, not
 /// its text.

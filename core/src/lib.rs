@@ -25,11 +25,12 @@ pub mod access;
 pub mod aggregate;
 pub mod catalog;
 pub mod content;
+pub mod error;
 pub mod events;
 pub mod experiment;
 pub mod names;
 pub mod prompt;
 pub mod template;
 
+pub use error::DomainError;
 pub use events::Event;
-pub use prompt::DomainError;

@@ -2,6 +2,7 @@
 //! two pure functions of the decider pattern.
 
 use crate::content::{ModelConfig, VersionContent};
+pub use crate::error::DomainError;
 use crate::events::*;
 use crate::experiment::{allocate, check_split, SplitVariant};
 use crate::names::{CommitMessage, Description, EnvironmentName, PromptName, Tag, VersionString};
@@ -142,80 +143,6 @@ pub enum PromptCommand {
         environment: EnvironmentName,
         keep: VersionString,
     },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DomainError {
-    #[error("user {0:?} not found")]
-    UserNotFound(String),
-    #[error("a user named {0:?} already exists")]
-    UserExists(String),
-    #[error("user {0:?} is disabled")]
-    UserDisabled(String),
-    #[error("user {username:?} already has the role {role}")]
-    SameRole { username: String, role: String },
-    #[error("API key {0:?} not found")]
-    ApiKeyNotFound(String),
-    #[error("API key {0:?} is already revoked")]
-    ApiKeyRevoked(String),
-    #[error("prompt {0:?} not found")]
-    PromptNotFound(String),
-    #[error("a prompt named {0:?} already exists")]
-    PromptExists(String),
-    #[error(
-        "version {version:?} of prompt {prompt:?} already exists; versions are immutable, choose a new version string"
-    )]
-    VersionExists { prompt: String, version: String },
-    #[error("prompt {prompt:?} has no version {version:?}")]
-    VersionNotFound { prompt: String, version: String },
-    #[error("unknown environment {name:?}; configured environments: {known}")]
-    UnknownEnvironment { name: String, known: String },
-    #[error("nothing to roll back to: prompt {prompt:?} has no earlier deployment in {environment:?}")]
-    NothingToRollBack { prompt: String, environment: String },
-    #[error("prompt {prompt:?} has nothing deployed in {environment:?}")]
-    NotDeployed { prompt: String, environment: String },
-    #[error("version {version:?} is already live in {environment:?}")]
-    AlreadyLive { version: String, environment: String },
-    #[error("{0}")]
-    InvalidSplit(String),
-    #[error("{message}")]
-    IncludeCycle { message: String },
-    #[error(
-        "an experiment is already running for prompt {prompt:?} in {environment:?}; change its weights or stop it"
-    )]
-    ExperimentRunning { prompt: String, environment: String },
-    #[error("no experiment is running for prompt {prompt:?} in {environment:?}")]
-    NoExperiment { prompt: String, environment: String },
-    #[error("version {version:?} is neither a variant of the experiment nor the version live before it ({allowed})")]
-    NotInExperiment { version: String, allowed: String },
-    /// Includes that would not resolve where the version is served.
-    #[error(transparent)]
-    Include(#[from] crate::catalog::IncludeError),
-    #[error(
-        "prompt {prompt:?} is included by {}; deploy versions of those without the include first",
-        includers.join(", ")
-    )]
-    StillIncluded { prompt: String, includers: Vec<String> },
-    #[error("prompt {prompt:?} is live in the protected environment {environment:?}; only admins may delete it")]
-    Protected { prompt: String, environment: String },
-}
-
-impl DomainError {
-    /// The request field the error is about, if one is.
-    pub fn field(&self) -> Option<&'static str> {
-        match self {
-            DomainError::PromptExists(_) => Some("name"),
-            DomainError::VersionExists { .. } | DomainError::VersionNotFound { .. } => Some("version_string"),
-            DomainError::UnknownEnvironment { .. } | DomainError::NotDeployed { .. } => Some("environment"),
-            DomainError::AlreadyLive { .. } => Some("to_version_string"),
-            DomainError::InvalidSplit(_) => Some("variants"),
-            DomainError::IncludeCycle { .. } => Some("text"),
-            DomainError::NotInExperiment { .. } => Some("version_string"),
-            DomainError::UserExists(_) => Some("username"),
-            DomainError::SameRole { .. } => Some("role"),
-            _ => None,
-        }
-    }
 }
 
 /// Checks `command` against `state` and returns the events that follow from it. An empty

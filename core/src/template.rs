@@ -5,6 +5,11 @@ use crate::names::PromptName;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
+/// How deep includes may nest (a prompt that includes one that includes one …).
+pub const MAX_INCLUDE_DEPTH: usize = 8;
+/// The largest text a version may resolve to, includes inlined, in bytes.
+pub const MAX_RESOLVED_BYTES: usize = 1024 * 1024;
+
 /// A template that parsed, with the variables it reads from its caller and the prompts
 /// it includes (`{% include "company-persona" %}`).
 #[derive(Debug, Clone, PartialEq, Eq)]

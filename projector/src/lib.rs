@@ -1,7 +1,7 @@
 //! The read side of PromptOS: folds the event log (`promptos-store`) into read models
 //! and says what changed.
 //!
-//! - [`projection`]: how events become read-model rows (pure), and those rows in SQL;
+//! - [`views`]: the read models, one module per view: its rows, its fold, its SQL;
 //! - [`projector`]: follows the log from its checkpoint, one transaction per batch;
 //! - [`queries`]: what the read side asks of the read models;
 //! - [`includes`]: resolving `{% include %}` against what is deployed;
@@ -12,11 +12,11 @@
 pub mod changes;
 pub mod checkpoints;
 pub mod includes;
-pub mod projection;
 pub mod projector;
 pub mod publisher;
 pub mod queries;
 pub mod rebuild;
 pub mod verify;
+pub mod views;
 
 pub use promptos_store::{failpoint, Backend, Db};

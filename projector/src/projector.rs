@@ -8,7 +8,7 @@
 //! idle (standby) so they do not waste work.
 
 use crate::checkpoints::{self, READ_MODELS};
-use crate::projection::{apply_sql, row_ops, Deferred};
+use crate::views::{apply_sql, row_ops, Deferred};
 use promptos_core::events::DecodeError;
 use promptos_store::{Backend, Db, EventLog, StoredEvent};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! queries; nothing here writes.
 
 use crate::checkpoints::{self, READ_MODELS};
-use crate::projection::*;
+use crate::views::*;
 use promptos_store::{on_pool, Db, EventLog, StoredEvent, EVENT_COLUMNS};
 use sqlx::QueryBuilder;
 

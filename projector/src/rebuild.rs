@@ -1,9 +1,9 @@
 //! Rebuilding every read model from the log.
 
 use crate::checkpoints::{self, READ_MODELS};
-use crate::projection::*;
 use crate::projector::ProjectorError;
-use promptos_store::bulk::{copy_rows, insert_rows};
+use crate::views::*;
+use promptos_store::bulk::{copy_rows, insert_rows, Cell};
 use promptos_store::{Db, EventLog, Pool, StoredEvent, Tx};
 
 /// How often replay reports progress, in events.
@@ -108,15 +108,15 @@ pub async fn rebuild(db: &Db, progress: impl FnMut(i64, i64)) -> Result<i64, Pro
 /// Every read-model table with its columns and the rows `model` holds for it.
 fn tables(model: &ReadModel) -> Vec<(&'static str, &'static str, Box<dyn Iterator<Item = Vec<Cell>> + '_>)> {
     vec![
-        ("rm_prompts", PROMPT_COLUMNS, Box::new(model.prompts.values().map(|r| r.cells()))),
-        ("rm_versions", VERSION_COLUMNS, Box::new(model.versions.values().map(|r| r.cells()))),
-        ("rm_deployments", DEPLOYMENT_COLUMNS, Box::new(model.deployments.values().map(|r| r.cells()))),
-        ("rm_includes", INCLUDE_COLUMNS, Box::new(model.includes.iter().map(|(p, v, i)| include_cells(p, v, i)))),
-        ("rm_experiments", EXPERIMENT_COLUMNS, Box::new(model.experiments.values().map(|r| r.cells()))),
-        ("rm_deployment_history", HISTORY_COLUMNS, Box::new(model.history.values().map(|r| r.cells()))),
-        ("rm_event_index", INDEX_COLUMNS, Box::new(model.index.values().map(|r| r.cells()))),
-        ("rm_users", USER_COLUMNS, Box::new(model.users.values().map(|r| r.cells()))),
-        ("rm_api_keys", API_KEY_COLUMNS, Box::new(model.api_keys.values().map(|r| r.cells()))),
+        (prompts::TABLE, prompts::COLUMNS, Box::new(model.prompts.values().map(|r| r.cells()))),
+        (versions::TABLE, versions::COLUMNS, Box::new(model.versions.values().map(|r| r.cells()))),
+        (deployments::TABLE, deployments::COLUMNS, Box::new(model.deployments.values().map(|r| r.cells()))),
+        (includes::TABLE, includes::COLUMNS, Box::new(model.includes.iter().map(includes::cells))),
+        (experiments::TABLE, experiments::COLUMNS, Box::new(model.experiments.values().map(|r| r.cells()))),
+        (history::TABLE, history::COLUMNS, Box::new(model.history.values().map(|r| r.cells()))),
+        (index::TABLE, index::COLUMNS, Box::new(model.index.values().map(|r| r.cells()))),
+        (users::TABLE, users::COLUMNS, Box::new(model.users.values().map(|r| r.cells()))),
+        (api_keys::TABLE, api_keys::COLUMNS, Box::new(model.api_keys.values().map(|r| r.cells()))),
     ]
 }
 

@@ -1,9 +1,9 @@
 //! `verify`: is the log intact, and do the read models say what the log says?
 
 use crate::checkpoints::READ_MODELS;
-use crate::projection::*;
 use crate::projector::ProjectorError;
 use crate::rebuild::replay_all;
+use crate::views::*;
 use promptos_store::{on_tx, ChainReport, Db, EventLog, Pool, Tx};
 use serde::Serialize;
 use std::collections::BTreeMap;

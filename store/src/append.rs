@@ -22,18 +22,51 @@
 
 use crate::bulk;
 use crate::db::{Db, Tx};
-use crate::event::{chain_hash, format_timestamp, StoredEvent, EVENT_COLUMNS, GENESIS_HASH};
-use crate::log::EventLog;
-use crate::writer::{AppendError, AppendRequest, Appended};
+use crate::event::{chain_hash, format_timestamp, Metadata, StoredEvent, EVENT_COLUMNS, GENESIS_HASH};
 use chrono::Utc;
 use futures::TryStreamExt;
 use promptos_core::catalog::{Catalog, Undo};
+use promptos_core::{DomainError, Event};
 use std::collections::HashMap;
 
 /// Key of the PostgreSQL advisory lock that serialises appends.
 const APPEND_LOCK_KEY: i64 = 0x5052_4f4d_5054_0001;
-/// Events folded into the catalog per read while preparing it.
-const PREPARE_PAGE: i64 = 10_000;
+
+/// Events for one stream, to be appended only if the stream is still at
+/// `expected_version` (0 for a stream with no events).
+#[derive(Debug, Clone)]
+pub struct AppendRequest {
+    pub stream_id: String,
+    pub expected_version: i64,
+    pub events: Vec<Event>,
+    pub metadata: Metadata,
+}
+
+/// What was written, in log order.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub events: Vec<StoredEvent>,
+}
+
+impl Appended {
+    pub fn last_position(&self) -> i64 {
+        self.events.last().map_or(0, |e| e.position)
+    }
+    pub fn stream_version(&self) -> i64 {
+        self.events.last().map_or(0, |e| e.stream_version)
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AppendError {
+    #[error("stream {stream_id} changed concurrently: expected version {expected}, found {actual}")]
+    Conflict { stream_id: String, expected: i64, actual: i64 },
+    #[error("the event log is unavailable: {0}")]
+    Unavailable(String),
+    /// A rule that spans prompts refused the events; nothing was written.
+    #[error(transparent)]
+    Refused(DomainError),
+}
 
 /// Takes the append lock inside a PostgreSQL transaction (held until it ends).
 pub(crate) async fn lock_postgres(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
@@ -54,20 +87,9 @@ async fn begin_locked(db: &Db) -> Result<Tx<'static>, sqlx::Error> {
     Ok(tx)
 }
 
-/// Folds the log into `catalog` up to its current end, outside the append lock (the
-/// writer does it once at start, so the first write does not wait for a long log).
-pub(crate) async fn prepare(db: &Db, catalog: &mut Catalog) -> Result<(), sqlx::Error> {
-    loop {
-        let page = db.read_after(catalog.position(), PREPARE_PAGE).await?;
-        let Some(last) = page.last().map(|e| e.position) else { return Ok(()) };
-        for e in &page {
-            fold(catalog, e);
-        }
-        catalog.set_position(last);
-    }
-}
-
-fn fold(catalog: &mut Catalog, e: &StoredEvent) {
+/// Folds one event of the log into the catalog (events of other streams than prompts
+/// only move its position).
+pub(crate) fn fold(catalog: &mut Catalog, e: &StoredEvent) {
     if !e.stream_id.starts_with("prompt:") {
         return;
     }

@@ -4,10 +4,10 @@
 //! Appending is in [`crate::append`]; here are reading, checking the hash chain, and
 //! importing a log that already carries its positions and hashes.
 
+use crate::append::{AppendError, AppendRequest, Appended};
 use crate::bulk;
 use crate::db::{Db, Pool};
 use crate::event::{StoredEvent, EVENT_COLUMNS, GENESIS_HASH};
-use crate::writer::{AppendError, AppendRequest, Appended};
 use promptos_core::catalog::Catalog;
 use serde::Serialize;
 

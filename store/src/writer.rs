@@ -4,51 +4,18 @@
 //! one). The writer also keeps the [`Catalog`], the write side's view for the rules
 //! that span prompts.
 
-use crate::event::{Metadata, StoredEvent};
+use crate::append::fold;
+pub use crate::append::{AppendError, AppendRequest, Appended};
 use crate::log::EventLog;
 use crate::Db;
 use promptos_core::catalog::Catalog;
-use promptos_core::{DomainError, Event};
 use tokio::sync::{mpsc, oneshot, watch};
+
+/// Events folded into the catalog per read while preparing it.
+const PREPARE_PAGE: i64 = 10_000;
 
 /// Most requests committed in one transaction.
 const MAX_BATCH: usize = 256;
-
-/// Events for one stream, to be appended only if the stream is still at
-/// `expected_version` (0 for a stream with no events).
-#[derive(Debug, Clone)]
-pub struct AppendRequest {
-    pub stream_id: String,
-    pub expected_version: i64,
-    pub events: Vec<Event>,
-    pub metadata: Metadata,
-}
-
-/// What was written, in log order.
-#[derive(Debug, Clone)]
-pub struct Appended {
-    pub events: Vec<StoredEvent>,
-}
-
-impl Appended {
-    pub fn last_position(&self) -> i64 {
-        self.events.last().map_or(0, |e| e.position)
-    }
-    pub fn stream_version(&self) -> i64 {
-        self.events.last().map_or(0, |e| e.stream_version)
-    }
-}
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum AppendError {
-    #[error("stream {stream_id} changed concurrently: expected version {expected}, found {actual}")]
-    Conflict { stream_id: String, expected: i64, actual: i64 },
-    #[error("the event log is unavailable: {0}")]
-    Unavailable(String),
-    /// A rule that spans prompts refused the events; nothing was written.
-    #[error(transparent)]
-    Refused(DomainError),
-}
 
 enum Job {
     Append(AppendRequest, oneshot::Sender<Result<Appended, AppendError>>),
@@ -108,7 +75,7 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Job>, head: watch::Sender<i64>) {
                     replies.push(reply);
                 }
                 Job::Prepare => {
-                    if let Err(e) = crate::append::prepare(&db, &mut catalog).await {
+                    if let Err(e) = prepare(&db, &mut catalog).await {
                         tracing::warn!(error = %e, "could not read the log ahead of the first write; it will be read then");
                     }
                 }
@@ -139,5 +106,18 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Job>, head: watch::Sender<i64>) {
                 }
             }
         }
+    }
+}
+
+/// Folds the log into `catalog` up to its current end, outside the append lock (the
+/// writer does it once at start, so the first write does not wait for a long log).
+async fn prepare(db: &Db, catalog: &mut Catalog) -> Result<(), sqlx::Error> {
+    loop {
+        let page = db.read_after(catalog.position(), PREPARE_PAGE).await?;
+        let Some(last) = page.last().map(|e| e.position) else { return Ok(()) };
+        for e in &page {
+            fold(catalog, e);
+        }
+        catalog.set_position(last);
     }
 }

@@ -14,7 +14,7 @@
 mod nats;
 
 pub use nats::NatsServer;
-pub use promptos_projector::{Backend, Db};
+pub use promptos_store::{Backend, Db};
 pub use tempfile::TempDir;
 
 use sqlx::{Connection, Executor};

@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use promptos_core::access::ApiKeyCommand;
 use promptos_core::events::api_key_stream;
 use promptos_core::names::{EnvironmentName, Role};
-use promptos_projector::projection::ApiKeyRow;
 use promptos_projector::queries;
+use promptos_projector::views::ApiKeyRow;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

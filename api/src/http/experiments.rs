@@ -13,7 +13,7 @@ use promptos_core::experiment::SplitVariant;
 use promptos_core::names::{EnvironmentName, PromptName, Role, VersionString};
 use promptos_core::prompt::PromptCommand;
 use promptos_core::Event;
-use promptos_projector::projection::ExperimentRow;
+use promptos_projector::views::ExperimentRow;
 use promptos_store::StoredEvent;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -12,8 +12,8 @@ use promptos_core::events::prompt_stream;
 use promptos_core::names::Role;
 use promptos_core::names::{Description, PromptName, Tag};
 use promptos_core::prompt::PromptCommand;
-use promptos_projector::projection::{row_ops, PromptRow, RowOp};
 use promptos_projector::queries::{self, PromptListFilter};
+use promptos_projector::views::{row_ops, PromptRow, RowOp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
@@ -179,7 +179,7 @@ async fn caught_up(state: &AppState, name: &PromptName, row: Option<PromptRow>, 
     };
     let stream = promptos_store::EventLog::read_stream(&state.db, &prompt_stream(name), 0).await?;
     let shown = row.as_ref().map_or(0, |r| r.last_position);
-    let mut model = promptos_projector::projection::ReadModel::default();
+    let mut model = promptos_projector::views::ReadModel::default();
     if let Some(row) = row {
         model.prompts.insert(row.prompt_id.clone(), row);
     }
@@ -233,7 +233,7 @@ pub async fn create(
     state.settle(outcome.position).await;
     // From the event, as the projector derives it: right even while the read models lag.
     let row = projected(&outcome.events, |op| match op {
-        RowOp::InsertPrompt(row) => Some(row),
+        RowOp::Prompts(promptos_projector::views::prompts::Op::Insert(row)) => Some(row),
         _ => None,
     })?;
     Ok((StatusCode::CREATED, axum::Json(prompt_dto(row, BTreeMap::new()))))

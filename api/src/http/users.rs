@@ -10,8 +10,8 @@ use axum::http::StatusCode;
 use promptos_core::access::UserCommand;
 use promptos_core::events::user_stream;
 use promptos_core::names::{Role, Username};
-use promptos_projector::projection::UserRow;
 use promptos_projector::queries;
+use promptos_projector::views::UserRow;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

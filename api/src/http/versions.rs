@@ -15,8 +15,8 @@ use promptos_core::names::Role;
 use promptos_core::names::{CommitMessage, VersionString};
 use promptos_core::prompt::PromptCommand;
 use promptos_core::template::Template;
-use promptos_projector::projection::{RowOp, VersionRow};
 use promptos_projector::queries;
+use promptos_projector::views::{RowOp, VersionRow};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -206,7 +206,7 @@ pub async fn create(
     // The answer is the row the projector derives from the event, so it is right even
     // when the read models lag behind (a projector in another process that is down).
     let row = super::prompts::projected(&outcome.events, |op| match op {
-        RowOp::InsertVersion(row) => Some(row),
+        RowOp::Versions(row) => Some(row),
         _ => None,
     })?;
     Ok((StatusCode::CREATED, axum::Json(row.into())))
