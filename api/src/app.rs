@@ -38,7 +38,7 @@ pub struct AppState {
     pub optimizer: Arc<Optimizer>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub gate: Arc<crate::gate::DbGate>,
-    pub verify: Arc<crate::http::audit::VerifyCache>,
+    pub verify: Arc<crate::caches::VerifyCache>,
 }
 
 /// What start-up did that the operator must know about.

@@ -149,3 +149,25 @@ impl Caches {
         self.fill(&self.api_keys, key_id.to_owned(), load).await
     }
 }
+
+/// Verification reads the whole log: one runs at a time, and a result is reused while
+/// the log and the read models have not moved, for at most [`VerifyCache::REUSE`], so
+/// that callers cannot keep the server busy re-reading the log.
+#[derive(Default)]
+pub struct VerifyCache {
+    pub(crate) last: tokio::sync::Mutex<Option<VerifiedAt>>,
+}
+
+/// A verification's report, the log head and checkpoint it was made at, and when.
+pub(crate) struct VerifiedAt {
+    pub head: i64,
+    pub checkpoint: i64,
+    pub at: std::time::Instant,
+    /// When it ran, in RFC 3339 (UTC).
+    pub checked_at: String,
+    pub report: promptos_projector::verify::VerifyReport,
+}
+
+impl VerifyCache {
+    pub const REUSE: std::time::Duration = std::time::Duration::from_secs(5);
+}

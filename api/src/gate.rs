@@ -6,12 +6,8 @@
 //! milliseconds. A background probe pings the database a few times a second and opens
 //! the gate again as soon as it answers; the connection pool reconnects by itself, so
 //! the server recovers without a restart. Liveness, readiness and metrics stay open.
+//! (The middleware that consults it is in `crate::http::metrics`.)
 
-use crate::app::AppState;
-use crate::http::error::{ApiError, DatabaseUnavailable};
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use promptos_store::Db;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -59,19 +55,4 @@ async fn probe(gate: Arc<DbGate>) {
             return;
         }
     }
-}
-
-/// Runs the request unless the gate is closed (then 503 at once), and closes the gate
-/// when the handler found the database unreachable. Called by the one middleware every
-/// API request passes ([`crate::metrics::track`]), so it costs no layer of its own.
-pub async fn guarded(state: &AppState, request: Request, next: Next) -> Response {
-    let open_always = matches!(request.uri().path(), "/healthz" | "/healthz/" | "/readyz" | "/readyz/" | "/metrics");
-    if !open_always && state.gate.is_closed() {
-        return ApiError::Unavailable("gate closed".into()).into_response();
-    }
-    let response = next.run(request).await;
-    if response.extensions().get::<DatabaseUnavailable>().is_some() {
-        state.gate.close();
-    }
-    response
 }

@@ -1,4 +1,4 @@
-//! `GET /metrics`: what operators watch, in the Prometheus text format, so production
+//! The figures `GET /metrics` serves (`crate::http::metrics`): what operators watch, in the Prometheus text format, so production
 //! shows the figures the benchmarks measure. Request counts and latency histograms per
 //! route; projector lag in positions and seconds; the read cache's hit ratio; change-feed
 //! publish failures; connected SSE clients; resident memory.
@@ -7,21 +7,24 @@
 //! do, so a scraper needs no user). `--metrics-bind` serves it without one on a separate
 //! address, for a network only the scraper reaches.
 
-use crate::app::AppState;
-use crate::auth::Caller;
-use crate::http::error::ApiResult;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
-use std::time::Instant;
 
 /// Latency buckets in seconds: from a cached read (well under a millisecond) to a slow
 /// LLM call.
 const BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// What the server knows at the moment of a scrape, besides the registry's own counts.
+pub struct Figures {
+    /// The position the read models include.
+    pub projected: i64,
+    /// The log's head and how old the oldest unprojected event is, when they could be read.
+    pub lag: Option<promptos_projector::queries::Lag>,
+    /// Deployed-prompt cache (hits, misses) since start.
+    pub cache: (u64, u64),
+    pub sse_clients: usize,
+}
 
 pub struct Metrics {
     registry: Registry,
@@ -98,30 +101,26 @@ impl Metrics {
     }
 
     /// Counts and times one request.
-    fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
+    pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
         let status = status.to_string();
         self.requests.with_label_values(&[route, method, status.as_str()]).inc();
         self.latency.with_label_values(&[route, method]).observe(seconds);
     }
 
-    /// Reads the current figures and renders them.
-    pub async fn render(&self, state: &AppState) -> String {
-        let projected = state.follower.visible();
-        self.projected.set(projected);
-        match promptos_projector::queries::lag(&state.db, projected).await {
-            Ok(lag) => {
-                self.log_head.set(lag.head);
-                self.lag_events.set(lag.head - projected);
-                self.lag_seconds.set(lag.oldest_unprojected_age_seconds);
-            }
-            Err(e) => tracing::debug!(error = %e, "cannot read the log head for /metrics"),
+    /// Renders the registry with the current `figures`.
+    pub fn render(&self, figures: Figures) -> String {
+        self.projected.set(figures.projected);
+        if let Some(lag) = figures.lag {
+            self.log_head.set(lag.head);
+            self.lag_events.set(lag.head - figures.projected);
+            self.lag_seconds.set(lag.oldest_unprojected_age_seconds);
         }
-        let (hits, misses) = state.caches.deployed_stats();
+        let (hits, misses) = figures.cache;
         catch_up(&self.cache_hits, hits);
         catch_up(&self.cache_misses, misses);
         self.cache_hit_ratio.set(if hits + misses == 0 { 0.0 } else { hits as f64 / (hits + misses) as f64 });
         catch_up(&self.publish_failures, promptos_projector::publisher::publish_failures());
-        self.sse_clients.set(state.follower.subscribers() as i64);
+        self.sse_clients.set(figures.sse_clients as i64);
         self.resident_memory.set(resident_memory_bytes());
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("metrics encode");
@@ -144,39 +143,4 @@ fn resident_memory_bytes() -> i64 {
         .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<i64>().ok()))
         .unwrap_or(0);
     pages * 4096
-}
-
-/// Middleware: counts and times every request by its route template (not its path, so
-/// prompt names do not multiply the series).
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    // Both are cheap clones (a shared string and a method), not copies.
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let method = request.method().clone();
-    let started = Instant::now();
-    let response = crate::gate::guarded(&state, request, next).await;
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    state.metrics.observe(route, method.as_str(), response.status().as_u16(), started.elapsed().as_secs_f64());
-    response
-}
-
-fn text(body: String) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
-}
-
-/// Prometheus metrics (text format). Any credential may read them, API keys included.
-#[utoipa::path(get, path = "/metrics", tag = "health",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
-        (status = 401, body = crate::http::error::ErrorBody)))]
-pub async fn metrics(State(state): State<AppState>, _caller: Caller) -> ApiResult<Response> {
-    Ok(text(state.metrics.render(&state).await))
-}
-
-/// The same without a credential, for the separate `--metrics-bind` address.
-pub fn open_router(state: AppState) -> axum::Router {
-    axum::Router::new()
-        .route(
-            "/metrics",
-            axum::routing::get(|State(state): State<AppState>| async move { text(state.metrics.render(&state).await) }),
-        )
-        .with_state(state)
 }

@@ -298,7 +298,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {bind} (--metrics-bind)"))?;
         tracing::info!("metrics without a credential on http://{}/metrics", metrics.local_addr()?);
-        let open = crate::metrics::open_router(state.clone());
+        let open = crate::http::metrics::open_router(state.clone());
         let timeout = Duration::from_secs(args.header_timeout_secs);
         tokio::spawn(serve_http(metrics, open, timeout, std::future::pending()));
     }

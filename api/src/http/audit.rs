@@ -2,7 +2,7 @@
 
 use super::error::{ApiError, ApiResult};
 use super::extract::Query;
-use super::prompts::{page_size, path_name, position_cursor};
+use super::support::{page_size, path_name, position_cursor};
 use crate::app::AppState;
 use crate::auth::Caller;
 use axum::body::Body;
@@ -240,18 +240,6 @@ pub struct VerifyDto {
     pub checked_at: String,
 }
 
-/// Verification reads the whole log: one runs at a time, and a result is reused while
-/// the log and the read models have not moved, for at most [`VerifyCache::REUSE`], so
-/// that callers cannot keep the server busy re-reading the log.
-#[derive(Default)]
-pub struct VerifyCache {
-    last: tokio::sync::Mutex<Option<(i64, i64, std::time::Instant, VerifyDto)>>,
-}
-
-impl VerifyCache {
-    pub const REUSE: std::time::Duration = std::time::Duration::from_secs(5);
-}
-
 /// Checks the hash chain and that the read models equal a fresh replay of the log.
 #[utoipa::path(get, path = "/audit/verify", tag = "audit", responses((status = 200, body = VerifyDto)))]
 pub async fn verify(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<VerifyDto>> {
@@ -259,19 +247,22 @@ pub async fn verify(State(state): State<AppState>, caller: Caller) -> ApiResult<
     let mut last = state.verify.last.lock().await;
     let head = promptos_store::EventLog::head(&state.db).await?;
     let checkpoint = promptos_projector::queries::checkpoint(&state.db).await?;
-    if let Some((h, c, at, dto)) = last.as_ref() {
-        if (*h, *c) == (head, checkpoint) && at.elapsed() < VerifyCache::REUSE {
-            return Ok(axum::Json(dto.clone()));
-        }
+    let fresh = last
+        .as_ref()
+        .filter(|l| (l.head, l.checkpoint) == (head, checkpoint) && l.at.elapsed() < crate::caches::VerifyCache::REUSE);
+    if fresh.is_none() {
+        let report: VerifyReport = promptos_projector::verify::verify(&state.db, |_, _, _| {})
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        let checked_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        *last = Some(crate::caches::VerifiedAt { head, checkpoint, at: std::time::Instant::now(), checked_at, report });
     }
-    let report: VerifyReport =
-        promptos_projector::verify::verify(&state.db, |_, _, _| {}).await.map_err(|e| ApiError::Internal(e.into()))?;
+    let last = last.as_ref().expect("a verification was just made");
     let dto = VerifyDto {
-        ok: report.ok,
-        chain: serde_json::to_value(&report.chain).unwrap_or_default(),
-        read_models: serde_json::to_value(&report.read_models).unwrap_or_default(),
-        checked_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        ok: last.report.ok,
+        chain: serde_json::to_value(&last.report.chain).unwrap_or_default(),
+        read_models: serde_json::to_value(&last.report.read_models).unwrap_or_default(),
+        checked_at: last.checked_at.clone(),
     };
-    *last = Some((head, checkpoint, std::time::Instant::now(), dto.clone()));
     Ok(axum::Json(dto))
 }

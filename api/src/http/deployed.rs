@@ -6,7 +6,7 @@
 
 use super::error::{ApiError, ApiResult};
 use super::extract::Query;
-use super::prompts::path_name;
+use super::support::path_name;
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::caches::CachedDeployed;

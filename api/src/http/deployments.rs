@@ -2,7 +2,7 @@
 
 use super::error::ApiResult;
 use super::extract::Json;
-use super::prompts::{live_prompt, path_name};
+use super::support::{live_prompt, path_name};
 use crate::app::AppState;
 use crate::auth::Caller;
 use axum::extract::{Path, State};

@@ -11,8 +11,10 @@ pub mod error;
 pub mod experiments;
 pub mod extract;
 pub mod health;
+pub mod metrics;
 pub mod optimize;
 pub mod prompts;
+pub mod support;
 pub mod ui;
 pub mod users;
 pub mod versions;
@@ -40,7 +42,7 @@ use utoipa_swagger_ui::SwaggerUi;
         experiments::start, experiments::reweight, experiments::stop,
         deployed::get, deployed::list, changes::stream, environments::list,
         audit::events, audit::history, audit::export, audit::verify,
-        health::healthz, health::readyz, crate::metrics::metrics,
+        health::healthz, health::readyz, metrics::metrics,
         auth::token, auth::me,
         users::create, users::list, users::get, users::change_role, users::disable, users::change_password,
         api_keys::create, api_keys::list, api_keys::revoke,
@@ -193,11 +195,11 @@ pub fn router(state: AppState) -> Router {
     api = route(api, "/api-keys/{key_id}", axum::routing::delete(api_keys::revoke));
     api = route(api, "/healthz", get(health::healthz));
     api = route(api, "/readyz", get(health::readyz));
-    api = api.route("/metrics", get(crate::metrics::metrics));
+    api = api.route("/metrics", get(metrics::metrics));
     api.fallback(|| async { ApiError::NotFound("no such endpoint; see /docs".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::metrics::track))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
         .merge(ui)

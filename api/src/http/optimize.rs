@@ -3,7 +3,7 @@
 
 use super::error::{ApiError, ApiResult};
 use super::extract::Json;
-use super::prompts::path_name;
+use super::support::path_name;
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::optimize::goals::{PREFIX, SYSTEM_ENVIRONMENT};
@@ -133,7 +133,7 @@ pub async fn optimize(
         return Err(ApiError::invalid("provider", SetupError::NoProvider.to_string()));
     }
     let name = path_name(&name)?;
-    let prompt = super::prompts::live_prompt(&state, name.as_str()).await?;
+    let prompt = super::support::live_prompt(&state, name.as_str()).await?;
     let (original, from_version) = match (&body.version_string, &body.text) {
         (Some(v), None) => {
             let row = queries::version(&state.db, &prompt.prompt_id, v)

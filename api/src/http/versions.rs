@@ -2,7 +2,7 @@
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Query};
-use super::prompts::{live_prompt, page_size, path_name, position_cursor};
+use super::support::{live_prompt, page_size, path_name, position_cursor};
 use crate::app::AppState;
 use crate::auth::tokens::TokenError;
 use crate::auth::Caller;
@@ -205,7 +205,7 @@ pub async fn create(
     state.settle(outcome.position).await;
     // The answer is the row the projector derives from the event, so it is right even
     // when the read models lag behind (a projector in another process that is down).
-    let row = super::prompts::projected(&outcome.events, |op| match op {
+    let row = super::support::projected(&outcome.events, |op| match op {
         RowOp::Versions(row) => Some(row),
         _ => None,
     })?;
