@@ -35,11 +35,17 @@ fn git_commit(root: &Path) {
         .filter(|c| !c.is_empty())
         .or_else(|| git(&["rev-parse", "HEAD"]))
         .unwrap_or_else(|| "unknown".to_owned());
-    // Rerun when HEAD moves: HEAD itself (a checkout), the branch it names (a commit),
-    // and packed-refs (a branch whose ref was packed). Only paths that exist are
-    // watched: cargo reruns on every build for a missing one.
+    // Rerun when HEAD moves: HEAD itself (a checkout), its reflog (every commit, reset
+    // or checkout appends to it), the branch refs (a commit writes the branch's file,
+    // perhaps for the first time when refs were packed) and packed-refs. Only paths that
+    // exist are watched: cargo reruns on every build for a missing one.
     if let Some(git_dir) = git(&["rev-parse", "--absolute-git-dir"]).map(PathBuf::from) {
-        let mut watched = vec![git_dir.join("HEAD"), git_dir.join("packed-refs")];
+        let mut watched = vec![
+            git_dir.join("HEAD"),
+            git_dir.join("logs/HEAD"),
+            git_dir.join("refs/heads"),
+            git_dir.join("packed-refs"),
+        ];
         if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
             watched.push(git_dir.join(branch));
         }
