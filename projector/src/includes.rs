@@ -3,7 +3,6 @@
 //! includes against the read models, find cycles and missing prompts, and find the
 //! prompts a deploy affects through their includes.
 
-use crate::queries;
 use promptos_core::catalog::{IncludeError as Unresolved, MAX_INCLUDE_DEPTH, MAX_RESOLVED_BYTES};
 use promptos_core::template::{finish_resolved, include_source, include_tags, splice_includes, IncludeTag};
 use promptos_store::{on_pool, Db};
@@ -131,8 +130,8 @@ async fn splice(
             return Err(Unresolved::TooDeep(chain).into());
         }
         let deployed = match as_of {
-            None => queries::deployed(db, name, environment).await?,
-            Some(at) => queries::deployed_as_of(db, name, environment, at).await?,
+            None => crate::deployed::deployed(db, name, environment).await?,
+            Some(at) => crate::deployed::deployed_as_of(db, name, environment, at).await?,
         };
         let Some(deployed) = deployed else {
             return Err(Unresolved::NotDeployed {
@@ -166,9 +165,9 @@ async fn splice(
 /// `as_of`, includes resolve to what was deployed at that moment.
 pub async fn resolve_item(
     db: &Db,
-    mut item: queries::DeployedItem,
+    mut item: crate::deployed::DeployedItem,
     as_of: Option<&str>,
-) -> Result<queries::DeployedItem, IncludeError> {
+) -> Result<crate::deployed::DeployedItem, IncludeError> {
     let (env, name) = (item.environment.clone(), item.prompt_name.clone());
     let mut pulled = BTreeMap::new();
     let mut position = item.position;

@@ -3,7 +3,7 @@
 //!
 //! - [`views`]: the read models, one module per view: its rows, its fold, its SQL;
 //! - [`projector`]: follows the log from its checkpoint, one transaction per batch;
-//! - [`queries`]: what the read side asks of the read models;
+//! - [`queries`] and [`deployed`]: what the read side asks of the read models;
 //! - [`includes`]: resolving `{% include %}` against what is deployed;
 //! - [`changes`] and [`publisher`]: the change messages for each batch, and publishing
 //!   them on NATS;
@@ -11,6 +11,7 @@
 
 pub mod changes;
 pub mod checkpoints;
+pub mod deployed;
 pub mod includes;
 pub mod projector;
 pub mod publisher;

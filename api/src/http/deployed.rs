@@ -15,7 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use promptos_core::names::EnvironmentName;
-use promptos_projector::queries::{self, DeployedItem};
+use promptos_projector::deployed::{self as queries, DeployedItem};
 use promptos_store::format_timestamp;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

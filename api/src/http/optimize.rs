@@ -85,7 +85,7 @@ async fn goals(state: &AppState) -> ApiResult<Vec<GoalDto>> {
         PromptListFilter { prefix: Some(PREFIX.into()), after: None, include_deleted: false, tag: None, limit: 1000 };
     let descriptions: HashMap<String, String> =
         queries::list_prompts(&state.db, &filter).await?.into_iter().map(|p| (p.name, p.description)).collect();
-    let live = queries::deployed_in(&state.db, SYSTEM_ENVIRONMENT).await?;
+    let live = promptos_projector::deployed::deployed_in(&state.db, SYSTEM_ENVIRONMENT).await?;
     Ok(live
         .into_iter()
         .filter_map(|item| {
@@ -154,7 +154,7 @@ pub async fn optimize(
         _ => return Err(ApiError::invalid("version_string", "send either version_string or text (one of them)")),
     };
     let goal_prompt = format!("{PREFIX}{}", body.goal);
-    let meta = queries::deployed(&state.db, &goal_prompt, SYSTEM_ENVIRONMENT).await?;
+    let meta = promptos_projector::deployed::deployed(&state.db, &goal_prompt, SYSTEM_ENVIRONMENT).await?;
     let Some(meta) = meta else {
         let known: Vec<String> = goals(&state).await?.into_iter().map(|g| g.goal).collect();
         return Err(ApiError::invalid(
