@@ -231,36 +231,17 @@ fn parse_environment(s: &str) -> Result<EnvironmentName, String> {
 }
 
 impl ServeArgs {
-    /// Settings for tests and embedding: the given database, a random local port.
+    /// Settings for tests and embedding: the given database, a random local port, and
+    /// every other option at the default `promptos serve` has (clap's own, read the same
+    /// way, so the two cannot drift; `PROMPTOS_*` variables in the environment apply).
     pub fn for_database(database_url: &str) -> Self {
-        Self {
-            db: DatabaseArgs { database_url: database_url.to_owned() },
-            feed: FeedArgs { nats_url: None },
-            bind: "127.0.0.1:0".parse().expect("valid address"),
-            metrics_bind: None,
-            environments: EnvironmentName::defaults(),
-            protected_environments: vec![EnvironmentName::parse("production").expect("valid")],
-            jwt_secret: None,
-            token_lifetime_secs: 8 * 3600,
-            admin_password: None,
-            no_projector: false,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            consistency_timeout_ms: 5000,
-            header_timeout_secs: 30,
-            body_timeout_secs: 30,
-            cache_capacity: 10_000,
-            ui_dir: None,
-            llm: LlmArgs {
-                llm_openai_base_url: DEFAULT_OPENAI_BASE_URL.into(),
-                llm_openai_model: DEFAULT_OPENAI_MODEL.into(),
-                llm_azure_api_version: DEFAULT_AZURE_API_VERSION.into(),
-                llm_gemini_model: DEFAULT_GEMINI_MODEL.into(),
-                llm_gemini_base_url: DEFAULT_GEMINI_BASE_URL.into(),
-                llm_bedrock_model: DEFAULT_BEDROCK_MODEL.into(),
-                llm_timeout_secs: 60,
-                llm_max_retries: 2,
-                ..Default::default()
-            },
+        #[derive(clap::Parser)]
+        struct Serve {
+            #[command(flatten)]
+            args: ServeArgs,
         }
+        <Serve as clap::Parser>::try_parse_from(["promptos", "--database-url", database_url, "--bind", "127.0.0.1:0"])
+            .expect("the defaults parse")
+            .args
     }
 }

@@ -12,5 +12,6 @@ pub mod gate;
 pub mod http;
 pub mod metrics;
 pub mod optimize;
+pub mod startup;
 
 pub use app::AppState;

@@ -31,6 +31,7 @@ pub mod experiment;
 pub mod names;
 pub mod prompt;
 pub mod template;
+pub mod wire;
 
 pub use error::DomainError;
 pub use events::Event;

@@ -24,30 +24,8 @@
 
 use promptos_core::Event;
 use promptos_store::{on_pool, Db, StoredEvent};
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChangeMessage {
-    /// Log position of the event; the message's identity and order.
-    pub position: i64,
-    pub event_id: String,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    pub prompt: String,
-    pub environment: String,
-    /// The version live now; null when nothing is (the prompt was deleted).
-    pub version_string: Option<String>,
-    /// When the event was recorded.
-    pub at: String,
-}
-
-pub const SUBJECT_PREFIX: &str = "promptos.changes";
-
-impl ChangeMessage {
-    pub fn subject(&self) -> String {
-        format!("{SUBJECT_PREFIX}.{}.{}", self.environment, self.prompt)
-    }
-}
+pub use promptos_core::wire::{ChangeMessage, SUBJECT_PREFIX};
 
 /// The change messages that follow from `events`, which the read models already include.
 pub async fn changes_for(db: &Db, events: &[StoredEvent]) -> Result<Vec<ChangeMessage>, sqlx::Error> {

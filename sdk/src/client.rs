@@ -370,7 +370,7 @@ impl Prompts {
     /// ```no_run
     /// # async fn run(prompts: promptos_sdk::Prompts) -> Result<(), promptos_sdk::Error> {
     /// let t = prompts.get_template("greeting", "production").await?;
-    /// println!("{} is live: {}", t.version_string, t.prompt_text);
+    /// println!("{} is live: {:?}", t.version_string, t.prompt_text);
     /// # Ok(()) }
     /// ```
     pub async fn get_template(&self, name: &str, env: &str) -> Result<Template> {
@@ -659,10 +659,9 @@ pub(crate) enum FetchError {
 }
 
 fn answer_error(status: StatusCode, body: String, prompt: &str, env: &str) -> Error {
-    let message = serde_json::from_str::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| format!("HTTP {status}"));
+    let message = serde_json::from_str::<promptos_core::wire::ErrorBody>(&body)
+        .map(|b| b.error.message)
+        .unwrap_or_else(|_| format!("HTTP {status}"));
     match status {
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::Unauthorized(message),
         StatusCode::NOT_FOUND => Error::NotFound { prompt: prompt.into(), environment: env.into() },

@@ -6,12 +6,12 @@ use crate::error::Error;
 use crate::error::Result;
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// A change to what an environment serves, as published on NATS
-/// (`promptos.changes.<environment>.<prompt>`) and on `GET /changes/stream`.
+/// (`promptos.changes.<environment>.<prompt>`) and on `GET /changes/stream`: the wire
+/// contract's change message, shared with the server.
 ///
 /// ```
 /// let change: promptos_sdk::Change = serde_json::from_str(r#"{
@@ -20,28 +20,14 @@ use std::time::Duration;
 /// }"#).unwrap();
 /// assert_eq!(change.version_string.as_deref(), Some("v2"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Change {
-    /// Log position: the change's identity and order.
-    pub position: i64,
-    pub event_id: String,
-    /// `VersionDeployed`, `DeploymentRolledBack` or `PromptDeleted`.
-    #[serde(rename = "type")]
-    pub event_type: String,
-    pub prompt: String,
-    pub environment: String,
-    /// The version live now, or `None` when the prompt was deleted.
-    pub version_string: Option<String>,
-    /// When the change was recorded (RFC 3339).
-    pub at: String,
-}
+pub use promptos_core::wire::ChangeMessage as Change;
 
 /// NATS subject the SDK subscribes to: every environment, every prompt.
 ///
 /// ```
 /// assert_eq!(promptos_sdk::SUBJECT, "promptos.changes.>");
 /// ```
-pub const SUBJECT: &str = "promptos.changes.>";
+pub const SUBJECT: &str = promptos_core::wire::SUBJECT_ALL;
 
 fn client(weak: &Weak<Inner>) -> Option<Prompts> {
     weak.upgrade().map(|inner| Prompts { inner })

@@ -2,9 +2,12 @@
 
 use crate::error::{Error, Result};
 use minijinja::{Environment, UndefinedBehavior, Value};
-use serde::{Deserialize, Serialize};
 
-/// A prompt version as the server sent it (see [`crate::Prompts::get_template`]).
+/// An A/B experiment as the server sent it; [`Experiment::variant_for`] picks a
+/// subject's variant with the same bucketing as the server.
+pub use promptos_core::wire::DeployedExperiment as Experiment;
+/// A prompt version as the server sent it (see [`crate::Prompts::get_template`]): the
+/// wire contract's deployed answer, shared with the server.
 ///
 /// ```
 /// let t: promptos_sdk::Template = serde_json::from_str(r#"{"prompt_name": "greeting",
@@ -12,99 +15,11 @@ use serde::{Deserialize, Serialize};
 ///     "variables": ["name"], "position": 7}"#).unwrap();
 /// assert_eq!(t.variables, ["name"]);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Template {
-    pub prompt_name: String,
-    pub environment: String,
-    pub version_string: String,
-    /// `text` or `chat` (absent from servers older than chat prompts: text).
-    #[serde(default = "text_kind")]
-    pub kind: String,
-    /// A text prompt's template (includes resolved); empty for a chat prompt.
-    #[serde(default)]
-    pub prompt_text: String,
-    /// A chat prompt's messages, each `content` a template (includes resolved).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub messages: Option<Vec<Message>>,
-    /// The model configuration deployed with the wording.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config: Option<serde_json::Value>,
-    /// The prompts pulled in by includes, with the version used.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub includes: Option<std::collections::BTreeMap<String, String>>,
-    /// Variables the template reads.
-    #[serde(default)]
-    pub variables: Vec<String>,
-    /// Log position of the last change to what this environment serves.
-    pub position: i64,
-    /// Present while an A/B experiment splits the environment's traffic; the fields
-    /// above then describe its first variant. See [`crate::Prompts::get_for`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub experiment: Option<Experiment>,
-}
-
-fn text_kind() -> String {
-    "text".to_owned()
-}
-
-/// A chat message: a role (`system`, `user`, `assistant`, `tool`) and its content.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Message {
-    pub role: String,
-    pub content: String,
-}
-
-/// An A/B experiment as the server sent it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Experiment {
-    pub experiment_id: String,
-    pub variants: Vec<Variant>,
-    /// Which variant (index into `variants`) serves each of the 100 buckets.
-    pub buckets: Vec<u8>,
-}
-
+pub use promptos_core::wire::DeployedPrompt as Template;
 /// One arm of an experiment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Variant {
-    pub version_string: String,
-    /// Whole percent of the traffic.
-    pub weight: u8,
-    /// A text variant's template; empty for a chat variant.
-    #[serde(default)]
-    pub prompt_text: String,
-    /// A chat variant's messages.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub messages: Option<Vec<Message>>,
-    /// The model configuration deployed with this variant.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config: Option<serde_json::Value>,
-    #[serde(default)]
-    pub variables: Vec<String>,
-}
-
-impl Experiment {
-    /// The index of the variant `subject_key` sees: the bucket is the first 8 bytes of
-    /// SHA-256 over `prompt`, a newline, the experiment id, a newline and the subject
-    /// key, read big-endian, modulo 100 (the server documents the same).
-    pub fn variant_for(&self, prompt: &str, subject_key: &str) -> usize {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        h.update(prompt.as_bytes());
-        h.update(b"\n");
-        h.update(self.experiment_id.as_bytes());
-        h.update(b"\n");
-        h.update(subject_key.as_bytes());
-        let digest = h.finalize();
-        let first = u64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 digest has 32 bytes"));
-        let bucket = (first % 100) as usize;
-        let index = self.buckets.get(bucket).copied().map_or(0, usize::from);
-        if index < self.variants.len() {
-            index
-        } else {
-            0
-        }
-    }
-}
+pub use promptos_core::wire::DeployedVariant as Variant;
+/// A chat message: a role (`system`, `user`, `assistant`, `tool`) and its content.
+pub use promptos_core::wire::Message;
 
 /// A template with its compiled form (and its experiment's variants, compiled too).
 pub(crate) struct Compiled {
@@ -252,12 +167,13 @@ impl Plan {
 impl Compiled {
     pub fn new(template: Template, etag: Option<String>, strict: bool) -> Result<Self> {
         let name = &template.prompt_name;
-        let body = Body::new(name, &template.prompt_text, template.messages.as_ref(), strict)?;
+        let body =
+            Body::new(name, template.prompt_text.as_deref().unwrap_or_default(), template.messages.as_ref(), strict)?;
         let variants = match &template.experiment {
             Some(x) => x
                 .variants
                 .iter()
-                .map(|v| Body::new(name, &v.prompt_text, v.messages.as_ref(), strict))
+                .map(|v| Body::new(name, v.prompt_text.as_deref().unwrap_or_default(), v.messages.as_ref(), strict))
                 .collect::<Result<Vec<_>>>()?,
             None => Vec::new(),
         };
@@ -365,7 +281,7 @@ mod tests {
             prompt_name: "p".into(),
             environment: "production".into(),
             version_string: "v1".into(),
-            prompt_text: text.into(),
+            prompt_text: Some(text.into()),
             variables: variables.iter().map(|s| s.to_string()).collect(),
             position: 1,
             experiment: None,
@@ -373,6 +289,9 @@ mod tests {
             messages: None,
             config: None,
             includes: None,
+            deployed_at: String::new(),
+            deployed_by: String::new(),
+            prompt_id: String::new(),
         };
         Compiled::new(t, None, strict).unwrap()
     }
@@ -435,7 +354,7 @@ mod tests {
         let variant = |v: &str| Variant {
             version_string: v.into(),
             weight: 0,
-            prompt_text: v.into(),
+            prompt_text: Some(v.into()),
             messages: None,
             config: None,
             variables: vec![],

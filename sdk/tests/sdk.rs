@@ -214,7 +214,7 @@ async fn missing_variables_are_named_prefetch_warms_and_keys_are_scoped() {
     let err = prompts.get("greeting", "production", context! {}).await.unwrap_err();
     assert_eq!(err, Error::MissingVariable { prompt: "greeting".into(), name: "who".into() });
     let t = prompts.get_template("farewell", "production").await.unwrap();
-    assert_eq!((t.version_string.as_str(), t.prompt_text.as_str()), ("v1", "Bye {{ who }} v1"));
+    assert_eq!((t.version_string.as_str(), t.prompt_text.as_deref()), ("v1", Some("Bye {{ who }} v1")));
     let err = prompts.get("greeting", "staging", context! { who => "x" }).await.unwrap_err();
     assert!(matches!(err, Error::Unauthorized(_)), "{err:?}");
     let err = prompts.get("nope", "production", context! {}).await.unwrap_err();

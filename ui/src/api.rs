@@ -69,7 +69,9 @@ pub async fn call(method: &str, path: &str, body: Option<String>, form: bool) ->
         // The session ended (expired token, password changed, account disabled).
         store_token(None);
     }
-    let message = json["error"]["message"].as_str().map(str::to_owned).unwrap_or_else(|| match status {
+    let error = serde_json::from_value::<promptos_core::wire::ErrorBody>(json).ok().map(|b| b.error);
+    let field = error.as_ref().and_then(|e| e.field.clone());
+    let message = error.map(|e| e.message).unwrap_or_else(|| match status {
         401 => "Please log in again.".into(),
         403 => "You are not allowed to do this.".into(),
         404 => "Not found.".into(),
@@ -80,7 +82,7 @@ pub async fn call(method: &str, path: &str, body: Option<String>, form: bool) ->
     if let Some(first) = message.get(..1) {
         message = first.to_uppercase() + &message[1..];
     }
-    Err(Failure { status, message, field: json["error"]["field"].as_str().map(str::to_owned) })
+    Err(Failure { status, message, field })
 }
 
 pub async fn get(path: &str) -> Result<Value, Failure> {

@@ -2,7 +2,6 @@
 
 mod access;
 
-use crate::app::AppState;
 use crate::config::{DatabaseArgs, ProjectorArgs, ServeArgs};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -278,7 +277,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let (state, bootstrap) = AppState::start(&args).await?;
+    let (app, bootstrap) = crate::startup::Application::build(&args).await?;
     if let Some(password) = bootstrap.generated_admin_password {
         // Printed once, to the console only: never through the log.
         eprintln!(
@@ -289,92 +288,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
              ================================================================\n"
         );
     }
-    tracing::info!(database = %state.db.redacted_url(), projector = !args.no_projector, "database ready");
-    let listener =
-        tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("cannot listen on {}", args.bind))?;
-    let addr = listener.local_addr()?;
-    if let Some(bind) = args.metrics_bind {
-        let metrics = tokio::net::TcpListener::bind(bind)
-            .await
-            .with_context(|| format!("cannot listen on {bind} (--metrics-bind)"))?;
-        tracing::info!("metrics without a credential on http://{}/metrics", metrics.local_addr()?);
-        let open = crate::http::metrics::open_router(state.clone());
-        let timeout = Duration::from_secs(args.header_timeout_secs);
-        tokio::spawn(serve_http(metrics, open, timeout, std::future::pending()));
-    }
-    let ui = match &state.settings.ui {
-        ui if !ui.available() => "no web UI in this build (scripts/build-ui, then rebuild)".to_owned(),
-        crate::http::ui::UiSource::Dir(dir) => format!("web UI at http://{addr}/ui/ (from {})", dir.display()),
-        _ => format!("web UI at http://{addr}/ui/"),
-    };
-    tracing::info!(
-        "PromptOS {} listening on http://{addr} — {ui}; API docs at http://{addr}/docs",
-        crate::build_info::LONG_VERSION
-    );
-    let timeout = Duration::from_secs(args.header_timeout_secs);
-    serve_http(listener, crate::http::router(state), timeout, shutdown_signal()).await;
-    Ok(())
-}
-
-/// Serves HTTP/1.1 on `listener` until `shutdown`, then lets open requests finish.
-///
-/// Written out instead of `axum::serve` because that builds hyper's connections without a
-/// timer, which leaves hyper's header-read timeout off: a client that sends its headers
-/// slowly, or keeps a connection idle, would hold it forever. Here a request's headers
-/// must arrive within `header_timeout` of connecting or of the previous response.
-async fn serve_http(
-    listener: tokio::net::TcpListener,
-    app: axum::Router,
-    header_timeout: Duration,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    use axum::extract::ConnectInfo;
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use tower::ServiceExt;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut connections = tokio::task::JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors, say: wait a moment instead of spinning.
-                    tracing::warn!(error = %e, "cannot accept a connection");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let service = app.clone().map_request(move |mut request: axum::http::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            request.map(axum::body::Body::new)
-        });
-        let service = hyper_util::service::TowerToHyperService::new(service);
-        let mut stop = stop_rx.clone();
-        connections.spawn(async move {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                served = connection.as_mut() => {
-                    if let Err(e) = served {
-                        tracing::debug!(error = %e, "connection ended");
-                    }
-                }
-                _ = stop.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
-            }
-        });
-        while connections.try_join_next().is_some() {}
-    }
-    let _ = stop_tx.send(true);
-    while connections.join_next().await.is_some() {}
+    app.run_until(shutdown_signal()).await
 }
 
 async fn shutdown_signal() {

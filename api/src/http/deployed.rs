@@ -15,125 +15,51 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use promptos_core::names::EnvironmentName;
+use promptos_core::wire::{DeployedExperiment, DeployedPrompt, DeployedVariant, Message};
 use promptos_projector::deployed::{self as queries, DeployedItem};
 use promptos_store::format_timestamp;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeployedDto {
-    pub prompt_name: String,
-    pub environment: String,
-    pub version_string: String,
-    /// `text` or `chat`.
-    pub kind: String,
-    /// A text prompt's template (what the seed's SDK reads). Absent for chat prompts,
-    /// which have `messages` instead.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub prompt_text: Option<String>,
-    /// A chat prompt's messages, in order; each `content` is a template.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub messages: Option<Vec<super::versions::MessageDto>>,
-    /// Model parameters versioned with the wording.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub config: Option<serde_json::Value>,
-    /// With `resolve=true`: every prompt pulled in by includes, with the version used.
-    /// The templates above then have their includes replaced.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub includes: Option<std::collections::BTreeMap<String, String>>,
-    pub variables: Vec<String>,
-    pub deployed_at: String,
-    pub deployed_by: String,
-    /// Log position of the last change to this answer: the deploy or rollback that made
-    /// the version live, a change to its experiment, or (with `resolve=true`) a deploy of
-    /// a prompt it includes. Also the ETag.
-    pub position: i64,
-    pub prompt_id: String,
-    /// Present while an A/B experiment splits this environment's traffic. The fields
-    /// above then describe its first variant, which is what clients that know nothing
-    /// of experiments serve. The SDK picks a subject's variant with
-    /// `buckets[bucket_of(prompt, experiment_id, subject_key)]`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub experiment: Option<DeployedExperiment>,
+fn messages(json: Option<&str>) -> Option<Vec<Message>> {
+    json.and_then(|m| serde_json::from_str(m).ok())
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeployedExperiment {
-    pub experiment_id: String,
-    pub variants: Vec<DeployedVariant>,
-    /// Which variant (index into `variants`) serves each of the 100 buckets.
-    pub buckets: Vec<u8>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeployedVariant {
-    pub version_string: String,
-    pub weight: u8,
-    /// Absent for chat prompts.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub prompt_text: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub messages: Option<Vec<super::versions::MessageDto>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub config: Option<serde_json::Value>,
-    pub variables: Vec<String>,
-}
-
-/// A version's wording as answered: `prompt_text` for a text prompt, `messages` for a
-/// chat prompt, the config, and the variables, from their stored JSON.
-type Wording = (Option<String>, Option<Vec<super::versions::MessageDto>>, Option<serde_json::Value>, Vec<String>);
-
-fn wording(kind: &str, text: String, messages: Option<&str>, config: Option<&str>, variables: &str) -> Wording {
-    (
-        (kind == "text").then_some(text),
-        messages.and_then(|m| serde_json::from_str(m).ok()),
-        config.and_then(|c| serde_json::from_str(c).ok()),
-        serde_json::from_str(variables).unwrap_or_default(),
-    )
-}
-
-impl From<DeployedItem> for DeployedDto {
-    fn from(d: DeployedItem) -> Self {
-        let (prompt_text, messages, config, variables) =
-            wording(&d.kind, d.text, d.messages.as_deref(), d.config.as_deref(), &d.variables);
-        Self {
-            experiment: d.experiment.map(|x| DeployedExperiment {
-                experiment_id: x.experiment_id,
-                variants: x
-                    .variants
-                    .into_iter()
-                    .map(|v| {
-                        let (prompt_text, messages, config, variables) =
-                            wording(&v.kind, v.text, v.messages.as_deref(), v.config.as_deref(), &v.variables);
-                        DeployedVariant {
-                            version_string: v.version_string,
-                            weight: v.weight,
-                            prompt_text,
-                            messages,
-                            config,
-                            variables,
-                        }
-                    })
-                    .collect(),
-                buckets: x.buckets,
-            }),
-            prompt_name: d.prompt_name,
-            environment: d.environment,
-            version_string: d.version_string,
-            prompt_text,
-            messages,
-            config,
-            includes: d.resolved_includes,
-            kind: d.kind,
-            variables,
-            deployed_at: d.deployed_at,
-            deployed_by: d.deployed_by,
-            position: d.position,
-            prompt_id: d.prompt_id,
-        }
+/// A version's wording as answered, from its stored JSON: `prompt_text` for a text
+/// prompt, `messages` for a chat prompt.
+fn answer(d: DeployedItem) -> DeployedPrompt {
+    let text = |kind: &str, text: String| (kind == "text").then_some(text);
+    DeployedPrompt {
+        experiment: d.experiment.map(|x| DeployedExperiment {
+            experiment_id: x.experiment_id,
+            variants: x
+                .variants
+                .into_iter()
+                .map(|v| DeployedVariant {
+                    version_string: v.version_string,
+                    weight: v.weight,
+                    prompt_text: text(&v.kind, v.text),
+                    messages: messages(v.messages.as_deref()),
+                    config: v.config.as_deref().and_then(|c| serde_json::from_str(c).ok()),
+                    variables: serde_json::from_str(&v.variables).unwrap_or_default(),
+                })
+                .collect(),
+            buckets: x.buckets,
+        }),
+        prompt_name: d.prompt_name,
+        environment: d.environment,
+        version_string: d.version_string,
+        prompt_text: text(&d.kind, d.text),
+        messages: messages(d.messages.as_deref()),
+        config: d.config.as_deref().and_then(|c| serde_json::from_str(c).ok()),
+        includes: d.resolved_includes,
+        kind: d.kind,
+        variables: serde_json::from_str(&d.variables).unwrap_or_default(),
+        deployed_at: d.deployed_at,
+        deployed_by: d.deployed_by,
+        position: d.position,
+        prompt_id: d.prompt_id,
     }
 }
 
@@ -163,7 +89,7 @@ async fn resolve(state: &AppState, d: DeployedItem, as_of: Option<&str>) -> ApiR
 }
 
 fn encode(d: DeployedItem) -> CachedDeployed {
-    let dto = DeployedDto::from(d);
+    let dto = answer(d);
     let etag = HeaderValue::from_str(&format!("\"{}\"", dto.position)).expect("digits are a valid header");
     let body = Bytes::from(serde_json::to_vec(&dto).expect("plain data serializes"));
     CachedDeployed { etag, body }
@@ -184,7 +110,7 @@ fn respond(entry: &CachedDeployed, headers: &HeaderMap) -> Response {
 /// The version live in an environment (or at a past moment with `as_of`).
 #[utoipa::path(get, path = "/prompts/{name}/deployed/", tag = "deployments",
     params(("name" = String, Path), DeployedParams),
-    responses((status = 200, body = DeployedDto, headers(("ETag" = String))), (status = 304, description = "Not modified"),
+    responses((status = 200, body = DeployedPrompt, headers(("ETag" = String))), (status = 304, description = "Not modified"),
         (status = 404, body = super::error::ErrorBody,
             description = "Nothing deployed there; `X-PromptOS-Position` names the log position this answer includes",
             headers(("X-PromptOS-Position" = i64))),
@@ -255,7 +181,7 @@ pub struct DeployedList {
     pub environment: String,
     /// Log position the answer includes: resume the change feed after it.
     pub position: i64,
-    pub items: Vec<DeployedDto>,
+    pub items: Vec<DeployedPrompt>,
 }
 
 /// Every prompt deployed in an environment, in one response (to warm a cache).
@@ -274,7 +200,7 @@ pub async fn list(
     let mut items = Vec::new();
     for d in queries::deployed_in(&state.db, environment.as_str()).await? {
         let d = if p.resolve == Some(true) { resolve(&state, d, None).await? } else { d };
-        items.push(DeployedDto::from(d));
+        items.push(answer(d));
     }
     Ok(axum::Json(DeployedList { environment: environment.to_string(), position, items }))
 }

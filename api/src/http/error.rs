@@ -8,8 +8,6 @@ use promptos_core::names::InvalidInput;
 use promptos_core::template::TemplateError;
 use promptos_core::DomainError;
 use promptos_store::AppendError;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -55,28 +53,8 @@ pub enum ApiError {
     Internal(anyhow::Error),
 }
 
-/// The shared error shape.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable machine-readable code, e.g. `not_found`, `invalid_input`.
-    pub code: String,
-    /// What was wrong, in words a person can act on.
-    pub message: String,
-    /// The request field the error is about, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    /// For template errors: 1-based line of the problem.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<usize>,
-    /// For template errors: 1-based column of the problem.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub column: Option<usize>,
-}
+/// The shared error shape (the wire contract's).
+pub use promptos_core::wire::{ErrorBody, ErrorDetail};
 
 impl From<InvalidInput> for ApiError {
     fn from(e: InvalidInput) -> Self {

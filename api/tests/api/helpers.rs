@@ -1,5 +1,4 @@
 use promptos_api::config::ServeArgs;
-use promptos_api::AppState;
 use promptos_store::{Backend, Db};
 use promptos_testkit::{scratch, Scratch};
 use reqwest::{Response, StatusCode};
@@ -32,14 +31,11 @@ pub async fn spawn_app_on(scratch: Scratch, configure: impl FnOnce(&mut ServeArg
     args.jwt_secret = Some(JWT_SECRET.into());
     configure(&mut args);
     let external_projector = args.no_projector;
-    let (state, _) = AppState::start(&args).await.expect("app starts");
-    let db = state.db.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let app = promptos_api::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, app).await.unwrap();
-    });
+    // The server users run: the same start-up, router and HTTP stack as `promptos serve`.
+    let (server, _) = promptos_api::startup::Application::build(&args).await.expect("app starts");
+    let db = server.state.db.clone();
+    let base = format!("http://{}", server.local_addr());
+    tokio::spawn(server.run_until(std::future::pending()));
     let mut app = TestApp { base, http: reqwest::Client::new(), db, scratch, token: String::new() };
     if external_projector {
         // The admin can log in once a projector in another process has projected it.
