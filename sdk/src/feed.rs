@@ -1,6 +1,6 @@
 //! Listening to the change feed, over NATS or the server's Server-Sent Events.
 
-use crate::client::{Inner, Prompts};
+use crate::cache::Inner;
 #[cfg(not(feature = "nats"))]
 use crate::error::Error;
 use crate::error::Result;
@@ -29,12 +29,12 @@ pub use promptos_core::wire::ChangeMessage as Change;
 /// ```
 pub const SUBJECT: &str = promptos_core::wire::SUBJECT_ALL;
 
-fn client(weak: &Weak<Inner>) -> Option<Prompts> {
-    weak.upgrade().map(|inner| Prompts { inner })
+fn client(weak: &Weak<Inner>) -> Option<Arc<Inner>> {
+    weak.upgrade()
 }
 
-pub(crate) fn start(prompts: &Prompts, nats_url: Option<String>) -> Result<()> {
-    let weak = Arc::downgrade(&prompts.inner);
+pub(crate) fn start(inner: &Arc<Inner>, nats_url: Option<String>) -> Result<()> {
+    let weak = Arc::downgrade(inner);
     let task = match nats_url {
         #[cfg(feature = "nats")]
         Some(url) => tokio::spawn(nats(weak, url)),
@@ -42,7 +42,7 @@ pub(crate) fn start(prompts: &Prompts, nats_url: Option<String>) -> Result<()> {
         Some(_) => return Err(Error::Config("this build of promptos-sdk has no NATS support (feature `nats`)".into())),
         None => tokio::spawn(sse(weak)),
     };
-    *prompts.inner.feed_task.lock().expect("feed task lock") = Some(task.abort_handle());
+    *inner.feed_task.lock().expect("feed task lock") = Some(task.abort_handle());
     Ok(())
 }
 
@@ -101,11 +101,10 @@ async fn sse(weak: Weak<Inner>) {
     let mut ever_connected = false;
     loop {
         let Some(prompts) = client(&weak) else { return };
-        let last = prompts.inner.last_position.load(std::sync::atomic::Ordering::Relaxed);
+        let last = prompts.last_position.load(std::sync::atomic::Ordering::Relaxed);
         let mut request = prompts
-            .inner
             .http
-            .get(format!("{}/changes/stream", prompts.inner.base))
+            .get(format!("{}/changes/stream", prompts.base))
             // The stream stays open; the server sends keep-alives.
             .timeout(Duration::from_secs(365 * 24 * 3600));
         if last > 0 {
@@ -114,7 +113,7 @@ async fn sse(weak: Weak<Inner>) {
         match request.send().await {
             Ok(response) if response.status().is_success() => {
                 backoff = Duration::from_millis(100);
-                prompts.inner.stale.store(false, std::sync::atomic::Ordering::Relaxed);
+                prompts.stale.store(false, std::sync::atomic::Ordering::Relaxed);
                 if ever_connected {
                     prompts.revalidate_all().await;
                 }

@@ -49,6 +49,7 @@
 //! Applications without an async runtime use [`blocking::Prompts`].
 
 pub mod blocking;
+mod cache;
 mod client;
 mod error;
 mod feed;

@@ -1,6 +1,6 @@
 //! Persisting known prompts so an application can start while the server is down.
 
-use crate::client::{Inner, Prompts};
+use crate::cache::Inner;
 use crate::template::{Compiled, Template};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -23,7 +23,7 @@ struct Saved {
 
 /// Loads the snapshot into the cache. Its entries are treated as old, so the first
 /// `get` revalidates them (and serves them if the server is down).
-pub(crate) async fn load(prompts: &Prompts, path: &Path) {
+pub(crate) async fn load(inner: &Inner, path: &Path) {
     let Ok(bytes) = tokio::fs::read(path).await else { return };
     let file: SnapshotFile = match serde_json::from_slice(&bytes) {
         Ok(f) => f,
@@ -33,8 +33,8 @@ pub(crate) async fn load(prompts: &Prompts, path: &Path) {
         }
     };
     for saved in file.entries {
-        match Compiled::new(saved.template, saved.etag, prompts.inner.strict) {
-            Ok(compiled) => prompts.store_loaded(compiled).await,
+        match Compiled::new(saved.template, saved.etag, inner.strict) {
+            Ok(compiled) => inner.store_loaded(compiled).await,
             Err(e) => tracing::warn!(error = %e, "ignoring a snapshot entry"),
         }
     }
