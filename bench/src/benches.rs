@@ -1,201 +1,17 @@
 //! The benchmarks of the suite, each returning rows of the table.
 
-use crate::load::{self, percentile, Rng};
-use crate::procs::{BareServer, Nats, Server};
+use crate::database::Database;
+use crate::load::{self, Rng};
+use crate::procs::{BareServer, Server};
 use crate::seed::{self, prompt_name, Shape};
-use crate::Bench;
-use anyhow::{bail, Context, Result};
-use futures::StreamExt;
+use crate::table::{row, Row, Sizes};
+use anyhow::{bail, Result};
 use promptos_projector::rebuild;
-use promptos_store::{Backend, Db};
+use promptos_store::Backend;
 use serde_json::json;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// How big and how long; `smoke()` only checks that everything runs.
-pub struct Sizes {
-    pub smoke: bool,
-    read_prompts: usize,
-    read_connections: usize,
-    read_duration: Duration,
-    write_clients: Vec<usize>,
-    write_duration: Duration,
-    rebuild_events: usize,
-    memory_prompts: usize,
-    memory_versions: usize,
-    memory_duration: Duration,
-    sse_subscribers: usize,
-    sdk_subscribers: usize,
-    fanout_deploys: usize,
-    sdk_gets: usize,
-    sdk_deploys: usize,
-}
-
-impl Sizes {
-    pub fn full() -> Self {
-        Self {
-            smoke: false,
-            read_prompts: 1000,
-            read_connections: 32,
-            read_duration: Duration::from_secs(20),
-            write_clients: vec![1, 16, 64],
-            write_duration: Duration::from_secs(10),
-            rebuild_events: 1_000_000,
-            memory_prompts: 10_000,
-            memory_versions: 10,
-            memory_duration: Duration::from_secs(10),
-            sse_subscribers: 1000,
-            sdk_subscribers: 100,
-            fanout_deploys: 100,
-            sdk_gets: 1_000_000,
-            sdk_deploys: 500,
-        }
-    }
-
-    pub fn smoke() -> Self {
-        Self {
-            smoke: true,
-            read_prompts: 20,
-            read_connections: 4,
-            read_duration: Duration::from_millis(500),
-            write_clients: vec![1, 4],
-            write_duration: Duration::from_millis(500),
-            rebuild_events: 2_000,
-            memory_prompts: 50,
-            memory_versions: 3,
-            memory_duration: Duration::from_millis(500),
-            sse_subscribers: 10,
-            sdk_subscribers: 3,
-            fanout_deploys: 3,
-            sdk_gets: 1000,
-            sdk_deploys: 5,
-        }
-    }
-}
-
-/// One line of the table.
-pub struct Row {
-    pub id: &'static str,
-    pub what: String,
-    pub result: String,
-    pub target: String,
-    /// None when there is no target to meet (or in a smoke run).
-    pub met: Option<bool>,
-}
-
-fn row(sizes: &Sizes, id: &'static str, what: String, result: String, target: &str, met: bool) -> Row {
-    Row { id, what, result, target: target.to_owned(), met: (!sizes.smoke).then_some(met) }
-}
-
-pub async fn run_all(selected: &[Bench], sizes: &Sizes, postgres_url: &str) -> Result<Vec<Row>> {
-    let mut rows = Vec::new();
-    for bench in selected {
-        eprintln!("== {bench:?}");
-        let started = Instant::now();
-        let mut new = match bench {
-            Bench::Read => read(sizes).await,
-            Bench::Write => write(sizes, postgres_url).await,
-            Bench::Rebuild => rebuild_and_start(sizes, postgres_url).await,
-            Bench::Memory => memory(sizes).await,
-            Bench::Fanout => fanout(sizes).await,
-            Bench::Sdk => sdk(sizes).await,
-        }
-        .with_context(|| format!("benchmark {bench:?}"))?;
-        for r in &new {
-            eprintln!("   {} {}: {}", r.id, r.what, r.result);
-        }
-        eprintln!("   ({:.1} s)", started.elapsed().as_secs_f64());
-        rows.append(&mut new);
-    }
-    Ok(rows)
-}
-
-pub fn table(rows: &[Row]) -> String {
-    let mut out = String::from("| # | benchmark | result | target | met |\n|---|---|---|---|---|\n");
-    for r in rows {
-        let met = match r.met {
-            Some(true) => "yes",
-            Some(false) => "**no**",
-            None => "–",
-        };
-        out.push_str(&format!("| {} | {} | {} | {} | {met} |\n", r.id, r.what, r.result, r.target));
-    }
-    out
-}
-
-/// The table with the machine and the date, as BENCHMARKS.md records it.
-pub fn markdown(table: &str, sizes: &Sizes) -> String {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let memory = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<f64>().ok()))
-        .map(|kib| format!("{:.0} GiB", kib / 1024.0 / 1024.0))
-        .unwrap_or_default();
-    let os = std::fs::read_to_string("/etc/os-release")
-        .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_owned())))
-        .unwrap_or_default();
-    let kind = if sizes.smoke { " (smoke run: tiny sizes, figures meaningless)" } else { "" };
-    format!(
-        "Run on {} — {cores} cores, {memory}, {os}; everything on loopback{kind}.\n\n{table}",
-        chrono::Utc::now().format("%Y-%m-%d")
-    )
-}
-
-// ---------------------------------------------------------------------------------------
-// Databases
-
-/// A fresh database for one benchmark: a SQLite file in a temporary directory, or a
-/// PostgreSQL database dropped at the end.
-struct Database {
-    url: String,
-    dir: Option<std::path::PathBuf>,
-    postgres: Option<(String, String)>,
-}
-
-impl Database {
-    async fn create(backend: Backend, postgres_url: &str) -> Result<Self> {
-        let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-        match backend {
-            Backend::Sqlite => {
-                let dir = std::env::temp_dir().join(format!("promptos-bench-{suffix}"));
-                std::fs::create_dir_all(&dir)?;
-                Ok(Self {
-                    url: format!("sqlite://{}", dir.join("promptos.db").display()),
-                    dir: Some(dir),
-                    postgres: None,
-                })
-            }
-            Backend::Postgres => {
-                use sqlx::{Connection, Executor};
-                let name = format!("promptos_bench_{suffix}");
-                let mut conn = sqlx::PgConnection::connect(postgres_url)
-                    .await
-                    .with_context(|| format!("PostgreSQL at {postgres_url} (set --postgres-url)"))?;
-                conn.execute(format!("CREATE DATABASE {name}").as_str()).await?;
-                let (prefix, _) = postgres_url.rsplit_once('/').context("a database URL with a path")?;
-                Ok(Self { url: format!("{prefix}/{name}"), dir: None, postgres: Some((postgres_url.to_owned(), name)) })
-            }
-        }
-    }
-
-    async fn connect(&self) -> Result<Db> {
-        Ok(Db::connect_and_migrate(&self.url).await?)
-    }
-
-    async fn remove(self) {
-        if let Some(dir) = &self.dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-        if let Some((admin, name)) = &self.postgres {
-            use sqlx::{Connection, Executor};
-            if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
-                let _ = conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await;
-            }
-        }
-    }
-}
 
 fn backend_name(b: Backend) -> &'static str {
     match b {
@@ -242,7 +58,7 @@ fn reads(
     }
 }
 
-async fn read(s: &Sizes) -> Result<Vec<Row>> {
+pub(crate) async fn read(s: &Sizes) -> Result<Vec<Row>> {
     let shape = Shape { prompts: s.read_prompts, versions: 2, extra_deploys: 0 };
     let (database, _) = seeded(Backend::Sqlite, "", shape).await?;
     let server = Server::start(&database.url, None).await?;
@@ -328,7 +144,7 @@ async fn deploy_load(
     Ok(load)
 }
 
-async fn write(s: &Sizes, postgres_url: &str) -> Result<Vec<Row>> {
+pub(crate) async fn write(s: &Sizes, postgres_url: &str) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     let most = *s.write_clients.iter().max().unwrap_or(&1);
     for backend in [Backend::Sqlite, Backend::Postgres] {
@@ -370,7 +186,7 @@ async fn write(s: &Sizes, postgres_url: &str) -> Result<Vec<Row>> {
 // ---------------------------------------------------------------------------------------
 // #3 rebuild and #4 start-up
 
-async fn rebuild_and_start(s: &Sizes, postgres_url: &str) -> Result<Vec<Row>> {
+pub(crate) async fn rebuild_and_start(s: &Sizes, postgres_url: &str) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let prompts = (s.rebuild_events / 50).max(10);
@@ -422,7 +238,7 @@ async fn rebuild_and_start(s: &Sizes, postgres_url: &str) -> Result<Vec<Row>> {
 // ---------------------------------------------------------------------------------------
 // #5 memory
 
-async fn memory(s: &Sizes) -> Result<Vec<Row>> {
+pub(crate) async fn memory(s: &Sizes) -> Result<Vec<Row>> {
     let (prompts, versions) = (s.memory_prompts, s.memory_versions);
     let shape = Shape { prompts, versions, extra_deploys: 0 };
     let (database, events) = seeded(Backend::Sqlite, "", shape).await?;
@@ -451,231 +267,4 @@ async fn memory(s: &Sizes) -> Result<Vec<Row>> {
     drop(server);
     database.remove().await;
     Ok(vec![row(s, "5", what, result, "≤ 100 MB", peak <= 100.0)])
-}
-
-// ---------------------------------------------------------------------------------------
-// #6 fan-out and #7 SDK
-
-/// Where observers report: (observer, position, when seen).
-type Seen = tokio::sync::mpsc::UnboundedSender<(usize, i64, Instant)>;
-
-async fn sse_observer(id: usize, url: String, key: String, seen: Seen, connected: Seen) -> Result<()> {
-    let client = load::client();
-    let r = client.get(url).header("X-API-Key", key).send().await?.error_for_status()?;
-    let _ = connected.send((id, 0, Instant::now()));
-    let mut events = eventsource_stream::Eventsource::eventsource(r.bytes_stream());
-    while let Some(event) = events.next().await {
-        let event = event?;
-        if let Ok(position) = event.id.parse::<i64>() {
-            let _ = seen.send((id, position, Instant::now()));
-        }
-    }
-    Ok(())
-}
-
-/// Deploys `deploys` times, switching between v1 and v2 (`v1_live` says which is live
-/// now); after each, waits until all `observers` saw its position. Returns the delays
-/// from sending each deploy to each observer seeing it.
-async fn deploy_and_observe(
-    server: &Server,
-    name: &str,
-    deploys: usize,
-    observers: usize,
-    seen: &mut tokio::sync::mpsc::UnboundedReceiver<(usize, i64, Instant)>,
-    v1_live: &mut bool,
-) -> Result<Vec<Duration>> {
-    let mut samples = Vec::with_capacity(deploys * observers);
-    for i in 0..deploys {
-        let version = if *v1_live { "v2" } else { "v1" };
-        *v1_live = !*v1_live;
-        let start = Instant::now();
-        let answer = server.deploy(name, "production", version).await?;
-        let position = answer["position"].as_i64().context("a position")?;
-        let mut waiting: std::collections::HashSet<usize> = (0..observers).collect();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !waiting.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(Some((id, p, at))) = tokio::time::timeout(left, seen.recv()).await else {
-                bail!("deploy {i}: {} observer(s) never saw position {position}", waiting.len());
-            };
-            if p == position && waiting.remove(&id) {
-                samples.push(at.saturating_duration_since(start));
-            }
-        }
-    }
-    samples.sort();
-    Ok(samples)
-}
-
-fn latency_summary(samples: &[Duration]) -> String {
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    format!(
-        "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} observations)",
-        ms(percentile(samples, 0.5)),
-        ms(percentile(samples, 0.99)),
-        ms(*samples.last().unwrap_or(&Duration::ZERO)),
-        samples.len()
-    )
-}
-
-async fn fanout(s: &Sizes) -> Result<Vec<Row>> {
-    let nats = Nats::start().await?;
-    let database = Database::create(Backend::Sqlite, "").await?;
-    let server = Server::start(&database.url, Some(&nats.url)).await?;
-    server.prompt("fanout", 2, &["production"]).await?;
-    let key = server.api_key(&["production"]).await?;
-    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
-    let (connected_tx, mut connected) = tokio::sync::mpsc::unbounded_channel();
-    let url = format!("{}/changes/stream?environment=production", server.base);
-    let mut tasks = Vec::new();
-    for id in 0..s.sse_subscribers {
-        tasks.push(tokio::spawn(sse_observer(id, url.clone(), key.clone(), seen_tx.clone(), connected_tx.clone())));
-    }
-    for _ in 0..s.sse_subscribers {
-        tokio::time::timeout(Duration::from_secs(60), connected.recv()).await?.context("an SSE subscriber")?;
-    }
-    let ttl = Duration::from_secs(3600);
-    let mut sdks = Vec::new();
-    for i in 0..s.sdk_subscribers {
-        let id = s.sse_subscribers + i;
-        let sdk =
-            promptos_sdk::Prompts::connect(&server.base).api_key(&key).nats_url(&nats.url).ttl(ttl).build().await?;
-        let tx = seen_tx.clone();
-        sdk.on_change(move |c| {
-            let _ = tx.send((id, c.position, Instant::now()));
-        });
-        sdk.get("fanout", "production", json!({"customer_name": "Ada", "topic": "refunds"})).await?;
-        sdks.push(sdk);
-    }
-    let observers = s.sse_subscribers + s.sdk_subscribers;
-    // One deploy everyone must see first: proves every subscription is live.
-    let mut v1_live = true;
-    deploy_and_observe(&server, "fanout", 1, observers, &mut seen, &mut v1_live).await?;
-    let samples = deploy_and_observe(&server, "fanout", s.fanout_deploys, observers, &mut seen, &mut v1_live).await?;
-    let p99 = percentile(&samples, 0.99);
-    for t in tasks {
-        t.abort();
-    }
-    drop(sdks);
-    drop(server);
-    database.remove().await;
-    Ok(vec![row(
-        s,
-        "6",
-        format!(
-            "fan-out: {} SSE subscribers + {} NATS-subscribed SDKs, {} deploys, from sending the deploy",
-            s.sse_subscribers, s.sdk_subscribers, s.fanout_deploys
-        ),
-        latency_summary(&samples),
-        "p99 ≤ 50 ms",
-        p99 <= Duration::from_millis(50),
-    )])
-}
-
-async fn sdk(s: &Sizes) -> Result<Vec<Row>> {
-    let nats = Nats::start().await?;
-    let database = Database::create(Backend::Sqlite, "").await?;
-    let server = Server::start(&database.url, Some(&nats.url)).await?;
-    // The SDK's criterion bench's template: 1 KB with three variables.
-    let filler = "Answer politely, concisely and in the customer's language. ".repeat(16);
-    let text = format!("Hello {{{{ customer_name }}}}, I am {{{{ agent }}}} from {{{{ team }}}}. {filler}");
-    server.post("/prompts/", json!({"name": "sdk-get"})).await?;
-    server.post("/prompts/sdk-get/versions/", json!({"version_string": "v1", "text": text})).await?;
-    server.deploy("sdk-get", "production", "v1").await?;
-    server.prompt("sdk-propagation", 2, &["production"]).await?;
-    let key = server.api_key(&["production"]).await?;
-    let ttl = Duration::from_secs(3600);
-    let over_nats =
-        promptos_sdk::Prompts::connect(&server.base).api_key(&key).nats_url(&nats.url).ttl(ttl).build().await?;
-    let over_sse = promptos_sdk::Prompts::connect(&server.base).api_key(&key).ttl(ttl).build().await?;
-
-    use promptos_sdk::minijinja::context;
-    over_nats
-        .get("sdk-get", "production", context! { customer_name => "Alex", agent => "Robin", team => "Support" })
-        .await?;
-    let t = Instant::now();
-    for _ in 0..s.sdk_gets {
-        let text = over_nats
-            .get("sdk-get", "production", context! { customer_name => "Alex", agent => "Robin", team => "Support" })
-            .await?;
-        std::hint::black_box(text);
-    }
-    let per_call = t.elapsed().as_secs_f64() * 1e6 / s.sdk_gets as f64;
-
-    let (tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
-    for (id, sdk) in [&over_nats, &over_sse].into_iter().enumerate() {
-        let tx = tx.clone();
-        sdk.on_change(move |c| {
-            let _ = tx.send((id, c.position, Instant::now()));
-        });
-        sdk.get("sdk-propagation", "production", json!({"customer_name": "Ada", "topic": "refunds"})).await?;
-    }
-    // v1 was live; this makes v2 live and proves both subscriptions work.
-    deploy_and_observe(&server, "sdk-propagation", 1, 2, &mut seen, &mut true).await?;
-    // Each deploy's two observations, split by feed.
-    let (mut nats_samples, mut sse_samples) = (Vec::new(), Vec::new());
-    for i in 0..s.sdk_deploys {
-        let version = if i % 2 == 0 { "v1" } else { "v2" };
-        for (id, d) in deploy_and_observe_split(&server, version, &mut seen).await? {
-            if id == 0 {
-                nats_samples.push(d)
-            } else {
-                sse_samples.push(d)
-            }
-        }
-    }
-    nats_samples.sort();
-    sse_samples.sort();
-    drop((over_nats, over_sse));
-    drop(server);
-    database.remove().await;
-    Ok(vec![
-        row(
-            s,
-            "7",
-            "SDK: cached `get`, ~1 KB template, 3 variables, rendering included".into(),
-            format!("{per_call:.2} µs per call ({} calls)", s.sdk_gets),
-            "≤ 1 µs",
-            per_call <= 1.0,
-        ),
-        row(
-            s,
-            "7",
-            format!("SDK: deploy response → subscribed SDK has the new version, {} deploys, over NATS", s.sdk_deploys),
-            latency_summary(&nats_samples),
-            "p99 ≤ 10 ms",
-            percentile(&nats_samples, 0.99) <= Duration::from_millis(10),
-        ),
-        row(
-            s,
-            "7",
-            format!("the same over SSE, {} deploys", s.sdk_deploys),
-            latency_summary(&sse_samples),
-            "p99 ≤ 10 ms",
-            percentile(&sse_samples, 0.99) <= Duration::from_millis(10),
-        ),
-    ])
-}
-
-/// One deploy of `sdk-propagation`, timed from its response to each of two SDKs.
-async fn deploy_and_observe_split(
-    server: &Server,
-    version: &str,
-    seen: &mut tokio::sync::mpsc::UnboundedReceiver<(usize, i64, Instant)>,
-) -> Result<Vec<(usize, Duration)>> {
-    let answer = server.deploy("sdk-propagation", "production", version).await?;
-    let answered = Instant::now();
-    let position = answer["position"].as_i64().context("a position")?;
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while out.len() < 2 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Ok(Some((id, p, at))) = tokio::time::timeout(left, seen.recv()).await else {
-            bail!("an SDK never saw position {position}");
-        };
-        if p == position && !out.iter().any(|(i, _)| *i == id) {
-            out.push((id, at.saturating_duration_since(answered)));
-        }
-    }
-    Ok(out)
 }

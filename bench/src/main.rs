@@ -4,13 +4,17 @@
 //! runs it; `--smoke` runs every benchmark at tiny sizes so they do not rot (CI).
 
 mod benches;
+mod database;
 mod load;
 mod procs;
+mod propagation;
 mod seed;
+mod table;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::time::Instant;
 
 #[derive(Parser)]
 #[command(
@@ -82,12 +86,12 @@ fn main() -> Result<()> {
     } else {
         Bench::ALL.into_iter().filter(|b| cli.only.contains(b)).collect()
     };
-    let sizes = if cli.smoke { benches::Sizes::smoke() } else { benches::Sizes::full() };
-    let rows = runtime.block_on(benches::run_all(&selected, &sizes, &cli.postgres_url))?;
-    let table = benches::table(&rows);
+    let sizes = if cli.smoke { table::Sizes::smoke() } else { table::Sizes::full() };
+    let rows = runtime.block_on(run_all(&selected, &sizes, &cli.postgres_url))?;
+    let table = table::table(&rows);
     println!("\n{table}");
     if let Some(path) = cli.markdown {
-        std::fs::write(&path, benches::markdown(&table, &sizes))?;
+        std::fs::write(&path, table::markdown(&table, &sizes))?;
         println!("written to {}", path.display());
     }
     let missed = rows.iter().filter(|r| r.met == Some(false)).count();
@@ -95,4 +99,27 @@ fn main() -> Result<()> {
         println!("{missed} target(s) missed");
     }
     Ok(())
+}
+
+pub async fn run_all(selected: &[Bench], sizes: &table::Sizes, postgres_url: &str) -> Result<Vec<table::Row>> {
+    let mut rows = Vec::new();
+    for bench in selected {
+        eprintln!("== {bench:?}");
+        let started = Instant::now();
+        let mut new = match bench {
+            Bench::Read => crate::benches::read(sizes).await,
+            Bench::Write => crate::benches::write(sizes, postgres_url).await,
+            Bench::Rebuild => crate::benches::rebuild_and_start(sizes, postgres_url).await,
+            Bench::Memory => crate::benches::memory(sizes).await,
+            Bench::Fanout => crate::propagation::fanout(sizes).await,
+            Bench::Sdk => crate::propagation::sdk(sizes).await,
+        }
+        .with_context(|| format!("benchmark {bench:?}"))?;
+        for r in &new {
+            eprintln!("   {} {}: {}", r.id, r.what, r.result);
+        }
+        eprintln!("   ({:.1} s)", started.elapsed().as_secs_f64());
+        rows.append(&mut new);
+    }
+    Ok(rows)
 }

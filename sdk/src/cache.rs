@@ -4,8 +4,8 @@
 //! public face.
 
 use crate::error::{Error, Result, Unreachable};
-use promptos_core::wire::ChangeMessage as Change;
 use crate::template::{Compiled, Template};
+use promptos_core::wire::ChangeMessage as Change;
 use reqwest::header::{ETAG, IF_NONE_MATCH};
 use reqwest::StatusCode;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};

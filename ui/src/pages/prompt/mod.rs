@@ -2,6 +2,7 @@
 //! Versions, Deployments, Settings and History. The page follows the change feed, so a
 //! deploy made elsewhere shows without a reload.
 
+mod compare;
 mod deployments;
 mod history;
 mod optimize;
@@ -55,6 +56,11 @@ impl Tab {
         let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
         Tab::ALL.into_iter().find(|t| t.slug() == last).unwrap_or(Tab::Versions)
     }
+}
+
+/// One version of the prompt, looked up by its version string.
+fn version(data: &Data, v: &str) -> Option<Value> {
+    data.prompt.with(|p| p["versions"].as_array().and_then(|vs| vs.iter().find(|x| x["version_string"] == v).cloned()))
 }
 
 /// Everything the tabs show, reloaded after each change.
