@@ -243,7 +243,7 @@ pub struct ApiKeyRevoked {
     pub key_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, strum::IntoStaticStr, strum::VariantNames)]
 pub enum Event {
     PromptCreated(PromptCreated),
     PromptUpdated(PromptUpdated),
@@ -273,25 +273,9 @@ pub enum DecodeError {
 }
 
 impl Event {
-    /// Every event type name this build writes, for filters and documentation.
-    pub const TYPES: &'static [&'static str] = &[
-        "PromptCreated",
-        "PromptUpdated",
-        "PromptTagged",
-        "PromptDeleted",
-        "VersionCreated",
-        "VersionDeployed",
-        "DeploymentRolledBack",
-        "ExperimentStarted",
-        "ExperimentWeightsChanged",
-        "ExperimentStopped",
-        "UserCreated",
-        "UserRoleChanged",
-        "UserDisabled",
-        "PasswordChanged",
-        "ApiKeyCreated",
-        "ApiKeyRevoked",
-    ];
+    /// Every event type name this build writes, for filters and documentation: the
+    /// variants' names, as stored in the log's `event_type` column (and hashed).
+    pub const TYPES: &'static [&'static str] = <Self as strum::VariantNames>::VARIANTS;
 
     /// The event types of a prompt's own stream (what its History shows).
     pub const PROMPT_TYPES: &'static [&'static str] = &[
@@ -310,25 +294,9 @@ impl Event {
     /// Payload fields that hold credentials; the API shows them as `[redacted]`.
     pub const SECRET_FIELDS: &'static [&'static str] = &["password_hash", "key_hash"];
 
+    /// The name stored with the event: its variant's name.
     pub fn event_type(&self) -> &'static str {
-        match self {
-            Event::PromptCreated(_) => "PromptCreated",
-            Event::PromptUpdated(_) => "PromptUpdated",
-            Event::PromptTagged(_) => "PromptTagged",
-            Event::PromptDeleted(_) => "PromptDeleted",
-            Event::VersionCreated(_) => "VersionCreated",
-            Event::VersionDeployed(_) => "VersionDeployed",
-            Event::DeploymentRolledBack(_) => "DeploymentRolledBack",
-            Event::ExperimentStarted(_) => "ExperimentStarted",
-            Event::ExperimentWeightsChanged(_) => "ExperimentWeightsChanged",
-            Event::ExperimentStopped(_) => "ExperimentStopped",
-            Event::UserCreated(_) => "UserCreated",
-            Event::UserRoleChanged(_) => "UserRoleChanged",
-            Event::UserDisabled(_) => "UserDisabled",
-            Event::PasswordChanged(_) => "PasswordChanged",
-            Event::ApiKeyCreated(_) => "ApiKeyCreated",
-            Event::ApiKeyRevoked(_) => "ApiKeyRevoked",
-        }
+        self.into()
     }
 
     /// The payload as compact JSON, exactly as it is stored and hashed.
@@ -457,6 +425,33 @@ mod tests {
         assert_eq!((e.kind, e.messages.clone(), e.config.clone(), e.includes.len()), (PromptKind::Text, None, None, 0));
         // And a text version written today is stored exactly as before.
         assert_eq!(Event::VersionCreated(e).payload_json(), old);
+    }
+
+    #[test]
+    fn the_stored_type_names_never_change() {
+        // They are in every stored row and in its hash: a rename would break old logs.
+        assert_eq!(
+            Event::TYPES,
+            [
+                "PromptCreated",
+                "PromptUpdated",
+                "PromptTagged",
+                "PromptDeleted",
+                "VersionCreated",
+                "VersionDeployed",
+                "DeploymentRolledBack",
+                "ExperimentStarted",
+                "ExperimentWeightsChanged",
+                "ExperimentStopped",
+                "UserCreated",
+                "UserRoleChanged",
+                "UserDisabled",
+                "PasswordChanged",
+                "ApiKeyCreated",
+                "ApiKeyRevoked",
+            ]
+        );
+        assert!(Event::TYPES.iter().all(|t| !matches!(Event::decode(t, "{}"), Err(DecodeError::UnknownType(_)))));
     }
 
     #[test]
