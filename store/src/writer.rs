@@ -11,15 +11,17 @@ use crate::Db;
 use promptos_core::catalog::Catalog;
 use tokio::sync::{mpsc, oneshot, watch};
 
-/// Events folded into the catalog per read while preparing it.
-const PREPARE_PAGE: i64 = 10_000;
+/// Events folded into the catalog per read while preparing it: one page is as long
+/// as a queued write waits for the preparation.
+const PREPARE_PAGE: i64 = 2_000;
 
 /// Most requests committed in one transaction.
 const MAX_BATCH: usize = 256;
 
 enum Job {
     Append(AppendRequest, oneshot::Sender<Result<Appended, AppendError>>),
-    /// Fold the log into the catalog ahead of the first write.
+    /// Fold the log into the catalog ahead of the first write, a page at a time while
+    /// no write waits.
     Prepare,
 }
 
@@ -65,7 +67,24 @@ impl Writer {
 async fn run(db: Db, mut rx: mpsc::Receiver<Job>, head: watch::Sender<i64>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut catalog = Catalog::default();
-    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+    // Set by `Job::Prepare` until the catalog reached the end of the log. Writes go
+    // first: a write that needs the catalog catches the rest up under the lock anyway,
+    // and the others (sign-ins, keys, settings) do not need it at all.
+    let mut preparing = false;
+    loop {
+        if preparing && rx.is_empty() {
+            match prepare_page(&db, &mut catalog).await {
+                Ok(more) => preparing = more,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the log ahead of the first write; it will be read then");
+                    preparing = false;
+                }
+            }
+            continue;
+        }
+        if rx.recv_many(&mut jobs, MAX_BATCH).await == 0 {
+            break;
+        }
         let mut requests = Vec::with_capacity(jobs.len());
         let mut replies = Vec::with_capacity(jobs.len());
         for job in jobs.drain(..) {
@@ -74,11 +93,7 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Job>, head: watch::Sender<i64>) {
                     requests.push(request);
                     replies.push(reply);
                 }
-                Job::Prepare => {
-                    if let Err(e) = prepare(&db, &mut catalog).await {
-                        tracing::warn!(error = %e, "could not read the log ahead of the first write; it will be read then");
-                    }
-                }
+                Job::Prepare => preparing = true,
             }
         }
         if requests.is_empty() {
@@ -109,15 +124,14 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Job>, head: watch::Sender<i64>) {
     }
 }
 
-/// Folds the log into `catalog` up to its current end, outside the append lock (the
-/// writer does it once at start, so the first write does not wait for a long log).
-async fn prepare(db: &Db, catalog: &mut Catalog) -> Result<(), sqlx::Error> {
-    loop {
-        let page = db.read_after(catalog.position(), PREPARE_PAGE).await?;
-        let Some(last) = page.last().map(|e| e.position) else { return Ok(()) };
-        for e in &page {
-            fold(catalog, e);
-        }
-        catalog.set_position(last);
+/// Folds the next page of the log into `catalog`, outside the append lock; says whether
+/// there may be more.
+async fn prepare_page(db: &Db, catalog: &mut Catalog) -> Result<bool, sqlx::Error> {
+    let page = db.read_after(catalog.position(), PREPARE_PAGE).await?;
+    let Some(last) = page.last().map(|e| e.position) else { return Ok(false) };
+    for e in &page {
+        fold(catalog, e);
     }
+    catalog.set_position(last);
+    Ok(page.len() as i64 == PREPARE_PAGE)
 }
