@@ -67,6 +67,14 @@ async fn key_dto(state: &AppState, key_id: &str) -> ApiResult<ApiKeyDto> {
     Ok(ApiKeyDto::from(&row))
 }
 
+/// This resource's routes, with their OpenAPI operations.
+pub(crate) fn routes() -> super::Routes {
+    use super::RoutesExt;
+    super::Routes::default()
+        .routes_and_twins(utoipa_axum::routes!(create, list))
+        .routes_and_twins(utoipa_axum::routes!(revoke))
+}
+
 /// Create an API key. The key is in this response only.
 #[utoipa::path(post, path = "/api-keys/", tag = "api-keys", request_body = CreateApiKey,
     responses((status = 201, body = ApiKeyDto), (status = 403, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]

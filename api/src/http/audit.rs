@@ -139,6 +139,16 @@ async fn page(state: &AppState, mut f: EventFilter) -> ApiResult<EventPage> {
     Ok(EventPage { items: rows.into_iter().map(Into::into).collect(), next_cursor })
 }
 
+/// This resource's routes, with their OpenAPI operations.
+pub(crate) fn routes() -> super::Routes {
+    use super::RoutesExt;
+    super::Routes::default()
+        .routes_and_twins(utoipa_axum::routes!(events))
+        .routes_and_twins(utoipa_axum::routes!(export))
+        .routes_and_twins(utoipa_axum::routes!(verify))
+        .routes_and_twins(utoipa_axum::routes!(history))
+}
+
 /// The event log, filtered and paged.
 #[utoipa::path(get, path = "/events", tag = "audit", params(EventParams),
     responses((status = 200, body = EventPage), (status = 400, body = super::error::ErrorBody)))]

@@ -90,6 +90,12 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     }
 }
 
+/// This resource's routes, with their OpenAPI operations.
+pub(crate) fn routes() -> super::Routes {
+    use super::RoutesExt;
+    super::Routes::default().routes_and_twins(utoipa_axum::routes!(token)).routes_and_twins(utoipa_axum::routes!(me))
+}
+
 /// Log in with a username and password; returns a bearer token.
 #[utoipa::path(post, path = "/auth/token", tag = "auth", security(),
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),

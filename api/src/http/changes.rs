@@ -49,6 +49,12 @@ fn sse_event(m: &ChangeMessage) -> Event {
     Event::default().id(m.position.to_string()).event("change").json_data(m).expect("messages serialize")
 }
 
+/// This resource's routes, with their OpenAPI operations.
+pub(crate) fn routes() -> super::Routes {
+    use super::RoutesExt;
+    super::Routes::default().routes_and_twins(utoipa_axum::routes!(stream))
+}
+
 /// Stream change messages (Server-Sent Events, event type `change`).
 #[utoipa::path(get, path = "/changes/stream", tag = "deployments", params(StreamParams),
     responses((status = 200, description = "text/event-stream of change messages", content_type = "text/event-stream"),

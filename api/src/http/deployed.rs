@@ -107,6 +107,12 @@ fn respond(entry: &CachedDeployed, headers: &HeaderMap) -> Response {
     (common, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], entry.body.clone()).into_response()
 }
 
+/// This resource's routes, with their OpenAPI operations.
+pub(crate) fn routes() -> super::Routes {
+    use super::RoutesExt;
+    super::Routes::default().routes_and_twins(utoipa_axum::routes!(get)).routes_and_twins(utoipa_axum::routes!(list))
+}
+
 /// The version live in an environment (or at a past moment with `as_of`).
 #[utoipa::path(get, path = "/prompts/{name}/deployed/", tag = "deployments",
     params(("name" = String, Path), DeployedParams),

@@ -173,6 +173,15 @@ async fn run(
     Ok(axum::Json(result))
 }
 
+/// This resource's routes, with their OpenAPI operations.
+pub(crate) fn routes() -> super::Routes {
+    use super::RoutesExt;
+    super::Routes::default()
+        .routes_and_twins(utoipa_axum::routes!(deploy))
+        .routes_and_twins(utoipa_axum::routes!(rollback))
+        .routes_and_twins(utoipa_axum::routes!(list))
+}
+
 /// Deploy a version to an environment (moves the environment's pointer).
 #[utoipa::path(post, path = "/deployments/", tag = "deployments", request_body = Deploy,
     responses((status = 200, body = DeployResult), (status = 404, body = super::error::ErrorBody),

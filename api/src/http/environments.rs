@@ -20,6 +20,12 @@ pub struct EnvironmentList {
     pub items: Vec<EnvironmentDto>,
 }
 
+/// This resource's routes, with their OpenAPI operations.
+pub(crate) fn routes() -> super::Routes {
+    use super::RoutesExt;
+    super::Routes::default().routes_and_twins(utoipa_axum::routes!(list))
+}
+
 /// The configured environments.
 #[utoipa::path(get, path = "/environments", tag = "deployments", responses((status = 200, body = EnvironmentList)))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<EnvironmentList>> {

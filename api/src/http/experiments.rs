@@ -180,6 +180,15 @@ fn from_state(
     })
 }
 
+/// This resource's routes, with their OpenAPI operations.
+pub(crate) fn routes() -> super::Routes {
+    use super::RoutesExt;
+    super::Routes::default()
+        .routes_and_twins(utoipa_axum::routes!(start))
+        .routes_and_twins(utoipa_axum::routes!(reweight))
+        .routes_and_twins(utoipa_axum::routes!(stop))
+}
+
 /// Start an A/B experiment: split an environment's traffic between versions.
 ///
 /// A plain deploy or rollback in the environment ends it. Protected environments need

@@ -25,6 +25,14 @@ pub struct Readiness {
     pub reason: Option<String>,
 }
 
+/// This resource's routes, with their OpenAPI operations.
+pub(crate) fn routes() -> super::Routes {
+    use super::RoutesExt;
+    super::Routes::default()
+        .routes_and_twins(utoipa_axum::routes!(healthz))
+        .routes_and_twins(utoipa_axum::routes!(readyz))
+}
+
 /// The process is up; says which build is running.
 #[utoipa::path(get, path = "/healthz", tag = "health", security(), responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {

@@ -33,6 +33,11 @@ fn text(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }
 
+/// `/metrics` (no twin: Prometheus scrapers call it exactly).
+pub(crate) fn routes() -> super::Routes {
+    super::Routes::default().routes(utoipa_axum::routes!(metrics))
+}
+
 /// Prometheus metrics (text format). Any credential may read them, API keys included.
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),

@@ -22,34 +22,25 @@ pub mod versions;
 use crate::app::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
-use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use error::ApiError;
 use tower_http::set_header::SetResponseHeaderLayer;
-use utoipa::OpenApi;
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_swagger_ui::SwaggerUi;
 
+/// What the API description says beyond its operations. The operations come from the
+/// resources' routers ([`router`]), each of which registers its handlers together with
+/// their `#[utoipa::path]`, so a route cannot be served undocumented or documented
+/// unserved.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "PromptOS",
         description = "Prompts as versioned, deployable assets. Every change is an event in an append-only, hash-chained log.\n\nPaths ending in `/` also answer without it, and the other way round."
     ),
-    paths(
-        prompts::create, prompts::list, prompts::get, prompts::update, prompts::delete, prompts::set_tags,
-        versions::create, versions::list, versions::get,
-        deployments::deploy, deployments::rollback, deployments::list,
-        experiments::start, experiments::reweight, experiments::stop,
-        deployed::get, deployed::list, changes::stream, environments::list,
-        audit::events, audit::history, audit::export, audit::verify,
-        health::healthz, health::readyz, metrics::metrics,
-        auth::token, auth::me,
-        users::create, users::list, users::get, users::change_role, users::disable, users::change_password,
-        api_keys::create, api_keys::list, api_keys::revoke,
-        optimize::optimize, optimize::providers,
-    ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
-    modifiers(&SecurityAddon, &CommonResponses),
+    modifiers(&SecurityAddon),
     security(("bearer" = []), ("api_key" = [])),
     tags(
         (name = "prompts", description = "Create and manage prompts"),
@@ -86,7 +77,8 @@ impl utoipa::Modify for SecurityAddon {
     }
 }
 
-/// Documents the error answers every operation can give, so that clients (and schema
+/// Documents the error answers every operation can give (applied once the resources'
+/// operations are in), so that clients (and schema
 /// checkers) know every status they may see: a malformed request (400), missing or
 /// insufficient credentials (401, 403), an unknown name (404), a write that conflicts
 /// with the current state (409), a body that stalls, is too large, not JSON or invalid
@@ -151,57 +143,57 @@ impl utoipa::Modify for CommonResponses {
     }
 }
 
-/// Registers `path` and its twin with or without the trailing slash.
-fn route(router: Router<AppState>, path: &str, handler: MethodRouter<AppState>) -> Router<AppState> {
-    let twin = match path.strip_suffix('/') {
+/// A resource's routes together with their OpenAPI operations.
+pub(crate) type Routes = OpenApiRouter<AppState>;
+
+/// Registering handlers (from [`utoipa_axum::routes!`]) at their documented path and at
+/// its twin with or without the trailing slash: the seed's clients call both. The twin
+/// is served but not documented again (the description says both answer).
+pub(crate) trait RoutesExt {
+    fn routes_and_twins(self, routes: UtoipaMethodRouter<AppState>) -> Self;
+}
+
+impl RoutesExt for Routes {
+    fn routes_and_twins(self, routes: UtoipaMethodRouter<AppState>) -> Self {
+        let twins: Vec<String> = routes.1.paths.keys().map(|path| twin(path)).collect();
+        let handlers = routes.2.clone();
+        twins.iter().fold(self.routes(routes), |router, path| router.route(path, handlers.clone()))
+    }
+}
+
+fn twin(path: &str) -> String {
+    match path.strip_suffix('/') {
         Some(bare) => bare.to_owned(),
         None => format!("{path}/"),
-    };
-    router.route(path, handler.clone()).route(&twin, handler)
+    }
 }
 
 pub fn router(state: AppState) -> Router {
     let limit = state.settings.max_body_bytes;
     let ui = ui::router(state.settings.ui.clone());
-    let mut api = Router::new();
-    api = route(api, "/prompts/", post(prompts::create).get(prompts::list));
-    api = route(api, "/prompts/{name}", get(prompts::get).patch(prompts::update).delete(prompts::delete));
-    api = route(api, "/prompts/{name}/tags", axum::routing::put(prompts::set_tags));
-    api = route(api, "/prompts/{name}/versions/", post(versions::create).get(versions::list));
-    api = route(api, "/prompts/{name}/versions/{version_string}", get(versions::get));
-    api = route(api, "/prompts/{name}/deployed/", get(deployed::get));
-    api = route(api, "/prompts/{name}/deployments/", get(deployments::list));
-    api = route(api, "/prompts/{name}/history", get(audit::history));
-    api = route(api, "/deployed/", get(deployed::list));
-    api = route(api, "/prompts/{name}/optimize", post(optimize::optimize));
-    api = route(api, "/optimize/providers", get(optimize::providers));
-    api = route(api, "/environments", get(environments::list));
-    api = route(api, "/changes/stream", get(changes::stream));
-    api = route(api, "/deployments/", post(deployments::deploy));
-    api = route(api, "/deployments/rollback", post(deployments::rollback));
-    api = route(api, "/deployments/split", post(experiments::start));
-    api = route(api, "/deployments/split/weights", post(experiments::reweight));
-    api = route(api, "/deployments/split/stop", post(experiments::stop));
-    api = route(api, "/events", get(audit::events));
-    api = route(api, "/events/export", get(audit::export));
-    api = route(api, "/audit/verify", get(audit::verify));
-    api = route(api, "/auth/token", post(auth::token));
-    api = route(api, "/auth/me", get(auth::me));
-    api = route(api, "/users/", post(users::create).get(users::list));
-    api = route(api, "/users/{username}", get(users::get).patch(users::change_role));
-    api = route(api, "/users/{username}/disable", post(users::disable));
-    api = route(api, "/users/{username}/password", post(users::change_password));
-    api = route(api, "/api-keys/", post(api_keys::create).get(api_keys::list));
-    api = route(api, "/api-keys/{key_id}", axum::routing::delete(api_keys::revoke));
-    api = route(api, "/healthz", get(health::healthz));
-    api = route(api, "/readyz", get(health::readyz));
-    api = api.route("/metrics", get(metrics::metrics));
+    let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(prompts::routes())
+        .merge(versions::routes())
+        .merge(deployments::routes())
+        .merge(experiments::routes())
+        .merge(deployed::routes())
+        .merge(changes::routes())
+        .merge(environments::routes())
+        .merge(audit::routes())
+        .merge(health::routes())
+        .merge(metrics::routes())
+        .merge(auth::routes())
+        .merge(users::routes())
+        .merge(api_keys::routes())
+        .merge(optimize::routes())
+        .split_for_parts();
+    CommonResponses.modify(&mut doc);
     api.fallback(|| async { ApiError::NotFound("no such endpoint; see /docs".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .merge(ui)
         // Browsers must not guess a type other than the one sent. No CORS headers are
         // sent: other origins cannot call the API from a browser.

@@ -100,6 +100,14 @@ async fn goals(state: &AppState) -> ApiResult<Vec<GoalDto>> {
         .collect())
 }
 
+/// This resource's routes, with their OpenAPI operations.
+pub(crate) fn routes() -> super::Routes {
+    use super::RoutesExt;
+    super::Routes::default()
+        .routes_and_twins(utoipa_axum::routes!(optimize))
+        .routes_and_twins(utoipa_axum::routes!(providers))
+}
+
 /// The configured LLM providers and the optimisation goals.
 #[utoipa::path(get, path = "/optimize/providers", tag = "optimize", responses((status = 200, body = ProvidersDto)))]
 pub async fn providers(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<ProvidersDto>> {

@@ -174,6 +174,15 @@ async fn detail(state: &AppState, row: PromptRow) -> ApiResult<PromptDetailDto> 
     })
 }
 
+/// This resource's routes, with their OpenAPI operations.
+pub(crate) fn routes() -> super::Routes {
+    use super::RoutesExt;
+    super::Routes::default()
+        .routes_and_twins(utoipa_axum::routes!(create, list))
+        .routes_and_twins(utoipa_axum::routes!(get, update, delete))
+        .routes_and_twins(utoipa_axum::routes!(set_tags))
+}
+
 /// Create a prompt.
 #[utoipa::path(post, path = "/prompts/", tag = "prompts", request_body = CreatePrompt,
     responses((status = 201, body = PromptDto), (status = 409, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]

@@ -104,6 +104,16 @@ fn choose_password(given: Option<String>) -> ApiResult<(String, bool)> {
     }
 }
 
+/// This resource's routes, with their OpenAPI operations.
+pub(crate) fn routes() -> super::Routes {
+    use super::RoutesExt;
+    super::Routes::default()
+        .routes_and_twins(utoipa_axum::routes!(create, list))
+        .routes_and_twins(utoipa_axum::routes!(get, change_role))
+        .routes_and_twins(utoipa_axum::routes!(disable))
+        .routes_and_twins(utoipa_axum::routes!(change_password))
+}
+
 /// Create a user.
 #[utoipa::path(post, path = "/users/", tag = "users", request_body = CreateUser,
     responses((status = 201, body = UserDto), (status = 403, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]

@@ -116,6 +116,14 @@ pub struct VersionListParams {
     pub cursor: Option<String>,
 }
 
+/// This resource's routes, with their OpenAPI operations.
+pub(crate) fn routes() -> super::Routes {
+    use super::RoutesExt;
+    super::Routes::default()
+        .routes_and_twins(utoipa_axum::routes!(create, list))
+        .routes_and_twins(utoipa_axum::routes!(get))
+}
+
 /// Create a version. Its template is checked now: a syntax error is refused with the
 /// line and column.
 #[utoipa::path(post, path = "/prompts/{name}/versions/", tag = "versions", params(("name" = String, Path)),
