@@ -186,11 +186,26 @@ pub(crate) async fn write(s: &Sizes, postgres_url: &str) -> Result<Vec<Row>> {
 // ---------------------------------------------------------------------------------------
 // #3 rebuild and #4 start-up
 
+/// #3's log shape: one prompt per 50 events, 10 versions each.
+fn rebuild_shape(events: usize) -> (usize, Shape) {
+    let prompts = (events / 50).max(10);
+    (prompts, Shape::about(events, prompts, 10))
+}
+
+/// Writes #3's log into the (empty, migrated) database at `url`.
+pub(crate) async fn seed_only(url: &str, events: usize) -> Result<()> {
+    let db = promptos_store::Db::connect_and_migrate(url).await?;
+    let t = Instant::now();
+    let written = seed::generate(&db, rebuild_shape(events).1).await?;
+    eprintln!("seeded {written} events in {:.1} s", t.elapsed().as_secs_f64());
+    db.close().await;
+    Ok(())
+}
+
 pub(crate) async fn rebuild_and_start(s: &Sizes, postgres_url: &str) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for backend in [Backend::Sqlite, Backend::Postgres] {
-        let prompts = (s.rebuild_events / 50).max(10);
-        let shape = Shape::about(s.rebuild_events, prompts, 10);
+        let (prompts, shape) = rebuild_shape(s.rebuild_events);
         let database = Database::create(backend, postgres_url).await?;
         let db = database.connect().await?;
         let t = Instant::now();

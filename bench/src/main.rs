@@ -52,6 +52,15 @@ enum Command {
         #[arg(long)]
         body: PathBuf,
     },
+    /// (Internal) writes #3's log (`events` events, one prompt per 50) into an empty
+    /// database, for profiling `promptos rebuild` on it.
+    #[command(hide = true)]
+    Seed {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+    },
 }
 
 /// The benchmarks, in the order of the table.
@@ -80,6 +89,9 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     if let Some(Command::BareServer { bind, body }) = cli.command {
         return runtime.block_on(procs::serve_bare(&bind, &body));
+    }
+    if let Some(Command::Seed { database_url, events }) = cli.command {
+        return runtime.block_on(benches::seed_only(&database_url, events));
     }
     let selected: Vec<Bench> = if cli.only.is_empty() {
         Bench::ALL.to_vec()
