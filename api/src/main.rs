@@ -1,6 +1,9 @@
 use clap::Parser;
 use promptos_api::cli::{init_tracing, run, Cli};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     limit_malloc_arenas();
     let cli = Cli::parse();
