@@ -17,6 +17,7 @@ pub mod projector;
 pub mod publisher;
 pub mod queries;
 pub mod rebuild;
+mod shadow;
 pub mod verify;
 pub mod views;
 

@@ -10,6 +10,7 @@
 
 use crate::checkpoints::{self, READ_MODELS};
 use crate::projector::ProjectorError;
+use crate::shadow;
 use crate::views::*;
 use futures::stream::BoxStream;
 use futures::TryStreamExt;
@@ -261,8 +262,9 @@ async fn write_sqlite(
     Ok(())
 }
 
-/// PostgreSQL: `COPY`, in one transaction that also tells waiting API servers the new
-/// position.
+/// PostgreSQL: `COPY` into index-less twins of the tables, indexes built once at the end
+/// and the twins swapped in ([`crate::shadow`]), in one transaction that also tells
+/// waiting API servers the new position.
 async fn write_postgres(
     pool: &sqlx::PgPool,
     position: i64,
@@ -272,18 +274,23 @@ async fn write_postgres(
     checkpoints::claim(&mut tx, READ_MODELS, position).await?;
     let Tx::Postgres(t) = &mut tx else { unreachable!("a PostgreSQL transaction") };
     for table in READ_MODEL_TABLES {
-        sqlx::query(&format!("DELETE FROM {table}")).execute(&mut **t).await?;
+        shadow::create_twin(t, table).await?;
     }
     while let Some(next) = feed.recv().await {
         let Tx::Postgres(t) = &mut tx else { unreachable!("a PostgreSQL transaction") };
         match next {
             Feed::Rows(history, index) => {
-                copy_rows(&mut **t, history::TABLE, history::COLUMNS, history.into_iter().map(|r| r.cells())).await?;
-                copy_rows(&mut **t, index::TABLE, index::COLUMNS, index.into_iter().map(|r| r.cells())).await?;
+                let rows = history.into_iter().map(|r| r.cells());
+                copy_rows(t, &shadow::twin(history::TABLE), history::COLUMNS, rows).await?;
+                let rows = index.into_iter().map(|r| r.cells());
+                copy_rows(t, &shadow::twin(index::TABLE), index::COLUMNS, rows).await?;
             }
             Feed::Finish(model) => {
                 for (table, columns, rows) in tables(&model) {
-                    copy_rows(&mut **t, table, columns, rows).await?;
+                    copy_rows(t, &shadow::twin(table), columns, rows).await?;
+                }
+                for table in READ_MODEL_TABLES {
+                    shadow::swap_in(t, table).await?;
                 }
                 checkpoints::notify_projected(&mut tx, position).await?;
                 tx.commit().await?;

@@ -148,3 +148,47 @@ both_backends!(an_imported_log_projects_to_the_same_read_models, |backend| async
     rebuild::rebuild(&target, |_, _| {}).await.unwrap();
     assert_eq!(load_read_model(&target).await.unwrap(), load_read_model(&source).await.unwrap());
 });
+
+/// Every index and constraint of the read-model tables, as the database describes them.
+async fn read_model_schema(db: &Db) -> Vec<(String, String)> {
+    let tables: Vec<String> = views::READ_MODEL_TABLES.iter().map(|t| t.to_string()).collect();
+    match db.pool() {
+        promptos_store::Pool::Sqlite(pool) => sqlx::query_as(
+            "SELECT name, COALESCE(sql, '') FROM sqlite_master \
+             WHERE type = 'index' AND tbl_name IN (SELECT value FROM json_each($1)) ORDER BY name",
+        )
+        .bind(serde_json::to_string(&tables).unwrap())
+        .fetch_all(pool)
+        .await
+        .unwrap(),
+        promptos_store::Pool::Postgres(pool) => sqlx::query_as(
+            "SELECT indexname::text, indexdef FROM pg_indexes WHERE tablename = ANY($1) \
+             UNION ALL SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
+             WHERE conrelid IN (SELECT oid FROM pg_class WHERE relname = ANY($1)) ORDER BY 1, 2",
+        )
+        .bind(&tables)
+        .fetch_all(pool)
+        .await
+        .unwrap(),
+    }
+}
+
+both_backends!(a_rebuild_keeps_every_index_and_constraint_and_can_run_again, |backend| async move {
+    let (db, _s) = scratch_db(backend).await;
+    let writer = Writer::start(db.clone());
+    seed_prompt(&writer, "kept", 3).await;
+    let migrated = read_model_schema(&db).await;
+    assert!(migrated.iter().any(|(name, _)| name == "rm_prompts_live_name"), "{migrated:?}");
+    rebuild::rebuild(&db, |_, _| {}).await.unwrap();
+    rebuild::rebuild(&db, |_, _| {}).await.unwrap();
+    assert_eq!(read_model_schema(&db).await, migrated);
+    // The partial unique index still holds: a second live prompt of the same name fails.
+    let columns = "name, description, created_at, created_by, updated_at, updated_by, version_count, first_position, last_position";
+    let duplicate = format!("INSERT INTO rm_prompts (prompt_id, {columns}) SELECT 'other', {columns} FROM rm_prompts");
+    assert!(db.execute(&duplicate).await.is_err());
+    let projector = Projector::new(db.clone(), ProjectorOptions::default());
+    seed_prompt(&writer, "after", 1).await;
+    projector.catch_up().await.unwrap();
+    let (_, model) = load_read_model(&db).await.unwrap();
+    assert_eq!(model.prompts.len(), 2);
+});
