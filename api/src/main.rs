@@ -1,11 +1,14 @@
 use clap::Parser;
 use promptos_api::cli::{init_tracing, run, Cli};
 
+/// mimalloc for Rust and, through its `override` feature, for the bundled SQLite's C
+/// allocations too: per-thread heaps where glibc had threads queue on shared arenas
+/// (a third of a rebuild's profile), and freed memory returned to the system, which
+/// glibc's arenas kept (BENCHMARKS.md, #3 and #5).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    limit_malloc_arenas();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     let code = runtime.block_on(async {
@@ -20,18 +23,4 @@ fn main() {
     });
     drop(runtime);
     std::process::exit(code);
-}
-
-/// glibc gives each thread that allocates concurrently an arena of its own, up to eight
-/// per core, and keeps their freed memory: under load the server held 120 MB where two
-/// arenas need 76 MB, at the same throughput (BENCHMARKS.md, #5). Set before any thread
-/// starts; `MALLOC_ARENA_MAX` in the environment still wins.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: mallopt only sets an allocator parameter; called before other threads exist.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
-        }
-    }
 }
