@@ -98,7 +98,7 @@ pub(crate) async fn read(s: &Sizes) -> Result<Vec<Row>> {
     );
     drop(server);
     database.remove().await;
-    Ok(vec![row(s, "1", what, result, "≥ 50 % of bare axum; p99 ≤ 5 ms", ratio >= 0.5 && ours.ms(0.99) <= 5.0)])
+    Ok(vec![row(s, "1", what, result, "≥ 80 % of bare axum; p99 ≤ 3 ms", ratio >= 0.8 && ours.ms(0.99) <= 3.0)])
 }
 
 // ---------------------------------------------------------------------------------------
@@ -156,7 +156,7 @@ pub(crate) async fn write(s: &Sizes, postgres_url: &str) -> Result<Vec<Row>> {
         // The generated log leaves v2 live everywhere.
         let live: Arc<Vec<AtomicU8>> = Arc::new((0..most).map(|_| AtomicU8::new(2)).collect());
         let mut parts = Vec::new();
-        let mut at_most = None;
+        let (mut at_most, mut at_one) = (None, None);
         for &clients in &s.write_clients {
             let load =
                 deploy_load(&server, clients, s.write_duration, names.clone(), "staging", ("v1", "v2"), live.clone())
@@ -170,13 +170,17 @@ pub(crate) async fn write(s: &Sizes, postgres_url: &str) -> Result<Vec<Row>> {
             if clients == most {
                 at_most = Some((load.per_second(), load.ms(0.99)));
             }
+            if clients == 1 {
+                at_one = Some(load.ms(0.99));
+            }
         }
         let (rate, p99) = at_most.unwrap_or_default();
-        let floor = if backend == Backend::Sqlite { 500.0 } else { 1000.0 };
-        let target = format!("≥ {floor:.0}/s at 64 clients; p99 ≤ 50 ms");
+        // A run without the 1-client figure has nothing to hold to the 5 ms.
+        let one_ok = at_one.is_none_or(|p99| p99 <= 5.0);
+        let target = "≥ 2,000/s and p99 ≤ 50 ms at 64 clients; p99 ≤ 5 ms at 1 client";
         let what =
             format!("write path: deploys, {} s per run ({})", s.write_duration.as_secs_f64(), backend_name(backend));
-        rows.push(row(s, "2", what, parts.join("; "), &target, rate >= floor && p99 <= 50.0));
+        rows.push(row(s, "2", what, parts.join("; "), target, rate >= 2000.0 && p99 <= 50.0 && one_ok));
         drop(server);
         database.remove().await;
     }

@@ -198,16 +198,16 @@ pub async fn sdk(s: &Sizes) -> Result<Vec<Row>> {
             "7",
             format!("SDK: deploy response → subscribed SDK has the new version, {} deploys, over NATS", s.sdk_deploys),
             latency_summary(&nats_samples),
-            "p99 ≤ 10 ms",
-            percentile(&nats_samples, 0.99) <= Duration::from_millis(10),
+            "p99 ≤ 5 ms",
+            percentile(&nats_samples, 0.99) <= Duration::from_millis(5),
         ),
         row(
             s,
             "7",
             format!("the same over SSE, {} deploys", s.sdk_deploys),
             latency_summary(&sse_samples),
-            "p99 ≤ 10 ms",
-            percentile(&sse_samples, 0.99) <= Duration::from_millis(10),
+            "p99 ≤ 5 ms",
+            percentile(&sse_samples, 0.99) <= Duration::from_millis(5),
         ),
     ])
 }
