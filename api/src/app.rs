@@ -26,9 +26,22 @@ pub struct Settings {
     pub ui: crate::http::ui::UiSource,
 }
 
-/// Shared by every handler.
+/// Shared by every handler: one pointer, so the per-request clone axum makes of its state
+/// is one reference count, not one per field (the clones and drops of a field-by-field
+/// state were a third of the read path's profile; BENCHMARKS.md, #1).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] points to.
+pub struct Shared {
     pub db: Db,
     pub commands: Commands,
     pub follower: Follower,
@@ -91,7 +104,7 @@ impl AppState {
         let follower = Follower::start(db.clone(), caches.clone(), environments.clone(), in_process).await?;
         let secret = tokens::signing_secret(&db, args.jwt_secret.as_deref()).await?;
         let context = Context { environments, protected_environments: protected_environments.clone() };
-        let state = Self {
+        let state = Self(Arc::new(Shared {
             commands: Commands::new(db.clone(), writer, context),
             gate: crate::gate::DbGate::new(db.clone()),
             db,
@@ -111,7 +124,7 @@ impl AppState {
             optimizer,
             metrics: Arc::new(crate::metrics::Metrics::new()),
             verify: Arc::default(),
-        };
+        }));
         let bootstrap = state.bootstrap_admin(args.admin_password.clone()).await?;
         if state.optimizer.configured() {
             goals::seed(&state).await?;
