@@ -62,6 +62,34 @@ impl Prompts {
         self.runtime.block_on(self.inner.get_for(name, env, subject_key, vars))
     }
 
+    /// See [`crate::Prompts::get_chat`].
+    ///
+    /// ```no_run
+    /// # fn run(prompts: promptos_sdk::blocking::Prompts) -> Result<(), promptos_sdk::Error> {
+    /// let chat = prompts.get_chat("support-chat", "production", minijinja::context! { question => "Hi" })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn get_chat(&self, name: &str, env: &str, vars: impl Serialize) -> Result<crate::ChatPrompt> {
+        self.runtime.block_on(self.inner.get_chat(name, env, vars))
+    }
+
+    /// See [`crate::Prompts::get_chat_for`].
+    ///
+    /// ```no_run
+    /// # fn run(prompts: promptos_sdk::blocking::Prompts) -> Result<(), promptos_sdk::Error> {
+    /// let chat = prompts.get_chat_for("support-chat", "production", "user-4711", minijinja::context! {})?;
+    /// # Ok(()) }
+    /// ```
+    pub fn get_chat_for(
+        &self,
+        name: &str,
+        env: &str,
+        subject_key: &str,
+        vars: impl Serialize,
+    ) -> Result<crate::ChatPrompt> {
+        self.runtime.block_on(self.inner.get_chat_for(name, env, subject_key, vars))
+    }
+
     /// See [`crate::Prompts::get_template`].
     ///
     /// ```no_run

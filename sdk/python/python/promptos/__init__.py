@@ -1,0 +1,43 @@
+"""PromptOS for Python: the prompt live in an environment with one call, cached, and
+refreshed by push the moment someone deploys.
+
+>>> import promptos
+>>> prompts = promptos.Prompts("http://127.0.0.1:8080", api_key="pos_…")  # doctest: +SKIP
+>>> prompts.get("greeting", name="Alex")  # doctest: +SKIP
+'Hello Alex!'
+
+The client is the Rust SDK's (one cache, one change-feed client, one renderer and one
+A/B bucketing function for every language), loaded as ``promptos._native``.
+"""
+
+from ._client import Change, Chat, Prompts, Served, Template
+from ._native import __version__
+from .errors import (
+    ConfigurationError,
+    MissingVariable,
+    PromptNotFound,
+    PromptosError,
+    ProtocolError,
+    RenderError,
+    Unauthorized,
+    Unavailable,
+    WrongKind,
+)
+
+__all__ = [
+    "Prompts",
+    "Chat",
+    "Served",
+    "Template",
+    "Change",
+    "PromptosError",
+    "PromptNotFound",
+    "MissingVariable",
+    "RenderError",
+    "Unauthorized",
+    "Unavailable",
+    "WrongKind",
+    "ProtocolError",
+    "ConfigurationError",
+    "__version__",
+]

@@ -1,0 +1,95 @@
+//! Python values to JSON for the renderer, and JSON back to Python.
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use serde_json::{Map, Number, Value};
+
+/// Deepest nesting accepted in template variables.
+const MAX_DEPTH: usize = 64;
+
+/// The variables a template is rendered with: a `dict` of JSON-like values (`str`,
+/// `int`, `float`, `bool`, `None`, and lists, tuples and dicts of them).
+pub fn variables(dict: Option<&Bound<'_, PyDict>>) -> PyResult<Value> {
+    let mut map = Map::new();
+    if let Some(dict) = dict {
+        for (key, value) in dict.iter() {
+            let key: String = key.extract().map_err(|_| PyTypeError::new_err("variable names must be str"))?;
+            let value = to_json(&value, 0).map_err(|e| PyTypeError::new_err(format!("variable {key:?}: {e}")))?;
+            map.insert(key, value);
+        }
+    }
+    Ok(Value::Object(map))
+}
+
+fn to_json(value: &Bound<'_, PyAny>, depth: usize) -> Result<Value, String> {
+    if depth > MAX_DEPTH {
+        return Err(format!("nested deeper than {MAX_DEPTH} levels"));
+    }
+    if value.is_none() {
+        return Ok(Value::Null);
+    }
+    // bool before int: Python's bool is an int.
+    if let Ok(b) = value.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if let Ok(s) = value.cast::<PyString>() {
+        return Ok(Value::String(s.to_cow().map_err(|e| e.to_string())?.into_owned()));
+    }
+    if value.is_instance_of::<PyInt>() {
+        if let Ok(n) = value.extract::<i64>() {
+            return Ok(Value::Number(n.into()));
+        }
+        if let Ok(n) = value.extract::<u64>() {
+            return Ok(Value::Number(n.into()));
+        }
+        return Err("an int beyond 64 bits".into());
+    }
+    if let Ok(f) = value.cast::<PyFloat>() {
+        return Number::from_f64(f.value()).map(Value::Number).ok_or_else(|| "a float that is NaN or infinite".into());
+    }
+    if let Ok(list) = value.cast::<PyList>() {
+        return list.iter().map(|item| to_json(&item, depth + 1)).collect::<Result<_, _>>().map(Value::Array);
+    }
+    if let Ok(tuple) = value.cast::<PyTuple>() {
+        return tuple.iter().map(|item| to_json(&item, depth + 1)).collect::<Result<_, _>>().map(Value::Array);
+    }
+    if let Ok(dict) = value.cast::<PyDict>() {
+        let mut map = Map::new();
+        for (k, v) in dict.iter() {
+            let k: String = k.extract().map_err(|_| "a dict with a key that is not str".to_owned())?;
+            map.insert(k, to_json(&v, depth + 1)?);
+        }
+        return Ok(Value::Object(map));
+    }
+    let type_name = value.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
+    Err(format!("{type_name} cannot be used in a template (pass str, int, float, bool, None, list or dict)"))
+}
+
+/// A JSON value as the equivalent Python object.
+pub fn to_python<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.into_pyobject(py)?.into_any(),
+            (None, Some(u)) => u.into_pyobject(py)?.into_any(),
+            _ => n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any(),
+        },
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(to_python(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (k, v) in map {
+                dict.set_item(k, to_python(py, v)?)?;
+            }
+            dict.into_any()
+        }
+    })
+}
