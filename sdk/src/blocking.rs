@@ -48,7 +48,21 @@ impl Prompts {
     /// # Ok(()) }
     /// ```
     pub fn get(&self, name: &str, env: &str, vars: impl Serialize) -> Result<String> {
+        if let Some(served) = self.inner.get_cached(name, env, &vars) {
+            return served;
+        }
         self.runtime.block_on(self.inner.get(name, env, vars))
+    }
+
+    /// See [`crate::Prompts::get_cached`].
+    ///
+    /// ```no_run
+    /// # fn run(prompts: promptos_sdk::blocking::Prompts) {
+    /// let cached = prompts.get_cached("greeting", "production", minijinja::context! { name => "Alex" });
+    /// # }
+    /// ```
+    pub fn get_cached(&self, name: &str, env: &str, vars: impl Serialize) -> Option<Result<String>> {
+        self.inner.get_cached(name, env, vars)
     }
 
     /// See [`crate::Prompts::get_for`].

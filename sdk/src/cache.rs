@@ -58,6 +58,13 @@ impl Drop for Inner {
 }
 
 impl Inner {
+    /// The cached entry for `name` in `env` if it may be served without asking the
+    /// server: within the TTL and with no change announced since it was fetched.
+    pub(crate) fn fresh(&self, name: &str, env: &str) -> Option<Arc<Entry>> {
+        let entry = self.cache.get(&(name.to_owned(), env.to_owned()))?;
+        (entry.checked.elapsed() < self.ttl && !entry.due.load(Ordering::Relaxed)).then_some(entry)
+    }
+
     pub(crate) async fn entry(&self, name: &str, env: &str) -> Result<Arc<Entry>> {
         let key = (name.to_owned(), env.to_owned());
         let cached = self.cache.get(&key);

@@ -239,6 +239,24 @@ impl Prompts {
         }
     }
 
+    /// [`Prompts::get`] when the cache can answer without waiting (the prompt is cached,
+    /// within the TTL, and no change was announced since): never does I/O. `None`
+    /// otherwise; then call `get`.
+    ///
+    /// ```no_run
+    /// # async fn run(prompts: promptos_sdk::Prompts) -> Result<(), promptos_sdk::Error> {
+    /// let vars = minijinja::context! { name => "Alex" };
+    /// let text = match prompts.get_cached("greeting", "production", &vars) {
+    ///     Some(served) => served?,
+    ///     None => prompts.get("greeting", "production", &vars).await?,
+    /// };
+    /// # Ok(()) }
+    /// ```
+    pub fn get_cached(&self, name: &str, env: &str, vars: impl Serialize) -> Option<Result<String>> {
+        let entry = self.inner.fresh(name, env)?;
+        Some(entry.compiled.render(&Value::from_serialize(&vars), self.inner.strict))
+    }
+
     /// The prompt deployed as `name` in `env`, rendered with `vars` (anything that
     /// serializes to a map: `minijinja::context!{..}`, a `HashMap`, a struct).
     ///
@@ -252,6 +270,9 @@ impl Prompts {
     /// # Ok(()) }
     /// ```
     pub async fn get(&self, name: &str, env: &str, vars: impl Serialize) -> Result<String> {
+        if let Some(served) = self.get_cached(name, env, &vars) {
+            return served;
+        }
         let entry = self.inner.entry(name, env).await?;
         entry.compiled.render(&Value::from_serialize(&vars), self.inner.strict)
     }

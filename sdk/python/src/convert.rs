@@ -1,66 +1,68 @@
 //! Python values to JSON for the renderer, and JSON back to Python.
 
+use promptos_sdk::minijinja::Value as Vars;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
-use serde_json::{Map, Number, Value};
+use serde_json::Value;
 
 /// Deepest nesting accepted in template variables.
 const MAX_DEPTH: usize = 64;
 
-/// The variables a template is rendered with: a `dict` of JSON-like values (`str`,
-/// `int`, `float`, `bool`, `None`, and lists, tuples and dicts of them).
-pub fn variables(dict: Option<&Bound<'_, PyDict>>) -> PyResult<Value> {
-    let mut map = Map::new();
+/// The variables a template is rendered with: a `dict` of `str`, `int`, `float`,
+/// `bool`, `None`, and lists, tuples and dicts of them, as the renderer's own values
+/// (no JSON in between: this is on every `get`).
+pub fn variables(dict: Option<&Bound<'_, PyDict>>) -> PyResult<Vars> {
+    let mut map = std::collections::BTreeMap::new();
     if let Some(dict) = dict {
         for (key, value) in dict.iter() {
             let key: String = key.extract().map_err(|_| PyTypeError::new_err("variable names must be str"))?;
-            let value = to_json(&value, 0).map_err(|e| PyTypeError::new_err(format!("variable {key:?}: {e}")))?;
+            let value = to_value(&value, 0).map_err(|e| PyTypeError::new_err(format!("variable {key:?}: {e}")))?;
             map.insert(key, value);
         }
     }
-    Ok(Value::Object(map))
+    Ok(Vars::from(map))
 }
 
-fn to_json(value: &Bound<'_, PyAny>, depth: usize) -> Result<Value, String> {
+fn to_value(value: &Bound<'_, PyAny>, depth: usize) -> Result<Vars, String> {
     if depth > MAX_DEPTH {
         return Err(format!("nested deeper than {MAX_DEPTH} levels"));
     }
     if value.is_none() {
-        return Ok(Value::Null);
+        return Ok(Vars::from(()));
+    }
+    if let Ok(s) = value.cast::<PyString>() {
+        return Ok(Vars::from(s.to_cow().map_err(|e| e.to_string())?.into_owned()));
     }
     // bool before int: Python's bool is an int.
     if let Ok(b) = value.cast::<PyBool>() {
-        return Ok(Value::Bool(b.is_true()));
-    }
-    if let Ok(s) = value.cast::<PyString>() {
-        return Ok(Value::String(s.to_cow().map_err(|e| e.to_string())?.into_owned()));
+        return Ok(Vars::from(b.is_true()));
     }
     if value.is_instance_of::<PyInt>() {
         if let Ok(n) = value.extract::<i64>() {
-            return Ok(Value::Number(n.into()));
+            return Ok(Vars::from(n));
         }
         if let Ok(n) = value.extract::<u64>() {
-            return Ok(Value::Number(n.into()));
+            return Ok(Vars::from(n));
         }
         return Err("an int beyond 64 bits".into());
     }
     if let Ok(f) = value.cast::<PyFloat>() {
-        return Number::from_f64(f.value()).map(Value::Number).ok_or_else(|| "a float that is NaN or infinite".into());
+        return Ok(Vars::from(f.value()));
     }
     if let Ok(list) = value.cast::<PyList>() {
-        return list.iter().map(|item| to_json(&item, depth + 1)).collect::<Result<_, _>>().map(Value::Array);
+        return list.iter().map(|item| to_value(&item, depth + 1)).collect::<Result<Vec<_>, _>>().map(Vars::from);
     }
     if let Ok(tuple) = value.cast::<PyTuple>() {
-        return tuple.iter().map(|item| to_json(&item, depth + 1)).collect::<Result<_, _>>().map(Value::Array);
+        return tuple.iter().map(|item| to_value(&item, depth + 1)).collect::<Result<Vec<_>, _>>().map(Vars::from);
     }
     if let Ok(dict) = value.cast::<PyDict>() {
-        let mut map = Map::new();
+        let mut map = std::collections::BTreeMap::new();
         for (k, v) in dict.iter() {
             let k: String = k.extract().map_err(|_| "a dict with a key that is not str".to_owned())?;
-            map.insert(k, to_json(&v, depth + 1)?);
+            map.insert(k, to_value(&v, depth + 1)?);
         }
-        return Ok(Value::Object(map));
+        return Ok(Vars::from(map));
     }
     let type_name = value.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
     Err(format!("{type_name} cannot be used in a template (pass str, int, float, bool, None, list or dict)"))

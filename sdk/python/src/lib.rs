@@ -98,7 +98,16 @@ impl Client {
     #[pyo3(signature = (name, env, variables=None))]
     fn get(&self, py: Python<'_>, name: &str, env: &str, variables: Option<&Bound<'_, PyDict>>) -> PyResult<String> {
         let vars = convert::variables(variables)?;
-        self.call(py, |c| c.get(name, env, &vars))
+        // A cached prompt is served without releasing the GIL: no I/O, and a release and
+        // re-acquire would cost more than the render.
+        let cached = {
+            let guard = self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            guard.as_ref().and_then(|client| client.get_cached(name, env, &vars))
+        };
+        match cached {
+            Some(served) => served.map_err(|e| errors::to_py(py, e)),
+            None => self.call(py, |c| c.get(name, env, &vars)),
+        }
     }
 
     /// The chat prompt live as `name` in `env`: `(messages, config, version)`.
