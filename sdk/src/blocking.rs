@@ -145,4 +145,13 @@ impl Prompts {
     pub fn is_stale(&self) -> bool {
         self.inner.is_stale()
     }
+
+    /// See [`crate::Prompts::is_prompt_stale`].
+    ///
+    /// ```no_run
+    /// # fn run(prompts: promptos_sdk::blocking::Prompts) { let _ = prompts.is_prompt_stale("greeting", "production"); }
+    /// ```
+    pub fn is_prompt_stale(&self, name: &str, env: &str) -> bool {
+        self.inner.is_prompt_stale(name, env)
+    }
 }

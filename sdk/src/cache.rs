@@ -21,6 +21,20 @@ pub(crate) struct Entry {
     pub checked: Instant,
     /// Set when a change was announced but the refresh failed: revalidate on next use.
     pub due: AtomicBool,
+    /// Not confirmed by the server since it was loaded from the snapshot, or the last
+    /// attempt to revalidate it could not reach the server.
+    pub unconfirmed: AtomicBool,
+}
+
+impl Entry {
+    fn new(compiled: Compiled, checked: Instant, unconfirmed: bool) -> Self {
+        Self { compiled, checked, due: AtomicBool::new(false), unconfirmed: AtomicBool::new(unconfirmed) }
+    }
+
+    /// What is served from this entry may be older than what is deployed.
+    pub(crate) fn is_stale(&self) -> bool {
+        self.due.load(Ordering::Relaxed) || self.unconfirmed.load(Ordering::Relaxed)
+    }
 }
 
 /// The newest thing this client has heard about a key, whether or not it holds the
@@ -92,6 +106,7 @@ impl Inner {
             Err(FetchError::Answer(e)) => Err(e),
             Err(FetchError::Unreachable(why)) => match cached {
                 Some(entry) => {
+                    entry.unconfirmed.store(true, Ordering::Relaxed);
                     tracing::warn!(prompt = name, environment = env, reason = %why, "PromptOS unreachable; serving the last known prompt");
                     Ok(entry)
                 }
@@ -188,7 +203,7 @@ impl Inner {
         let t = &compiled.template;
         let key = (t.prompt_name.clone(), t.environment.clone());
         let position = t.position;
-        let fresh = Arc::new(Entry { compiled, checked: Instant::now(), due: AtomicBool::new(false) });
+        let fresh = Arc::new(Entry::new(compiled, Instant::now(), false));
         let result = self.cache.entry(key.clone()).and_compute_with(|existing| {
             // Read under the entry's lock: a change applied meanwhile marks first and
             // then looks at the cache, so one of the two sees the other.
@@ -231,7 +246,7 @@ impl Inner {
         let t = &compiled.template;
         let key = (t.prompt_name.clone(), t.environment.clone());
         let checked = Instant::now().checked_sub(self.ttl * 2).unwrap_or_else(Instant::now);
-        self.cache.insert(key, Arc::new(Entry { compiled, checked, due: AtomicBool::new(false) }));
+        self.cache.insert(key, Arc::new(Entry::new(compiled, checked, true)));
     }
 
     /// Applies a change message: refreshes the affected entry if the message is newer
@@ -275,7 +290,11 @@ impl Inner {
         let entries: Vec<Arc<Entry>> = self.cache.iter().map(|(_, v)| v).collect();
         for entry in entries {
             let t = &entry.compiled.template;
-            let _ = self.fetch(&t.prompt_name, &t.environment, Some(&entry), None).await;
+            if let Err(FetchError::Unreachable(_)) =
+                self.fetch(&t.prompt_name, &t.environment, Some(&entry), None).await
+            {
+                entry.unconfirmed.store(true, Ordering::Relaxed);
+            }
         }
     }
 }

@@ -412,4 +412,22 @@ impl Prompts {
     pub fn is_stale(&self) -> bool {
         self.inner.stale.load(Ordering::Relaxed)
     }
+
+    /// True when what this client serves for `name` in `env` may be older than what is
+    /// deployed: the server could not be reached at the last attempt (as
+    /// [`Prompts::is_stale`]), or this prompt came from the snapshot and the server has
+    /// not confirmed it since, or its last revalidation or the refresh after an
+    /// announced change failed. False for a prompt confirmed by the server while the
+    /// server is reachable.
+    ///
+    /// ```no_run
+    /// # fn run(prompts: promptos_sdk::Prompts) {
+    /// if prompts.is_prompt_stale("greeting", "production") {
+    ///     eprintln!("serving the last known greeting; it may be out of date");
+    /// }
+    /// # }
+    /// ```
+    pub fn is_prompt_stale(&self, name: &str, env: &str) -> bool {
+        self.is_stale() || self.inner.cache.get(&(name.to_owned(), env.to_owned())).is_some_and(|e| e.is_stale())
+    }
 }

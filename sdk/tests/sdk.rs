@@ -109,6 +109,40 @@ async fn with_the_server_down_the_sdk_serves_the_last_known_text_and_a_snapshot_
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staleness_is_told_per_prompt_until_the_server_confirms_it() {
+    let mut server = Server::start(None).await;
+    server.prompt("greeting", "Hello {{ who }}", 1, &["production"]).await;
+    server.prompt("farewell", "Bye {{ who }}", 1, &["production"]).await;
+    let key = server.api_key(&["production"]).await;
+    let dir = promptos_testkit::temp_dir();
+    let snapshot = dir.path().join("prompts.json");
+    let first = Prompts::connect(&server.base).api_key(&key).ttl(HOURS).snapshot_file(&snapshot).build().await.unwrap();
+    assert_eq!(current(&first, "greeting").await, "Hello Alex v1");
+    assert_eq!(current(&first, "farewell").await, "Bye Alex v1");
+    assert!(!first.is_prompt_stale("greeting", "production"));
+    eventually(PUSH_DEADLINE, "the snapshot to hold both prompts", || async {
+        std::fs::read_to_string(&snapshot).is_ok_and(|s| s.contains("Hello {{ who }}") && s.contains("Bye {{ who }}"))
+    })
+    .await;
+
+    // A second process starts from the snapshot while the server is up: what it loaded
+    // is stale until the server confirms it, one prompt at a time.
+    let second =
+        Prompts::connect(&server.base).api_key(&key).ttl(HOURS).snapshot_file(&snapshot).build().await.unwrap();
+    assert!(!second.is_stale());
+    assert!(second.is_prompt_stale("greeting", "production"));
+    assert!(second.is_prompt_stale("farewell", "production"));
+    assert_eq!(current(&second, "greeting").await, "Hello Alex v1");
+    assert!(!second.is_prompt_stale("greeting", "production"), "confirmed by the server");
+    assert!(second.is_prompt_stale("farewell", "production"), "not asked for yet");
+
+    server.stop();
+    eventually(PUSH_DEADLINE, "the SDK to notice the server is gone", || async { second.is_stale() }).await;
+    assert!(second.is_prompt_stale("greeting", "production"));
+    assert_eq!(current(&second, "greeting").await, "Hello Alex v1", "the last known text is served");
+}
+
 /// Several processes may share one snapshot path: each writes through a temporary file
 /// of its own, so another writer's (or a crashed one's) leftover never blocks or
 /// corrupts this one's snapshot, and a reader always finds a whole file.
