@@ -1,6 +1,6 @@
 //! Python values to JSON for the renderer, and JSON back to Python.
 
-use promptos_sdk::minijinja::Value as Vars;
+pub use promptos_sdk::minijinja::Value as Vars;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};

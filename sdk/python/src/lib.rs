@@ -9,46 +9,138 @@
 
 mod convert;
 mod errors;
+mod instance;
 
-use promptos_sdk::blocking;
+use arc_swap::ArcSwap;
+use instance::Instance;
+use promptos_sdk::{blocking, PromptsBuilder};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use std::sync::RwLock;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A client of one PromptOS server (see `promptos.Prompts`).
+///
+/// Fork-safe: a client used in a child process after `fork()` is rebuilt there on first
+/// use (see [`instance`]), with its `on_change` callbacks, and never touches the
+/// parent's runtime or connections.
 #[pyclass(module = "promptos._native", frozen)]
 struct Client {
-    /// `None` once closed.
-    inner: RwLock<Option<blocking::Prompts>>,
+    config: Config,
+    /// Lock-free, so a lock held by a parent's thread at `fork()` cannot stall the child.
+    slot: ArcSwap<Instance>,
+    listeners: ArcSwap<Vec<Arc<Py<PyAny>>>>,
 }
 
-/// What a call on a closed client answers.
-enum Failure {
-    Closed,
-    Sdk(promptos_sdk::Error),
+/// What the client was built with, to build it again in a child process.
+struct Config {
+    url: String,
+    api_key: Option<String>,
+    nats_url: Option<String>,
+    snapshot_path: Option<PathBuf>,
+    ttl: Duration,
+    timeout: Duration,
+    strict: bool,
+    change_feed: bool,
+}
+
+impl Config {
+    fn builder(&self) -> PromptsBuilder {
+        let mut builder = promptos_sdk::Prompts::connect(&self.url).ttl(self.ttl).request_timeout(self.timeout);
+        if let Some(key) = &self.api_key {
+            builder = builder.api_key(key);
+        }
+        if let Some(nats) = &self.nats_url {
+            builder = builder.nats_url(nats);
+        }
+        if let Some(path) = &self.snapshot_path {
+            builder = builder.snapshot_file(path);
+        }
+        if !self.strict {
+            builder = builder.lenient();
+        }
+        if !self.change_feed {
+            builder = builder.without_change_feed();
+        }
+        builder
+    }
+}
+
+fn closed() -> PyErr {
+    PyRuntimeError::new_err("this PromptOS client is closed")
 }
 
 impl Client {
-    /// Runs `call` on the SDK client with the GIL released.
+    /// The client of this process: the one built here, or a new one if this process was
+    /// forked from the one that built it.
+    fn current(&self, py: Python<'_>) -> PyResult<Arc<Instance>> {
+        let seen = self.slot.load_full();
+        if seen.client().is_none() {
+            return Err(closed());
+        }
+        if seen.is_current() {
+            return Ok(seen);
+        }
+        let client = py.detach(|| blocking::Prompts::build(self.config.builder())).map_err(|e| errors::to_py(py, e))?;
+        for callback in self.listeners.load().iter() {
+            listen(&client, callback.clone());
+        }
+        let fresh = Arc::new(Instance::new(Some(client)));
+        let previous = self.slot.compare_and_swap(&seen, fresh.clone());
+        if Arc::ptr_eq(&previous, &seen) {
+            Ok(fresh)
+        } else {
+            // Another thread of this process rebuilt it (or closed it) first.
+            drop(previous);
+            py.detach(move || drop(fresh));
+            self.current(py)
+        }
+    }
+
+    /// Runs `call` on this process's SDK client with the GIL released.
     fn call<T: Send>(
         &self,
         py: Python<'_>,
         call: impl FnOnce(&blocking::Prompts) -> promptos_sdk::Result<T> + Send,
     ) -> PyResult<T> {
-        let result = py.detach(|| {
-            let guard = self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-            match guard.as_ref() {
-                Some(client) => call(client).map_err(Failure::Sdk),
-                None => Err(Failure::Closed),
-            }
-        });
-        result.map_err(|failure| match failure {
-            Failure::Closed => PyRuntimeError::new_err("this PromptOS client is closed"),
-            Failure::Sdk(e) => errors::to_py(py, e),
+        let instance = self.current(py)?;
+        py.detach(move || {
+            let client = instance.client().expect("current() answers open clients only");
+            call(client)
         })
+        .map_err(|e| errors::to_py(py, e))
     }
+
+    /// The rendered text if the cache can answer without I/O; `Ok(None)` otherwise
+    /// (including in a forked child that has not rebuilt its client yet).
+    fn cached(&self, py: Python<'_>, name: &str, env: &str, vars: &convert::Vars) -> PyResult<Option<String>> {
+        let instance = self.slot.load();
+        let Some(client) = instance.client() else { return Err(closed()) };
+        if !instance.is_current() {
+            return Ok(None);
+        }
+        client.get_cached(name, env, vars).transpose().map_err(|e| errors::to_py(py, e))
+    }
+}
+
+/// Calls `callback(change: dict)` for every change `client` receives, on its feed's
+/// thread, after its cache holds the new version.
+fn listen(client: &blocking::Prompts, callback: Arc<Py<PyAny>>) {
+    client.on_change(move |change| {
+        Python::attach(|py| {
+            let delivered = serde_json::to_value(change)
+                .map_err(|e| PyRuntimeError::new_err(e.to_string()))
+                .and_then(|json| convert::to_python(py, &json))
+                .and_then(|arg| callback.call1(py, (arg,)));
+            if let Err(e) = delivered {
+                // An exception in the application's callback must not stop the feed;
+                // Python reports it as unraisable (sys.unraisablehook).
+                e.write_unraisable(py, Some(callback.bind(py)));
+            }
+        })
+    });
 }
 
 #[pymethods]
@@ -61,7 +153,7 @@ impl Client {
         url: String,
         api_key: Option<String>,
         nats_url: Option<String>,
-        snapshot_path: Option<std::path::PathBuf>,
+        snapshot_path: Option<PathBuf>,
         ttl_seconds: f64,
         timeout_seconds: f64,
         strict: bool,
@@ -72,26 +164,22 @@ impl Client {
                 PyValueError::new_err(format!("{name} must be a positive number of seconds, not {value}"))
             })
         };
-        let mut builder = promptos_sdk::Prompts::connect(url)
-            .ttl(seconds("ttl_seconds", ttl_seconds)?)
-            .request_timeout(seconds("timeout_seconds", timeout_seconds)?);
-        if let Some(key) = api_key {
-            builder = builder.api_key(key);
-        }
-        if let Some(nats) = nats_url {
-            builder = builder.nats_url(nats);
-        }
-        if let Some(path) = snapshot_path {
-            builder = builder.snapshot_file(path);
-        }
-        if !strict {
-            builder = builder.lenient();
-        }
-        if !change_feed {
-            builder = builder.without_change_feed();
-        }
-        let client = py.detach(|| blocking::Prompts::build(builder)).map_err(|e| errors::to_py(py, e))?;
-        Ok(Client { inner: RwLock::new(Some(client)) })
+        let config = Config {
+            url,
+            api_key,
+            nats_url,
+            snapshot_path,
+            ttl: seconds("ttl_seconds", ttl_seconds)?,
+            timeout: seconds("timeout_seconds", timeout_seconds)?,
+            strict,
+            change_feed,
+        };
+        let client = py.detach(|| blocking::Prompts::build(config.builder())).map_err(|e| errors::to_py(py, e))?;
+        Ok(Client {
+            config,
+            slot: ArcSwap::from_pointee(Instance::new(Some(client))),
+            listeners: ArcSwap::from_pointee(Vec::new()),
+        })
     }
 
     /// The text prompt live as `name` in `env`, rendered with `variables`.
@@ -100,14 +188,24 @@ impl Client {
         let vars = convert::variables(variables)?;
         // A cached prompt is served without releasing the GIL: no I/O, and a release and
         // re-acquire would cost more than the render.
-        let cached = {
-            let guard = self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-            guard.as_ref().and_then(|client| client.get_cached(name, env, &vars))
-        };
-        match cached {
-            Some(served) => served.map_err(|e| errors::to_py(py, e)),
+        match self.cached(py, name, env, &vars)? {
+            Some(text) => Ok(text),
             None => self.call(py, |c| c.get(name, env, &vars)),
         }
+    }
+
+    /// `get` if the cache can answer without I/O (cached, within the TTL, no change
+    /// announced since); `None` otherwise. For asyncio: never waits.
+    #[pyo3(signature = (name, env, variables=None))]
+    fn get_cached(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        env: &str,
+        variables: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Option<String>> {
+        let vars = convert::variables(variables)?;
+        self.cached(py, name, env, &vars)
     }
 
     /// The chat prompt live as `name` in `env`: `(messages, config, version)`.
@@ -155,10 +253,12 @@ impl Client {
         chat_to_python(py, chat)
     }
 
-    /// The deployed answer for `name` in `env` as a dict (the server's JSON).
+    /// The deployed answer for `name` in `env` as a dict (the server's JSON), with
+    /// `is_stale` for this prompt.
     fn template<'py>(&self, py: Python<'py>, name: &str, env: &str) -> PyResult<Bound<'py, PyAny>> {
-        let template = self.call(py, |c| c.get_template(name, env))?;
-        let json = serde_json::to_value(&template).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        let (template, stale) = self.call(py, |c| Ok((c.get_template(name, env)?, c.is_prompt_stale(name, env))))?;
+        let mut json = serde_json::to_value(&template).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        json["is_stale"] = serde_json::Value::Bool(stale);
         convert::to_python(py, &json)
     }
 
@@ -170,33 +270,48 @@ impl Client {
     /// Calls `callback(change: dict)` for every change the feed delivers, on the feed's
     /// thread, after the cache holds the new version.
     fn on_change(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
-        self.call(py, move |c| {
-            c.on_change(move |change| {
-                Python::attach(|py| {
-                    let delivered = serde_json::to_value(change)
-                        .map_err(|e| PyRuntimeError::new_err(e.to_string()))
-                        .and_then(|json| convert::to_python(py, &json))
-                        .and_then(|arg| callback.call1(py, (arg,)));
-                    if let Err(e) = delivered {
-                        // An exception in the application's callback must not stop the
-                        // feed; Python reports it as unraisable (sys.unraisablehook).
-                        e.write_unraisable(py, Some(callback.bind(py)));
-                    }
-                })
-            });
-            Ok(())
-        })
+        let callback = Arc::new(callback);
+        self.listeners.rcu(|list| {
+            let mut list = Vec::clone(list);
+            list.push(callback.clone());
+            list
+        });
+        let instance = self.current(py)?;
+        listen(instance.client().expect("current() answers open clients only"), callback);
+        Ok(())
     }
 
-    /// True when the last attempt to reach the server failed.
-    fn is_stale(&self, py: Python<'_>) -> PyResult<bool> {
-        self.call(py, |c| Ok(c.is_stale()))
+    /// True when the last attempt to reach the server failed; with `name` and `env`,
+    /// when what is served for that prompt may be older than what is deployed.
+    #[pyo3(signature = (name=None, env=None))]
+    fn is_stale(&self, name: Option<&str>, env: Option<&str>) -> PyResult<bool> {
+        let instance = self.slot.load();
+        let Some(client) = instance.client() else { return Err(closed()) };
+        Ok(match (name, env) {
+            (Some(name), Some(env)) => client.is_prompt_stale(name, env),
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(PyValueError::new_err("is_stale needs both name and env, or neither"))
+            }
+            (None, None) => client.is_stale(),
+        })
     }
 
     /// Stops the change feed and releases the client's runtime and connections.
     fn close(&self, py: Python<'_>) {
-        let client = py.detach(|| self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner()).take());
-        py.detach(move || drop(client));
+        let previous = self.slot.swap(Arc::new(Instance::new(None)));
+        py.detach(move || drop(previous));
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let previous = self.slot.swap(Arc::new(Instance::new(None)));
+        if previous.client().is_some() && previous.is_current() {
+            // Dropped while this thread holds the GIL, and the feed's thread may be
+            // waiting for it to call a callback: the runtime is shut down on a thread of
+            // its own so that neither waits for the other.
+            let _ = std::thread::Builder::new().name("promptos-close".into()).spawn(move || drop(previous));
+        }
     }
 }
 
@@ -214,6 +329,7 @@ fn chat_to_python(py: Python<'_>, chat: promptos_sdk::ChatPrompt) -> PyResult<Bo
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    instance::watch_forks();
     m.add_class::<Client>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -144,3 +144,70 @@ def test_the_example_chatbot_prints_the_new_text_after_a_deploy_without_a_restar
     finally:
         bot.kill()
         bot.wait()
+
+
+def test_the_example_chatbot_sends_the_deployed_chat_prompt_to_an_openai_compatible_server(server):
+    """The `openai` client, pointed at a local server that speaks its wire format (a paid
+    service's stand-in), receives the rendered messages and the deployed model config."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from pathlib import Path
+
+    received = []
+
+    class FakeOpenAI(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received.append((self.path, self.headers.get("Authorization"), body))
+            answer = json.dumps({
+                "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": "Your order ships today."}}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            }).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    fake = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
+    threading.Thread(target=fake.serve_forever, daemon=True).start()
+    server.prompt("customer-support-agent", {"v1": {"text": "Dear {{ customer_name }},"}})
+    server.prompt("support-chat", {"v1": {
+        "messages": [{"role": "system", "content": "You are Acme's support agent."},
+                     {"role": "user", "content": "{{ question }}"}],
+        "config": {"model": "gpt-4o-mini", "temperature": 0.2},
+    }})
+    server.deploy("customer-support-agent", "production", "v1")
+    server.deploy("support-chat", "production", "v1")
+    example = Path(__file__).resolve().parent.parent / "examples" / "chatbot.py"
+    env = dict(
+        os.environ,
+        PROMPTOS_URL=server.base,
+        PROMPTOS_API_KEY=server.api_key(["production"]),
+        PROMPTOS_CHAT_PROMPT="support-chat",
+        PROMPTOS_CHATBOT_ROUNDS="1",
+        PROMPTOS_CHATBOT_INTERVAL="0",
+        OPENAI_API_KEY="sk-test-not-a-real-key",
+        OPENAI_BASE_URL=f"http://127.0.0.1:{fake.server_address[1]}/v1",
+    )
+    try:
+        run = subprocess.run([sys.executable, str(example)], env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        fake.shutdown()
+    assert run.returncode == 0, run.stderr
+    assert "Your order ships today." in run.stdout
+    [(path, authorization, body)] = received
+    assert path == "/v1/chat/completions" and authorization == "Bearer sk-test-not-a-real-key"
+    assert body["messages"] == [
+        {"role": "system", "content": "You are Acme's support agent."},
+        {"role": "user", "content": "Where is my order?"},
+    ]
+    assert (body["model"], body["temperature"]) == ("gpt-4o-mini", 0.2)

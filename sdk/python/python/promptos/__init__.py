@@ -6,10 +6,15 @@ refreshed by push the moment someone deploys.
 >>> prompts.get("greeting", name="Alex")  # doctest: +SKIP
 'Hello Alex!'
 
+:class:`AsyncPrompts` is the same client for asyncio. Both are safe to use across
+``fork()`` (gunicorn ``--preload``, uWSGI, Celery's prefork pool): a child process builds
+its own connections and change feed on first use.
+
 The client is the Rust SDK's (one cache, one change-feed client, one renderer and one
 A/B bucketing function for every language), loaded as ``promptos._native``.
 """
 
+from ._async import AsyncPrompts
 from ._client import Change, Chat, Prompts, Served, Template
 from ._native import __version__
 from .errors import (
@@ -26,6 +31,7 @@ from .errors import (
 
 __all__ = [
     "Prompts",
+    "AsyncPrompts",
     "Chat",
     "Served",
     "Template",

@@ -49,7 +49,7 @@ class Template:
 
     __slots__ = ("name", "environment", "version", "kind", "text", "messages", "config", "variables", "is_stale")
 
-    def __init__(self, raw: Dict[str, Any], is_stale: bool) -> None:
+    def __init__(self, raw: Dict[str, Any]) -> None:
         self.name: str = raw["prompt_name"]
         self.environment: str = raw["environment"]
         self.version: str = raw["version_string"]
@@ -58,7 +58,9 @@ class Template:
         self.messages: Optional[List[Dict[str, str]]] = raw.get("messages")
         self.config: Dict[str, Any] = raw.get("config") or {}
         self.variables: List[str] = raw.get("variables", [])
-        self.is_stale = is_stale
+        #: What is served for this prompt may be older than what is deployed (the
+        #: server could not confirm it: it is down, or the prompt came from the snapshot).
+        self.is_stale: bool = raw.get("is_stale", False)
 
     def __repr__(self) -> str:
         return f"Template(name={self.name!r}, environment={self.environment!r}, version={self.version!r})"
@@ -181,8 +183,7 @@ class Prompts:
         >>> prompts.prompt("greeting").variables  # doctest: +SKIP
         ['name']
         """
-        raw = self._native.template(name, env or self.environment)
-        return Template(raw, self._native.is_stale())
+        return Template(self._native.template(name, env or self.environment))
 
     def prefetch(self, env: Optional[str] = None) -> int:
         """Loads every prompt live in ``env`` into the cache; returns how many."""
@@ -197,10 +198,19 @@ class Prompts:
         self._native.on_change(lambda raw: callback(Change(raw)))
 
     def is_stale(self, name: Optional[str] = None, env: Optional[str] = None) -> bool:
-        """True when the last attempt to reach the server failed, so what is served may be
-        older than what is deployed. (Today for the whole client; ``name`` and ``env``
-        are accepted for the per-prompt answer to come.)"""
-        return self._native.is_stale()
+        """Whether what is served may be older than what is deployed.
+
+        Without ``name``: the last attempt to reach the server failed. With ``name``
+        (in ``env``, default the client's environment): additionally, that prompt came
+        from the snapshot or its last revalidation failed, and the server has not
+        confirmed it since.
+
+        >>> if prompts.is_stale("greeting"):  # doctest: +SKIP
+        ...     log.warning("serving the last known greeting")
+        """
+        if name is None:
+            return self._native.is_stale()
+        return self._native.is_stale(name, env or self.environment)
 
     def close(self) -> None:
         """Stops the change feed and releases connections. Calls after it raise."""
