@@ -94,13 +94,19 @@ fn render_chat(body: &Body, w: &Wording, vars: &Value, strict: bool) -> Result<c
 /// faster than the template engine. Anything else (tags, filters, attributes,
 /// comments, whitespace control) goes to minijinja. Both give the same output.
 enum Plan {
-    Segments { segments: Vec<Segment>, literal_len: usize },
+    /// `names`: each variable once, in order of first use; segments refer to them.
+    Segments {
+        segments: Vec<Segment>,
+        names: Vec<String>,
+        literal_len: usize,
+    },
     Jinja(Environment<'static>),
 }
 
 enum Segment {
     Literal(String),
-    Variable(String),
+    /// An index into the plan's `names`.
+    Variable(usize),
 }
 
 fn is_identifier(s: &str) -> bool {
@@ -109,8 +115,9 @@ fn is_identifier(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Segments for a template that only substitutes plain variables, or None.
-fn segments(text: &str) -> Option<Vec<Segment>> {
+/// Segments for a template that only substitutes plain variables, and the variables'
+/// names, or None.
+fn segments(text: &str) -> Option<(Vec<Segment>, Vec<String>)> {
     if text.contains("{%") || text.contains("{#") {
         return None;
     }
@@ -118,6 +125,7 @@ fn segments(text: &str) -> Option<Vec<Segment>> {
     let mut source = text.strip_suffix('\n').unwrap_or(text);
     source = source.strip_suffix('\r').unwrap_or(source);
     let mut out = Vec::new();
+    let mut names: Vec<String> = Vec::new();
     let mut rest = source;
     while let Some(start) = rest.find("{{") {
         let end = rest[start..].find("}}")? + start;
@@ -128,7 +136,11 @@ fn segments(text: &str) -> Option<Vec<Segment>> {
         if start > 0 {
             out.push(Segment::Literal(rest[..start].to_owned()));
         }
-        out.push(Segment::Variable(name.to_owned()));
+        let index = names.iter().position(|n| n == name).unwrap_or_else(|| {
+            names.push(name.to_owned());
+            names.len() - 1
+        });
+        out.push(Segment::Variable(index));
         rest = &rest[end + 2..];
     }
     if rest.contains("}}") {
@@ -137,7 +149,7 @@ fn segments(text: &str) -> Option<Vec<Segment>> {
     if !rest.is_empty() {
         out.push(Segment::Literal(rest.to_owned()));
     }
-    Some(out)
+    Some((out, names))
 }
 
 const NAME: &str = "prompt";
@@ -149,9 +161,9 @@ pub(crate) const RENDER_FUEL: u64 = 1_000_000;
 
 impl Plan {
     fn new(prompt: &str, text: &str, strict: bool) -> Result<Self> {
-        if let Some(segments) = segments(text) {
+        if let Some((segments, names)) = segments(text) {
             let literal_len = segments.iter().map(|s| if let Segment::Literal(l) = s { l.len() } else { 0 }).sum();
-            return Ok(Plan::Segments { segments, literal_len });
+            return Ok(Plan::Segments { segments, names, literal_len });
         }
         let mut env = Environment::new();
         env.set_fuel(Some(RENDER_FUEL));
@@ -242,19 +254,29 @@ impl Compiled {
 fn render(plan: &Plan, prompt: &str, variables: &[String], vars: &Value, strict: bool) -> Result<String> {
     let missing = |name: &String| Error::MissingVariable { prompt: prompt.to_owned(), name: name.clone() };
     match plan {
-        Plan::Segments { segments, literal_len } => {
-            use std::fmt::Write;
-            let mut out = String::with_capacity(literal_len + 16 * segments.len());
+        Plan::Segments { segments, names, literal_len } => {
+            // Each variable is looked up and formatted once, however often it is used.
+            let mut values = Vec::with_capacity(names.len());
+            for name in names {
+                match vars.get_attr(name) {
+                    Ok(value) if !value.is_undefined() => values.push(value),
+                    _ if strict => return Err(missing(name)),
+                    _ => values.push(Value::from("")),
+                }
+            }
+            // A string is written as it is (no escaping: prompts are text); anything else
+            // as the template engine displays it.
+            let texts: Vec<std::borrow::Cow<'_, str>> =
+                values.iter().map(|v| v.as_str().map_or_else(|| v.to_string().into(), Into::into)).collect();
+            let len = segments.iter().fold(*literal_len, |len, segment| match segment {
+                Segment::Literal(_) => len,
+                Segment::Variable(i) => len + texts[*i].len(),
+            });
+            let mut out = String::with_capacity(len);
             for segment in segments {
                 match segment {
                     Segment::Literal(text) => out.push_str(text),
-                    Segment::Variable(name) => match vars.get_attr(name) {
-                        Ok(value) if !value.is_undefined() => {
-                            let _ = write!(out, "{value}");
-                        }
-                        _ if strict => return Err(missing(name)),
-                        _ => {}
-                    },
+                    Segment::Variable(i) => out.push_str(&texts[*i]),
                 }
             }
             Ok(out)
@@ -307,7 +329,10 @@ mod tests {
 
     #[test]
     fn the_fast_path_renders_exactly_what_minijinja_renders() {
-        let vars = minijinja::context! { name => "Alex", n => 42, ok => true, nothing => (), html => "<b>&</b>" };
+        let vars = minijinja::context! {
+            name => "Alex", n => 42, ok => true, nothing => (), html => "<b>&</b>", f => 1.0, x => 2.5,
+            list => vec![1, 2], map => minijinja::context! { k => "v" }, safe => Value::from_safe_string("<i>".into())
+        };
         let cases = [
             "Hello {{ name }}!",
             "Hello {{name}}, {{ n }} {{ ok }} {{ nothing }} {{ html }}",
@@ -319,6 +344,8 @@ mod tests {
             "",
             "{{ name }}{{ n }}",
             "braces } and { alone",
+            "{{ name }} and {{ name }} again, {{ n }}/{{ n }}",
+            "{{ f }} {{ x }} {{ list }} {{ map }} {{ safe }} {{ missing }}|{{ missing }}",
         ];
         for text in cases {
             assert!(segments(text).is_some(), "{text:?} takes the fast path");
