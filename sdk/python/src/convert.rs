@@ -13,15 +13,16 @@ const MAX_DEPTH: usize = 64;
 /// `bool`, `None`, and lists, tuples and dicts of them, as the renderer's own values
 /// (no JSON in between: this is on every `get`).
 pub fn variables(dict: Option<&Bound<'_, PyDict>>) -> PyResult<Vars> {
-    let mut map = std::collections::BTreeMap::new();
-    if let Some(dict) = dict {
-        for (key, value) in dict.iter() {
-            let key: String = key.extract().map_err(|_| PyTypeError::new_err("variable names must be str"))?;
-            let value = to_value(&value, 0).map_err(|e| PyTypeError::new_err(format!("variable {key:?}: {e}")))?;
-            map.insert(key, value);
-        }
+    let Some(dict) = dict else { return Ok(Vars::from_iter(std::iter::empty::<(Vars, Vars)>())) };
+    let mut pairs = Vec::with_capacity(dict.len());
+    for (key, value) in dict.iter() {
+        let key = key.cast::<PyString>().map_err(|_| PyTypeError::new_err("variable names must be str"))?;
+        // Borrowed from the str object (no copy); short strings need no allocation.
+        let key = Vars::from(key.to_str()?);
+        let value = to_value(&value, 0).map_err(|e| PyTypeError::new_err(format!("variable {key:?}: {e}")))?;
+        pairs.push((key, value));
     }
-    Ok(Vars::from(map))
+    Ok(Vars::from_iter(pairs))
 }
 
 fn to_value(value: &Bound<'_, PyAny>, depth: usize) -> Result<Vars, String> {
@@ -32,7 +33,7 @@ fn to_value(value: &Bound<'_, PyAny>, depth: usize) -> Result<Vars, String> {
         return Ok(Vars::from(()));
     }
     if let Ok(s) = value.cast::<PyString>() {
-        return Ok(Vars::from(s.to_cow().map_err(|e| e.to_string())?.into_owned()));
+        return Ok(Vars::from(s.to_str().map_err(|e| e.to_string())?));
     }
     // bool before int: Python's bool is an int.
     if let Ok(b) = value.cast::<PyBool>() {

@@ -26,9 +26,11 @@ use std::time::Duration;
 /// Fork-safe: a client used in a child process after `fork()` is rebuilt there on first
 /// use (see [`instance`]), with its `on_change` callbacks, and never touches the
 /// parent's runtime or connections.
-#[pyclass(module = "promptos._native", frozen)]
+#[pyclass(module = "promptos._native", frozen, subclass)]
 struct Client {
     config: Config,
+    /// Where `get` looks when no `env` is given.
+    environment: String,
     /// Lock-free, so a lock held by a parent's thread at `fork()` cannot stall the child.
     slot: ArcSwap<Instance>,
     listeners: ArcSwap<Vec<Arc<Py<PyAny>>>>,
@@ -146,12 +148,13 @@ fn listen(client: &blocking::Prompts, callback: Arc<Py<PyAny>>) {
 #[pymethods]
 impl Client {
     #[new]
-    #[pyo3(signature = (url, *, api_key=None, nats_url=None, snapshot_path=None, ttl_seconds=300.0, timeout_seconds=5.0, strict=true, change_feed=true))]
+    #[pyo3(signature = (url, *, api_key=None, environment=None, nats_url=None, snapshot_path=None, ttl_seconds=300.0, timeout_seconds=5.0, strict=true, change_feed=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         url: String,
         api_key: Option<String>,
+        environment: Option<String>,
         nats_url: Option<String>,
         snapshot_path: Option<PathBuf>,
         ttl_seconds: f64,
@@ -177,14 +180,30 @@ impl Client {
         let client = py.detach(|| blocking::Prompts::build(config.builder())).map_err(|e| errors::to_py(py, e))?;
         Ok(Client {
             config,
+            environment: environment.filter(|e| !e.is_empty()).unwrap_or_else(|| "production".into()),
             slot: ArcSwap::from_pointee(Instance::new(Some(client))),
             listeners: ArcSwap::from_pointee(Vec::new()),
         })
     }
 
-    /// The text prompt live as `name` in `env`, rendered with `variables`.
-    #[pyo3(signature = (name, env, variables=None))]
-    fn get(&self, py: Python<'_>, name: &str, env: &str, variables: Option<&Bound<'_, PyDict>>) -> PyResult<String> {
+    /// The environment `get` and the others serve from when no `env` is given.
+    #[getter]
+    fn environment(&self) -> &str {
+        &self.environment
+    }
+
+    /// The text prompt live as `name` in `env` (default: the client's environment),
+    /// rendered with `variables`. Called straight from Python as `Prompts.get`: no
+    /// Python frame in between on the cached path.
+    #[pyo3(signature = (name, /, env=None, **variables))]
+    fn get(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        env: Option<&str>,
+        variables: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<String> {
+        let env = env.unwrap_or(&self.environment);
         let vars = convert::variables(variables)?;
         // A cached prompt is served without releasing the GIL: no I/O, and a release and
         // re-acquire would cost more than the render.
@@ -196,21 +215,22 @@ impl Client {
 
     /// `get` if the cache can answer without I/O (cached, within the TTL, no change
     /// announced since); `None` otherwise. For asyncio: never waits.
-    #[pyo3(signature = (name, env, variables=None))]
+    #[pyo3(signature = (name, /, env=None, **variables))]
     fn get_cached(
         &self,
         py: Python<'_>,
         name: &str,
-        env: &str,
+        env: Option<&str>,
         variables: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Option<String>> {
+        let env = env.unwrap_or(&self.environment);
         let vars = convert::variables(variables)?;
         self.cached(py, name, env, &vars)
     }
 
     /// The chat prompt live as `name` in `env`: `(messages, config, version)`.
     #[pyo3(signature = (name, env, variables=None))]
-    fn get_chat<'py>(
+    fn _get_chat<'py>(
         &self,
         py: Python<'py>,
         name: &str,
@@ -225,7 +245,7 @@ impl Client {
     /// The variant of the text prompt `name` that `subject` is served:
     /// `(text, version, experiment_id)`.
     #[pyo3(signature = (name, env, subject, variables=None))]
-    fn get_for(
+    fn _get_for(
         &self,
         py: Python<'_>,
         name: &str,
@@ -240,7 +260,7 @@ impl Client {
 
     /// The variant of the chat prompt `name` that `subject` is served.
     #[pyo3(signature = (name, env, subject, variables=None))]
-    fn get_chat_for<'py>(
+    fn _get_chat_for<'py>(
         &self,
         py: Python<'py>,
         name: &str,
@@ -255,21 +275,24 @@ impl Client {
 
     /// The deployed answer for `name` in `env` as a dict (the server's JSON), with
     /// `is_stale` for this prompt.
-    fn template<'py>(&self, py: Python<'py>, name: &str, env: &str) -> PyResult<Bound<'py, PyAny>> {
+    fn _template<'py>(&self, py: Python<'py>, name: &str, env: &str) -> PyResult<Bound<'py, PyAny>> {
         let (template, stale) = self.call(py, |c| Ok((c.get_template(name, env)?, c.is_prompt_stale(name, env))))?;
         let mut json = serde_json::to_value(&template).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
         json["is_stale"] = serde_json::Value::Bool(stale);
         convert::to_python(py, &json)
     }
 
-    /// Loads every prompt live in `env`; returns how many.
-    fn prefetch(&self, py: Python<'_>, env: &str) -> PyResult<usize> {
+    /// Loads every prompt live in `env` (default: the client's environment) into the
+    /// cache, so later calls are cache hits; returns how many.
+    #[pyo3(signature = (env=None))]
+    fn prefetch(&self, py: Python<'_>, env: Option<&str>) -> PyResult<usize> {
+        let env = env.unwrap_or(&self.environment);
         self.call(py, |c| c.prefetch(env))
     }
 
     /// Calls `callback(change: dict)` for every change the feed delivers, on the feed's
     /// thread, after the cache holds the new version.
-    fn on_change(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
+    fn _on_change(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
         let callback = Arc::new(callback);
         self.listeners.rcu(|list| {
             let mut list = Vec::clone(list);
@@ -281,18 +304,17 @@ impl Client {
         Ok(())
     }
 
-    /// True when the last attempt to reach the server failed; with `name` and `env`,
-    /// when what is served for that prompt may be older than what is deployed.
+    /// Whether what is served may be older than what is deployed. Without `name`: the
+    /// last attempt to reach the server failed. With `name` (in `env`, default the
+    /// client's environment): also, that prompt came from the snapshot or its last
+    /// revalidation failed, and the server has not confirmed it since.
     #[pyo3(signature = (name=None, env=None))]
     fn is_stale(&self, name: Option<&str>, env: Option<&str>) -> PyResult<bool> {
         let instance = self.slot.load();
         let Some(client) = instance.client() else { return Err(closed()) };
-        Ok(match (name, env) {
-            (Some(name), Some(env)) => client.is_prompt_stale(name, env),
-            (Some(_), None) | (None, Some(_)) => {
-                return Err(PyValueError::new_err("is_stale needs both name and env, or neither"))
-            }
-            (None, None) => client.is_stale(),
+        Ok(match name {
+            Some(name) => client.is_prompt_stale(name, env.unwrap_or(&self.environment)),
+            None => client.is_stale(),
         })
     }
 

@@ -71,12 +71,12 @@ class AsyncPrompts:
         if self._closed:
             raise RuntimeError("this PromptOS client is closed")
         if self._opening is None:
-            self._opening = asyncio.ensure_future(asyncio.to_thread(_native.Client, self._url, **self._options))
+            self._opening = asyncio.ensure_future(asyncio.to_thread(_native.Client, self._url, environment=self.environment, **self._options))
         native = await asyncio.shield(self._opening)
         if self._native is None:
             self._native = native
             for callback in self._callbacks:
-                native.on_change(callback)
+                native._on_change(callback)
         return native
 
     def _env(self, env: Optional[str]) -> str:
@@ -91,10 +91,10 @@ class AsyncPrompts:
         """
         native = self._native or await self._client()
         env = self._env(env)
-        text = native.get_cached(name, env, variables)
+        text = native.get_cached(name, env, **variables)
         if text is not None:
             return text
-        return await asyncio.to_thread(native.get, name, env, variables)
+        return await asyncio.to_thread(native.get, name, env, **variables)
 
     async def get_chat(self, name: str, /, env: Optional[str] = None, **variables: Any) -> Chat:
         """The chat prompt live as ``name``; see :meth:`Prompts.get_chat`.
@@ -103,7 +103,7 @@ class AsyncPrompts:
         >>> await openai.chat.completions.create(messages=chat.messages, **chat.config)  # doctest: +SKIP
         """
         native = self._native or await self._client()
-        return Chat(await asyncio.to_thread(native.get_chat, name, self._env(env), variables))
+        return Chat(await asyncio.to_thread(native._get_chat, name, self._env(env), variables))
 
     async def get_for(self, name: str, subject: str, /, env: Optional[str] = None, **variables: Any) -> Served:
         """The variant of ``name`` that ``subject`` is served; see :meth:`Prompts.get_for`.
@@ -111,13 +111,13 @@ class AsyncPrompts:
         >>> served = await prompts.get_for("checkout-copy", "user-4711")  # doctest: +SKIP
         """
         native = self._native or await self._client()
-        text, version, experiment_id = await asyncio.to_thread(native.get_for, name, self._env(env), subject, variables)
+        text, version, experiment_id = await asyncio.to_thread(native._get_for, name, self._env(env), subject, variables)
         return Served(text, version, experiment_id)
 
     async def get_chat_for(self, name: str, subject: str, /, env: Optional[str] = None, **variables: Any) -> Chat:
         """:meth:`get_chat` for the variant ``subject`` is served."""
         native = self._native or await self._client()
-        return Chat(await asyncio.to_thread(native.get_chat_for, name, self._env(env), subject, variables))
+        return Chat(await asyncio.to_thread(native._get_chat_for, name, self._env(env), subject, variables))
 
     async def prompt(self, name: str, /, env: Optional[str] = None) -> Template:
         """The raw template live as ``name``; see :meth:`Prompts.prompt`.
@@ -126,7 +126,7 @@ class AsyncPrompts:
         ['name']
         """
         native = self._native or await self._client()
-        return Template(await asyncio.to_thread(native.template, name, self._env(env)))
+        return Template(await asyncio.to_thread(native._template, name, self._env(env)))
 
     async def prefetch(self, env: Optional[str] = None) -> int:
         """Loads every prompt live in ``env`` into the cache; returns how many."""
@@ -156,7 +156,7 @@ class AsyncPrompts:
 
         self._callbacks.append(from_feed)
         if self._native is not None:
-            self._native.on_change(from_feed)
+            self._native._on_change(from_feed)
 
     def is_stale(self, name: Optional[str] = None, env: Optional[str] = None) -> bool:
         """See :meth:`Prompts.is_stale`. Never waits. ``False`` before the client is

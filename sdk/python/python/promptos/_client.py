@@ -85,7 +85,7 @@ class Change:
         return f"Change(type={self.type!r}, prompt={self.prompt!r}, environment={self.environment!r}, version={self.version!r})"
 
 
-class Prompts:
+class Prompts(_native.Client):
     """A client of one PromptOS server: the prompt live in an environment with one call.
 
     Prompts are cached with their compiled template; the client subscribes to the
@@ -93,36 +93,27 @@ class Prompts:
     Events) so a deployment reaches the running application within milliseconds. The
     TTL is only a safety net. When the server is down the last known text is served
     and :meth:`is_stale` says so; with ``snapshot_path`` known prompts survive a
-    restart while the server is down.
+    restart while the server is down. Safe across ``fork()``: a child process builds
+    its own connections and change feed on first use.
+
+    Arguments: ``url``, and keyword-only ``api_key``, ``environment`` (default
+    ``"production"``), ``nats_url``, ``snapshot_path``, ``ttl_seconds`` (default 300),
+    ``timeout_seconds`` (each request, default 5) and ``strict`` (default True: a
+    missing variable raises :class:`MissingVariable`; False renders it empty).
+
+    ``get(name, /, env=None, **variables) -> str`` is the text prompt live as ``name``
+    in ``env`` (default: the client's environment), rendered with ``variables``. It
+    raises :class:`MissingVariable` naming a variable the template needs and the call
+    did not pass, :class:`PromptNotFound`, :class:`WrongKind` for a chat prompt, and
+    :class:`Unavailable` (a :class:`ConnectionError`) when the server cannot be reached
+    and the prompt was never fetched. ``prefetch(env=None)`` loads every prompt of an
+    environment; ``close()`` stops the feed (calls after it raise ``RuntimeError``).
 
     >>> from promptos import Prompts
     >>> with Prompts("http://127.0.0.1:8080", api_key="pos_…", environment="production") as prompts:  # doctest: +SKIP
     ...     prompts.get("greeting", name="Alex")
     'Hello Alex!'
     """
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        api_key: Optional[str] = None,
-        environment: Optional[str] = None,
-        nats_url: Optional[str] = None,
-        snapshot_path: Optional[PathLike] = None,
-        ttl_seconds: float = 300,
-        timeout_seconds: float = 5,
-        strict: bool = True,
-    ) -> None:
-        self.environment = environment or "production"
-        self._native = _native.Client(
-            url,
-            api_key=api_key,
-            nats_url=nats_url,
-            snapshot_path=os.fspath(snapshot_path) if snapshot_path is not None else None,
-            ttl_seconds=float(ttl_seconds),
-            timeout_seconds=float(timeout_seconds),
-            strict=strict,
-        )
 
     @classmethod
     def connect(cls, service_url: str, headers: Optional[Mapping[str, str]] = None, cache_ttl: float = 60) -> "Prompts":
@@ -138,21 +129,7 @@ class Prompts:
         for key, value in (headers or {}).items():
             if key.lower() == "authorization" and value.lower().startswith("bearer "):
                 api_key = value[len("bearer ") :].strip()
-        return cls(service_url, api_key=api_key, ttl_seconds=cache_ttl)
-
-    def get(self, name: str, /, env: Optional[str] = None, **variables: Any) -> str:
-        """The text prompt live as ``name`` in ``env`` (default: the client's
-        environment), rendered with ``variables``.
-
-        Raises :class:`MissingVariable` naming a variable the template needs and the call
-        did not pass, :class:`PromptNotFound`, :class:`WrongKind` for a chat prompt, and
-        :class:`Unavailable` (a :class:`ConnectionError`) when the server cannot be reached
-        and the prompt was never fetched.
-
-        >>> prompts.get("greeting", name="Alex")  # doctest: +SKIP
-        'Hello Alex!'
-        """
-        return self._native.get(name, env or self.environment, variables)
+        return cls(service_url, api_key=api_key, ttl_seconds=float(cache_ttl))
 
     def get_chat(self, name: str, /, env: Optional[str] = None, **variables: Any) -> Chat:
         """The chat prompt live as ``name``: every message rendered, with the model
@@ -161,7 +138,7 @@ class Prompts:
         >>> chat = prompts.get_chat("support-chat", question="Where is my order?")  # doctest: +SKIP
         >>> openai.chat.completions.create(messages=chat.messages, **chat.config)  # doctest: +SKIP
         """
-        return Chat(self._native.get_chat(name, env or self.environment, variables))
+        return Chat(self._get_chat(name, env or self.environment, variables))
 
     def get_for(self, name: str, subject: str, /, env: Optional[str] = None, **variables: Any) -> Served:
         """The variant of ``name`` that ``subject`` (a user or session id) is served while
@@ -170,24 +147,21 @@ class Prompts:
         >>> served = prompts.get_for("checkout-copy", "user-4711")  # doctest: +SKIP
         >>> log(outcome, version=served.version)  # doctest: +SKIP
         """
-        text, version, experiment_id = self._native.get_for(name, env or self.environment, subject, variables)
+        text, version, experiment_id = self._get_for(name, env or self.environment, subject, variables)
         return Served(text, version, experiment_id)
 
     def get_chat_for(self, name: str, subject: str, /, env: Optional[str] = None, **variables: Any) -> Chat:
         """:meth:`get_chat` for the variant ``subject`` is served."""
-        return Chat(self._native.get_chat_for(name, env or self.environment, subject, variables))
+        return Chat(self._get_chat_for(name, env or self.environment, subject, variables))
 
     def prompt(self, name: str, /, env: Optional[str] = None) -> Template:
-        """The raw template live as ``name``, with its ``version`` and ``variables``.
+        """The raw template live as ``name``, with its ``version``, ``variables`` and
+        whether it ``is_stale``.
 
         >>> prompts.prompt("greeting").variables  # doctest: +SKIP
         ['name']
         """
-        return Template(self._native.template(name, env or self.environment))
-
-    def prefetch(self, env: Optional[str] = None) -> int:
-        """Loads every prompt live in ``env`` into the cache; returns how many."""
-        return self._native.prefetch(env or self.environment)
+        return Template(self._template(name, env or self.environment))
 
     def on_change(self, callback: Callable[[Change], None]) -> None:
         """Calls ``callback(change)`` for every change pushed by the server, once the cache
@@ -195,26 +169,7 @@ class Prompts:
 
         >>> prompts.on_change(lambda change: print(change.prompt, "is now", change.version))  # doctest: +SKIP
         """
-        self._native.on_change(lambda raw: callback(Change(raw)))
-
-    def is_stale(self, name: Optional[str] = None, env: Optional[str] = None) -> bool:
-        """Whether what is served may be older than what is deployed.
-
-        Without ``name``: the last attempt to reach the server failed. With ``name``
-        (in ``env``, default the client's environment): additionally, that prompt came
-        from the snapshot or its last revalidation failed, and the server has not
-        confirmed it since.
-
-        >>> if prompts.is_stale("greeting"):  # doctest: +SKIP
-        ...     log.warning("serving the last known greeting")
-        """
-        if name is None:
-            return self._native.is_stale()
-        return self._native.is_stale(name, env or self.environment)
-
-    def close(self) -> None:
-        """Stops the change feed and releases connections. Calls after it raise."""
-        self._native.close()
+        self._on_change(lambda raw: callback(Change(raw)))
 
     def __enter__(self) -> "Prompts":
         return self
