@@ -24,11 +24,38 @@ pub(crate) struct Entry {
     /// Not confirmed by the server since it was loaded from the snapshot, or the last
     /// attempt to revalidate it could not reach the server.
     pub unconfirmed: AtomicBool,
+    /// When the last attempt to revalidate it could not reach the server.
+    unreachable_at: std::sync::Mutex<Option<Instant>>,
 }
+
+/// After an attempt to revalidate an entry could not reach the server, the entry is
+/// served as it is for this long before the next attempt: a server that is down, or
+/// that accepts connections and never answers, must not make every call wait for the
+/// request timeout.
+pub(crate) const RETRY_UNREACHABLE_AFTER: Duration = Duration::from_secs(1);
 
 impl Entry {
     fn new(compiled: Compiled, checked: Instant, unconfirmed: bool) -> Self {
-        Self { compiled, checked, due: AtomicBool::new(false), unconfirmed: AtomicBool::new(unconfirmed) }
+        Self {
+            compiled,
+            checked,
+            due: AtomicBool::new(false),
+            unconfirmed: AtomicBool::new(unconfirmed),
+            unreachable_at: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Remembers that revalidating this entry could not reach the server.
+    fn unreachable(&self) {
+        self.unconfirmed.store(true, Ordering::Relaxed);
+        if let Ok(mut at) = self.unreachable_at.lock() {
+            *at = Some(Instant::now());
+        }
+    }
+
+    /// The last attempt to revalidate it could not reach the server, a moment ago.
+    fn recently_unreachable(&self) -> bool {
+        self.unreachable_at.lock().ok().and_then(|at| *at).is_some_and(|at| at.elapsed() < RETRY_UNREACHABLE_AFTER)
     }
 
     /// What is served from this entry may be older than what is deployed.
@@ -86,6 +113,9 @@ impl Inner {
             if entry.checked.elapsed() < self.ttl && !entry.due.load(Ordering::Relaxed) {
                 return Ok(entry.clone());
             }
+            if entry.recently_unreachable() {
+                return Ok(entry.clone());
+            }
         }
         let fetched = self.fetch(name, env, cached.as_deref(), None).await;
         if let Ok(Some(entry)) = &fetched {
@@ -106,7 +136,7 @@ impl Inner {
             Err(FetchError::Answer(e)) => Err(e),
             Err(FetchError::Unreachable(why)) => match cached {
                 Some(entry) => {
-                    entry.unconfirmed.store(true, Ordering::Relaxed);
+                    entry.unreachable();
                     tracing::warn!(prompt = name, environment = env, reason = %why, "PromptOS unreachable; serving the last known prompt");
                     Ok(entry)
                 }
@@ -293,7 +323,7 @@ impl Inner {
             if let Err(FetchError::Unreachable(_)) =
                 self.fetch(&t.prompt_name, &t.environment, Some(&entry), None).await
             {
-                entry.unconfirmed.store(true, Ordering::Relaxed);
+                entry.unreachable();
             }
         }
     }

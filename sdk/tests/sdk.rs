@@ -143,6 +143,46 @@ async fn staleness_is_told_per_prompt_until_the_server_confirms_it() {
     assert_eq!(current(&second, "greeting").await, "Hello Alex v1", "the last known text is served");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_costs_one_timeout_not_one_per_call() {
+    let server = Server::start(None).await;
+    server.prompt("greeting", "Hello {{ who }}", 1, &["production"]).await;
+    let key = server.api_key(&["production"]).await;
+    let dir = promptos_testkit::temp_dir();
+    let snapshot = dir.path().join("prompts.json");
+    let first = Prompts::connect(&server.base).api_key(&key).snapshot_file(&snapshot).build().await.unwrap();
+    assert_eq!(current(&first, "greeting").await, "Hello Alex v1");
+    eventually(PUSH_DEADLINE, "the snapshot to be written", || async {
+        std::fs::read_to_string(&snapshot).is_ok_and(|s| s.contains("Hello {{ who }} v1"))
+    })
+    .await;
+
+    // Accepts connections, never answers: each request waits for the timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let timeout = Duration::from_secs(2);
+    let client = Prompts::connect(format!("http://{}", silent.local_addr().unwrap()))
+        .api_key(&key)
+        .snapshot_file(&snapshot)
+        .request_timeout(timeout)
+        .without_change_feed()
+        .build()
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(current(&client, "greeting").await, "Hello Alex v1", "the snapshot's text after one attempt");
+    assert!(started.elapsed() >= timeout, "the first call did try the server");
+    assert!(client.is_prompt_stale("greeting", "production"));
+    let started = std::time::Instant::now();
+    for _ in 0..10 {
+        assert_eq!(current(&client, "greeting").await, "Hello Alex v1");
+    }
+    assert!(
+        started.elapsed() < timeout / 2,
+        "later calls serve the last known text without waiting: {:?}",
+        started.elapsed()
+    );
+}
+
 /// Several processes may share one snapshot path: each writes through a temporary file
 /// of its own, so another writer's (or a crashed one's) leftover never blocks or
 /// corrupts this one's snapshot, and a reader always finds a whole file.
