@@ -98,7 +98,6 @@ async fn nats(weak: Weak<Inner>, url: String) {
 
 async fn sse(weak: Weak<Inner>) {
     let mut backoff = Duration::from_millis(100);
-    let mut ever_connected = false;
     loop {
         let Some(prompts) = client(&weak) else { return };
         let last = prompts.last_position.load(std::sync::atomic::Ordering::Relaxed);
@@ -114,10 +113,9 @@ async fn sse(weak: Weak<Inner>) {
             Ok(response) if response.status().is_success() => {
                 backoff = Duration::from_millis(100);
                 prompts.stale.store(false, std::sync::atomic::Ordering::Relaxed);
-                if ever_connected {
-                    prompts.revalidate_all().await;
-                }
-                ever_connected = true;
+                // What is cached may predate the stream: fetched before this first
+                // connection was up, or changed while a previous one was down.
+                prompts.revalidate_all().await;
                 drop(prompts);
                 let mut events = response.bytes_stream().eventsource();
                 while let Some(event) = events.next().await {
