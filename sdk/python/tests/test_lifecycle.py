@@ -232,3 +232,73 @@ def test_subjects_get_the_same_variants_from_python_as_from_rust(server):
     assert not differing, f"{len(differing)} subjects differ, e.g. {differing[:5]}"
     shares = {v: sum(1 for s in subjects if from_python[s] == v) for v in ("v1", "v2", "v3")}
     assert 1_800 <= shares["v1"] <= 2_200 and 2_750 <= shares["v2"] <= 3_250, shares
+
+
+GUNICORN_APP = '''
+import os
+import promptos
+
+# Created and used in gunicorn's master before it forks its workers (--preload).
+prompts = promptos.Prompts(os.environ["PROMPTOS_URL"], api_key=os.environ["PROMPTOS_API_KEY"], ttl_seconds=3600)
+prompts.get("greeting", name="the master")
+
+
+def app(environ, start_response):
+    body = f"{os.getpid()} {prompts.get('greeting', name='Alex')}".encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+'''
+
+
+def test_under_gunicorn_with_preload_every_worker_follows_deployments_by_push(server, tmp_path):
+    import shutil
+    import sys
+    import urllib.request
+
+    from conftest import free_port
+
+    gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable))
+    assert gunicorn, "gunicorn is installed in the test environment (scripts/test-python)"
+    server.prompt("greeting", {"v1": {"text": "Hello {{ name }} (v1)"}, "v2": {"text": "Hi {{ name }} (v2)"}})
+    server.deploy("greeting", "production", "v1")
+    (tmp_path / "app.py").write_text(GUNICORN_APP)
+    port = free_port()
+    env = dict(os.environ, PROMPTOS_URL=server.base, PROMPTOS_API_KEY=server.api_key(["production"]))
+    master = subprocess.Popen(
+        [gunicorn, "--preload", "--workers", "2", "--bind", f"127.0.0.1:{port}", "app:app"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    answers: dict = {}
+
+    def ask() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                pid, text = r.read().decode().split(" ", 1)
+        except OSError:
+            return False
+        answers[pid] = text
+        return True
+
+    try:
+        eventually(lambda: ask() and len(answers) == 2, "both workers to answer", within=30)
+        assert set(answers.values()) == {"Hello Alex (v1)"}, answers
+        server.deploy("greeting", "production", "v2")
+        # An hour of TTL: only a push brings v2, to each worker's own feed.
+        eventually(
+            lambda: ask() and len(answers) == 2 and set(answers.values()) == {"Hi Alex (v2)"},
+            "every worker to serve v2",
+            within=30,
+        )
+        assert master.poll() is None, "gunicorn is still running"
+    finally:
+        master.terminate()
+        try:
+            _, errors = master.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            master.kill()
+            _, errors = master.communicate()
+    assert "Traceback" not in errors, errors
