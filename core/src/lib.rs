@@ -28,6 +28,7 @@ pub mod content;
 pub mod error;
 pub mod events;
 pub mod experiment;
+pub mod fleet;
 pub mod names;
 pub mod prompt;
 pub mod template;
