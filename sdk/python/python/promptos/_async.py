@@ -43,6 +43,7 @@ class AsyncPrompts:
         ttl_seconds: float = 300,
         timeout_seconds: float = 5,
         strict: bool = True,
+        change_feed: bool = True,
     ) -> None:
         self.environment = environment or "production"
         self._options = dict(
@@ -52,6 +53,7 @@ class AsyncPrompts:
             ttl_seconds=float(ttl_seconds),
             timeout_seconds=float(timeout_seconds),
             strict=strict,
+            change_feed=change_feed,
         )
         self._url = url
         self._native: Optional[_native.Client] = None

@@ -98,8 +98,9 @@ class Prompts(_native.Client):
 
     Arguments: ``url``, and keyword-only ``api_key``, ``environment`` (default
     ``"production"``), ``nats_url``, ``snapshot_path``, ``ttl_seconds`` (default 300),
-    ``timeout_seconds`` (each request, default 5) and ``strict`` (default True: a
-    missing variable raises :class:`MissingVariable`; False renders it empty).
+    ``timeout_seconds`` (each request, default 5), ``strict`` (default True: a
+    missing variable raises :class:`MissingVariable`; False renders it empty) and
+    ``change_feed`` (default True; False relies on the TTL alone).
 
     ``get(name, /, env=None, **variables) -> str`` is the text prompt live as ``name``
     in ``env`` (default: the client's environment), rendered with ``variables``. It
