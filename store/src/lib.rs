@@ -16,6 +16,7 @@ pub mod bulk;
 mod db;
 pub mod event;
 pub mod failpoint;
+pub mod fleet;
 pub mod log;
 pub mod secrets;
 pub mod writer;
