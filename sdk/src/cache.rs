@@ -58,6 +58,12 @@ impl Entry {
         self.unreachable_at.lock().ok().and_then(|at| *at).is_some_and(|at| at.elapsed() < RETRY_UNREACHABLE_AFTER)
     }
 
+    /// May be served without asking the server: within the TTL and with no change
+    /// announced since it was fetched.
+    fn is_fresh(&self, ttl: Duration) -> bool {
+        self.checked.elapsed() < ttl && !self.due.load(Ordering::Relaxed)
+    }
+
     /// What is served from this entry may be older than what is deployed.
     pub(crate) fn is_stale(&self) -> bool {
         self.due.load(Ordering::Relaxed) || self.unconfirmed.load(Ordering::Relaxed)
@@ -103,17 +109,15 @@ impl Inner {
     /// server: within the TTL and with no change announced since it was fetched.
     pub(crate) fn fresh(&self, name: &str, env: &str) -> Option<Arc<Entry>> {
         let entry = self.cache.get(&(name.to_owned(), env.to_owned()))?;
-        (entry.checked.elapsed() < self.ttl && !entry.due.load(Ordering::Relaxed)).then_some(entry)
+        entry.is_fresh(self.ttl).then_some(entry)
     }
 
     pub(crate) async fn entry(&self, name: &str, env: &str) -> Result<Arc<Entry>> {
         let key = (name.to_owned(), env.to_owned());
         let cached = self.cache.get(&key);
         if let Some(entry) = &cached {
-            if entry.checked.elapsed() < self.ttl && !entry.due.load(Ordering::Relaxed) {
-                return Ok(entry.clone());
-            }
-            if entry.recently_unreachable() {
+            // Fresh, or the server was unreachable a moment ago: serve it as it is.
+            if entry.is_fresh(self.ttl) || entry.recently_unreachable() {
                 return Ok(entry.clone());
             }
         }

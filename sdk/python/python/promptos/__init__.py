@@ -17,33 +17,7 @@ A/B bucketing function for every language), loaded as ``promptos._native``.
 from ._async import AsyncPrompts
 from ._client import Change, Chat, Prompts, Served, Template
 from ._native import __version__
-from .errors import (
-    ConfigurationError,
-    MissingVariable,
-    PromptNotFound,
-    PromptosError,
-    ProtocolError,
-    RenderError,
-    Unauthorized,
-    Unavailable,
-    WrongKind,
-)
+from . import errors
+from .errors import *  # noqa: F403 - every exception, listed in errors.__all__
 
-__all__ = [
-    "Prompts",
-    "AsyncPrompts",
-    "Chat",
-    "Served",
-    "Template",
-    "Change",
-    "PromptosError",
-    "PromptNotFound",
-    "MissingVariable",
-    "RenderError",
-    "Unauthorized",
-    "Unavailable",
-    "WrongKind",
-    "ProtocolError",
-    "ConfigurationError",
-    "__version__",
-]
+__all__ = ["Prompts", "AsyncPrompts", "Chat", "Served", "Template", "Change", "__version__", *errors.__all__]
