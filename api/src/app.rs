@@ -45,6 +45,8 @@ pub struct Shared {
     pub db: Db,
     pub commands: Commands,
     pub follower: Follower,
+    /// What running SDK instances report they serve.
+    pub fleet: crate::fleet::Fleet,
     pub caches: Caches,
     pub auth: Arc<Auth>,
     pub settings: Arc<Settings>,
@@ -104,11 +106,14 @@ impl AppState {
         let follower = Follower::start(db.clone(), caches.clone(), environments.clone(), in_process).await?;
         let secret = tokens::signing_secret(&db, args.jwt_secret.as_deref()).await?;
         let context = Context { environments, protected_environments: protected_environments.clone() };
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let fleet = crate::fleet::Fleet::start(db.clone(), metrics.clone(), follower.subscribe_internal());
         let state = Self(Arc::new(Shared {
             commands: Commands::new(db.clone(), writer, context),
             gate: crate::gate::DbGate::new(db.clone()),
             db,
             follower,
+            fleet,
             caches,
             auth: Arc::new(Auth {
                 tokens: tokens::Tokens::new(&secret, Duration::from_secs(args.token_lifetime_secs)),
@@ -122,7 +127,7 @@ impl AppState {
                 ui,
             }),
             optimizer,
-            metrics: Arc::new(crate::metrics::Metrics::new()),
+            metrics,
             verify: Arc::default(),
         }));
         let bootstrap = state.bootstrap_admin(args.admin_password.clone()).await?;

@@ -22,6 +22,8 @@ const BATCH: i64 = 1000;
 pub struct Follower {
     visible: watch::Receiver<i64>,
     changes: broadcast::Sender<Arc<ChangeMessage>>,
+    /// Subscriptions of the server's own parts, not counted as SSE clients.
+    internal: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Follower {
@@ -36,7 +38,7 @@ impl Follower {
         let (tx, visible) = watch::channel(start);
         let (changes, _) = broadcast::channel(4096);
         tokio::spawn(follow(db, caches, environments, in_process, tx, changes.clone()));
-        Ok(Self { visible, changes })
+        Ok(Self { visible, changes, internal: Arc::default() })
     }
 
     /// Change messages as the read models (and caches) come to include them.
@@ -44,9 +46,15 @@ impl Follower {
         self.changes.subscribe()
     }
 
+    /// Change messages for a part of this server (not counted as an SSE client).
+    pub fn subscribe_internal(&self) -> broadcast::Receiver<Arc<ChangeMessage>> {
+        self.internal.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.changes.subscribe()
+    }
+
     /// Number of live change-feed subscribers (SSE clients).
     pub fn subscribers(&self) -> usize {
-        self.changes.receiver_count()
+        self.changes.receiver_count().saturating_sub(self.internal.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// The highest position the read models (and this server's caches) include.

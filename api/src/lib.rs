@@ -7,6 +7,7 @@ pub mod caches;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod fleet;
 pub mod follower;
 pub mod gate;
 pub mod http;

@@ -24,6 +24,18 @@ pub struct Figures {
     /// Deployed-prompt cache (hits, misses) since start.
     pub cache: (u64, u64),
     pub sse_clients: usize,
+    /// Live SDK instances per environment and application, when they could be read.
+    pub fleet: Option<Vec<FleetCount>>,
+}
+
+/// Live SDK instances of one application in one environment.
+pub struct FleetCount {
+    pub environment: String,
+    /// Empty for instances without an `app_name`.
+    pub app: String,
+    pub instances: i64,
+    /// Of those, the ones serving something other than what is deployed.
+    pub behind: i64,
 }
 
 pub struct Metrics {
@@ -40,6 +52,9 @@ pub struct Metrics {
     publish_failures: IntCounter,
     sse_clients: IntGauge,
     resident_memory: IntGauge,
+    fleet_instances: prometheus::IntGaugeVec,
+    fleet_behind: prometheus::IntGaugeVec,
+    convergence: prometheus::Histogram,
 }
 
 impl Default for Metrics {
@@ -82,12 +97,33 @@ impl Metrics {
             ),
             sse_clients: gauge("sse_clients", "Connected change-feed (Server-Sent Events) clients"),
             resident_memory: gauge("resident_memory_bytes", "Resident memory of this process"),
+            fleet_instances: prometheus::IntGaugeVec::new(
+                Opts::new("fleet_instances", "Live SDK instances, by environment and application"),
+                &["environment", "app"],
+            )
+            .expect("valid metric"),
+            fleet_behind: prometheus::IntGaugeVec::new(
+                Opts::new("fleet_instances_behind", "Live SDK instances serving something other than what is deployed"),
+                &["environment", "app"],
+            )
+            .expect("valid metric"),
+            convergence: prometheus::Histogram::with_opts(
+                HistogramOpts::new(
+                    "fleet_convergence_seconds",
+                    "Commit of a change to the first report of an instance serving it",
+                )
+                .buckets(BUCKETS.to_vec()),
+            )
+            .expect("valid metric"),
             registry,
             requests,
             latency,
         };
         m.registry.register(Box::new(m.requests.clone())).expect("registered once");
         m.registry.register(Box::new(m.latency.clone())).expect("registered once");
+        m.registry.register(Box::new(m.fleet_instances.clone())).expect("registered once");
+        m.registry.register(Box::new(m.fleet_behind.clone())).expect("registered once");
+        m.registry.register(Box::new(m.convergence.clone())).expect("registered once");
         for c in [&m.cache_hits, &m.cache_misses, &m.publish_failures] {
             m.registry.register(Box::new(c.clone())).expect("registered once");
         }
@@ -107,6 +143,11 @@ impl Metrics {
         self.latency.with_label_values(&[route, method]).observe(seconds);
     }
 
+    /// Counts how long a change took to reach one SDK instance.
+    pub fn observe_convergence(&self, seconds: f64) {
+        self.convergence.observe(seconds);
+    }
+
     /// Renders the registry with the current `figures`.
     pub fn render(&self, figures: Figures) -> String {
         self.projected.set(figures.projected);
@@ -121,6 +162,14 @@ impl Metrics {
         self.cache_hit_ratio.set(if hits + misses == 0 { 0.0 } else { hits as f64 / (hits + misses) as f64 });
         catch_up(&self.publish_failures, promptos_projector::publisher::publish_failures());
         self.sse_clients.set(figures.sse_clients as i64);
+        if let Some(fleet) = figures.fleet {
+            self.fleet_instances.reset();
+            self.fleet_behind.reset();
+            for c in fleet {
+                self.fleet_instances.with_label_values(&[c.environment.as_str(), c.app.as_str()]).set(c.instances);
+                self.fleet_behind.with_label_values(&[c.environment.as_str(), c.app.as_str()]).set(c.behind);
+            }
+        }
         self.resident_memory.set(resident_memory_bytes());
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("metrics encode");

@@ -5,6 +5,7 @@
 
 mod benches;
 mod database;
+mod fleet;
 mod load;
 mod procs;
 mod propagation;
@@ -78,10 +79,13 @@ pub enum Bench {
     Fanout,
     /// #7: the SDK's cached `get` and its deploy propagation.
     Sdk,
+    /// #8: deploy commit → the server knowing every SDK instance applied it.
+    Fleet,
 }
 
 impl Bench {
-    const ALL: [Bench; 6] = [Bench::Read, Bench::Write, Bench::Rebuild, Bench::Memory, Bench::Fanout, Bench::Sdk];
+    const ALL: [Bench; 7] =
+        [Bench::Read, Bench::Write, Bench::Rebuild, Bench::Memory, Bench::Fanout, Bench::Sdk, Bench::Fleet];
 }
 
 fn main() -> Result<()> {
@@ -125,6 +129,7 @@ pub async fn run_all(selected: &[Bench], sizes: &table::Sizes, postgres_url: &st
             Bench::Memory => crate::benches::memory(sizes).await,
             Bench::Fanout => crate::propagation::fanout(sizes).await,
             Bench::Sdk => crate::propagation::sdk(sizes).await,
+            Bench::Fleet => crate::fleet::fleet(sizes).await,
         }
         .with_context(|| format!("benchmark {bench:?}"))?;
         for r in &new {

@@ -19,6 +19,8 @@ pub struct Sizes {
     pub(crate) fanout_deploys: usize,
     pub(crate) sdk_gets: usize,
     pub(crate) sdk_deploys: usize,
+    pub(crate) fleet_instances: usize,
+    pub(crate) fleet_deploys: usize,
 }
 
 impl Sizes {
@@ -39,6 +41,8 @@ impl Sizes {
             fanout_deploys: 100,
             sdk_gets: 1_000_000,
             sdk_deploys: 500,
+            fleet_instances: 100,
+            fleet_deploys: 100,
         }
     }
 
@@ -59,6 +63,8 @@ impl Sizes {
             fanout_deploys: 3,
             sdk_gets: 1000,
             sdk_deploys: 5,
+            fleet_instances: 3,
+            fleet_deploys: 3,
         }
     }
 }

@@ -154,4 +154,13 @@ impl Prompts {
     pub fn is_prompt_stale(&self, name: &str, env: &str) -> bool {
         self.inner.is_prompt_stale(name, env)
     }
+
+    /// See [`crate::Prompts::instance_id`].
+    ///
+    /// ```no_run
+    /// # fn run(prompts: promptos_sdk::blocking::Prompts) { let _ = prompts.instance_id(); }
+    /// ```
+    pub fn instance_id(&self) -> Option<&str> {
+        self.inner.instance_id()
+    }
 }

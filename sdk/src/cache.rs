@@ -10,7 +10,11 @@ use reqwest::header::{ETAG, IF_NONE_MATCH};
 use reqwest::StatusCode;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+fn epoch_ms(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
 
 pub(crate) type Key = (String, String);
 pub(crate) type Listener = Arc<dyn Fn(&Change) + Send + Sync>;
@@ -26,6 +30,8 @@ pub(crate) struct Entry {
     pub unconfirmed: AtomicBool,
     /// When the last attempt to revalidate it could not reach the server.
     unreachable_at: std::sync::Mutex<Option<Instant>>,
+    /// When this client started serving this version (epoch ms), for the fleet report.
+    applied_at_ms: AtomicI64,
 }
 
 /// After an attempt to revalidate an entry could not reach the server, the entry is
@@ -42,7 +48,20 @@ impl Entry {
             due: AtomicBool::new(false),
             unconfirmed: AtomicBool::new(unconfirmed),
             unreachable_at: std::sync::Mutex::new(None),
+            applied_at_ms: AtomicI64::new(epoch_ms(SystemTime::now())),
         }
+    }
+
+    /// When this client started serving this version.
+    pub(crate) fn applied_at(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(self.applied_at_ms.load(Ordering::Relaxed).max(0) as u64)
+    }
+
+    /// Serves the same version (and experiment) as `other`.
+    fn same_version(&self, other: &Entry) -> bool {
+        let (a, b) = (&self.compiled.template, &other.compiled.template);
+        a.version_string == b.version_string
+            && a.experiment.as_ref().map(|x| &x.experiment_id) == b.experiment.as_ref().map(|x| &x.experiment_id)
     }
 
     /// Remembers that revalidating this entry could not reach the server.
@@ -94,17 +113,31 @@ pub(crate) struct Inner {
     pub listeners: RwLock<Vec<Listener>>,
     pub snapshot_dirty: AtomicBool,
     pub feed_task: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
+    /// This process's id in the server's fleet view, and what wakes its reporter (None
+    /// when fleet reports are switched off).
+    pub instance_id: Option<String>,
+    pub report_wake: Option<Arc<tokio::sync::Notify>>,
+    pub report_task: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(task) = self.feed_task.lock().ok().and_then(|mut t| t.take()) {
-            task.abort();
+        for task in [&self.feed_task, &self.report_task] {
+            if let Some(task) = task.lock().ok().and_then(|mut t| t.take()) {
+                task.abort();
+            }
         }
     }
 }
 
 impl Inner {
+    /// What this instance serves changed: the fleet report goes out soon.
+    fn served_changed(&self) {
+        if let Some(wake) = &self.report_wake {
+            wake.notify_one();
+        }
+    }
+
     /// The cached entry for `name` in `env` if it may be served without asking the
     /// server: within the TTL and with no change announced since it was fetched.
     pub(crate) fn fresh(&self, name: &str, env: &str) -> Option<Arc<Entry>> {
@@ -215,6 +248,7 @@ impl Inner {
                     None => moka::ops::compute::Op::Nop,
                 });
                 self.snapshot_dirty.store(true, Ordering::Relaxed);
+                self.served_changed();
                 Ok(None)
             }
             s if s.is_success() => {
@@ -238,6 +272,7 @@ impl Inner {
         let key = (t.prompt_name.clone(), t.environment.clone());
         let position = t.position;
         let fresh = Arc::new(Entry::new(compiled, Instant::now(), false));
+        let mut changed = false;
         let result = self.cache.entry(key.clone()).and_compute_with(|existing| {
             // Read under the entry's lock: a change applied meanwhile marks first and
             // then looks at the cache, so one of the two sees the other.
@@ -245,15 +280,26 @@ impl Inner {
             match (existing, mark) {
                 (Some(old), _) if old.value().compiled.template.position > position => Op::Nop,
                 (_, Some(mark)) if mark.gone && mark.position > position => Op::Remove,
-                (_, mark) => {
+                (old, mark) => {
                     if mark.is_some_and(|m| m.position > position) {
                         fresh.due.store(true, Ordering::Relaxed);
+                    }
+                    match old {
+                        // Still the same version: it has been served since then.
+                        Some(old) if old.value().same_version(&fresh) => {
+                            let since = old.value().applied_at_ms.load(Ordering::Relaxed);
+                            fresh.applied_at_ms.store(since, Ordering::Relaxed);
+                        }
+                        _ => changed = true,
                     }
                     Op::Put(fresh.clone())
                 }
             }
         });
         self.snapshot_dirty.store(true, Ordering::Relaxed);
+        if changed || matches!(result, CompResult::Removed(_)) {
+            self.served_changed();
+        }
         match result {
             CompResult::Inserted(e) | CompResult::ReplacedWith(e) | CompResult::Unchanged(e) => Some(e.into_value()),
             CompResult::Removed(_) | CompResult::StillNone(_) => None,
@@ -297,6 +343,7 @@ impl Inner {
                     None => {
                         self.cache.invalidate(&key);
                         self.snapshot_dirty.store(true, Ordering::Relaxed);
+                        self.served_changed();
                     }
                     Some(_) => {
                         // Fetch the new version as of this change (the server waits until

@@ -1,18 +1,14 @@
-//! The client applications hold: a builder for its options, and one call per way of
-//! getting a prompt. The cache behind it is [`crate::cache`].
+//! The client applications hold: one call per way of getting a prompt (its options are
+//! [`crate::PromptsBuilder`]'s). The cache behind it is [`crate::cache`].
 
 use crate::cache::{answer_error, Inner};
 use crate::error::{Error, Result};
-use crate::feed::{self, Change};
-use crate::snapshot;
+use crate::feed::Change;
 use crate::template::{Compiled, Template};
 use minijinja::Value;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use serde::Serialize;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 /// A PromptOS client. Cheap to clone; clones share one cache and one subscription.
 ///
@@ -32,213 +28,7 @@ pub struct Prompts {
     pub(crate) inner: Arc<Inner>,
 }
 
-/// Configures a [`Prompts`] client; start with [`Prompts::connect`].
-///
-/// ```no_run
-/// # async fn run() -> Result<(), promptos_sdk::Error> {
-/// use std::time::Duration;
-/// let prompts = promptos_sdk::Prompts::connect("http://127.0.0.1:8080")
-///     .api_key("pos_…")
-///     .nats_url("nats://127.0.0.1:4222")
-///     .ttl(Duration::from_secs(300))
-///     .cache_capacity(10_000)
-///     .request_timeout(Duration::from_secs(2))
-///     .snapshot_file("/var/lib/myapp/prompts.json")
-///     .build()
-///     .await?;
-/// # Ok(()) }
-/// ```
-#[must_use]
-pub struct PromptsBuilder {
-    url: String,
-    api_key: Option<String>,
-    nats_url: Option<String>,
-    ttl: Duration,
-    capacity: u64,
-    timeout: Duration,
-    snapshot: Option<PathBuf>,
-    strict: bool,
-    feed: bool,
-}
-
-impl PromptsBuilder {
-    /// The API key (or access token) sent as `Authorization: Bearer …`.
-    ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), promptos_sdk::Error> {
-    /// use promptos_sdk::Prompts;
-    /// let prompts = Prompts::connect("http://127.0.0.1:8080").api_key("pos_…").build().await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn api_key(mut self, key: impl Into<String>) -> Self {
-        self.api_key = Some(key.into());
-        self
-    }
-
-    /// Subscribe to change events on NATS instead of the server's SSE feed.
-    ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), promptos_sdk::Error> {
-    /// use promptos_sdk::Prompts;
-    /// let prompts = Prompts::connect("http://127.0.0.1:8080").nats_url("nats://127.0.0.1:4222").build().await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn nats_url(mut self, url: impl Into<String>) -> Self {
-        self.nats_url = Some(url.into());
-        self
-    }
-
-    /// How long an entry is trusted without hearing from the server; a safety net
-    /// behind push invalidation (default 5 minutes).
-    ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), promptos_sdk::Error> {
-    /// use promptos_sdk::Prompts;
-    /// let prompts = Prompts::connect("http://127.0.0.1:8080").ttl(std::time::Duration::from_secs(600)).build().await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
-        self
-    }
-
-    /// Most (prompt, environment) entries kept (default 10,000).
-    ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), promptos_sdk::Error> {
-    /// use promptos_sdk::Prompts;
-    /// let prompts = Prompts::connect("http://127.0.0.1:8080").cache_capacity(50_000).build().await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn cache_capacity(mut self, capacity: u64) -> Self {
-        self.capacity = capacity;
-        self
-    }
-
-    /// Timeout of each request to the server (default 5 seconds).
-    ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), promptos_sdk::Error> {
-    /// use promptos_sdk::Prompts;
-    /// let prompts = Prompts::connect("http://127.0.0.1:8080").request_timeout(std::time::Duration::from_secs(1)).build().await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Keep known prompts in this file and load them at start, so an application can
-    /// start while the server is down.
-    ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), promptos_sdk::Error> {
-    /// use promptos_sdk::Prompts;
-    /// let prompts = Prompts::connect("http://127.0.0.1:8080").snapshot_file("prompts.json").build().await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn snapshot_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.snapshot = Some(path.into());
-        self
-    }
-
-    /// Render missing variables as empty text instead of failing with
-    /// [`Error::MissingVariable`].
-    ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), promptos_sdk::Error> {
-    /// use promptos_sdk::Prompts;
-    /// let prompts = Prompts::connect("http://127.0.0.1:8080").lenient().build().await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn lenient(mut self) -> Self {
-        self.strict = false;
-        self
-    }
-
-    /// Do not subscribe to the change feed (rely on the TTL alone).
-    ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), promptos_sdk::Error> {
-    /// use promptos_sdk::Prompts;
-    /// let prompts = Prompts::connect("http://127.0.0.1:8080").without_change_feed().build().await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn without_change_feed(mut self) -> Self {
-        self.feed = false;
-        self
-    }
-
-    /// Builds the client: loads the snapshot (if any) and starts the change-feed
-    /// subscription in the background. It does not need the server to be up.
-    ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), promptos_sdk::Error> {
-    /// use promptos_sdk::Prompts;
-    /// let prompts = Prompts::connect("http://127.0.0.1:8080").build().await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn build(self) -> Result<Prompts> {
-        let mut headers = HeaderMap::new();
-        if let Some(key) = &self.api_key {
-            let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
-                .map_err(|_| Error::Config("the API key contains characters not allowed in a header".into()))?;
-            value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
-        }
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .timeout(self.timeout)
-            .connect_timeout(self.timeout)
-            .build()
-            .map_err(|e| Error::Config(e.to_string()))?;
-        let inner = Arc::new(Inner {
-            base: self.url.trim_end_matches('/').to_owned(),
-            http,
-            cache: moka::sync::Cache::new(self.capacity),
-            marks: moka::sync::Cache::new(self.capacity.saturating_mul(2).max(1024)),
-            ttl: self.ttl,
-            strict: self.strict,
-            stale: AtomicBool::new(false),
-            last_position: AtomicI64::new(0),
-            listeners: RwLock::new(Vec::new()),
-            snapshot_dirty: AtomicBool::new(false),
-            feed_task: std::sync::Mutex::new(None),
-        });
-        let prompts = Prompts { inner };
-        if let Some(path) = &self.snapshot {
-            snapshot::load(&prompts.inner, path).await;
-            tokio::spawn(snapshot::keep_writing(Arc::downgrade(&prompts.inner), path.clone()));
-        }
-        if self.feed {
-            feed::start(&prompts.inner, self.nats_url)?;
-        }
-        Ok(prompts)
-    }
-}
-
 impl Prompts {
-    /// Starts configuring a client for the server at `url`.
-    ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), promptos_sdk::Error> {
-    /// let prompts = promptos_sdk::Prompts::connect("http://127.0.0.1:8080").api_key("pos_…").build().await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn connect(url: impl Into<String>) -> PromptsBuilder {
-        PromptsBuilder {
-            url: url.into(),
-            api_key: None,
-            nats_url: None,
-            ttl: Duration::from_secs(300),
-            capacity: 10_000,
-            timeout: Duration::from_secs(5),
-            snapshot: None,
-            strict: true,
-            feed: true,
-        }
-    }
-
     /// [`Prompts::get`] when the cache can answer without waiting (the prompt is cached,
     /// within the TTL, and no change was announced since): never does I/O. `None`
     /// otherwise; then call `get`.
@@ -429,5 +219,17 @@ impl Prompts {
     /// ```
     pub fn is_prompt_stale(&self, name: &str, env: &str) -> bool {
         self.is_stale() || self.inner.cache.get(&(name.to_owned(), env.to_owned())).is_some_and(|e| e.is_stale())
+    }
+
+    /// This process's id in the server's fleet view (`GET /fleet`), random at start;
+    /// None when fleet reports are switched off.
+    ///
+    /// ```no_run
+    /// # fn run(prompts: promptos_sdk::Prompts) {
+    /// if let Some(id) = prompts.instance_id() { println!("reporting as {id}"); }
+    /// # }
+    /// ```
+    pub fn instance_id(&self) -> Option<&str> {
+        self.inner.instance_id.as_deref()
     }
 }

@@ -49,14 +49,17 @@
 //! Applications without an async runtime use [`blocking::Prompts`].
 
 pub mod blocking;
+mod builder;
 mod cache;
 mod client;
 mod error;
 mod feed;
+mod fleet;
 mod snapshot;
 mod template;
 
-pub use client::{Prompts, PromptsBuilder};
+pub use builder::PromptsBuilder;
+pub use client::Prompts;
 pub use error::{Error, Result};
 pub use feed::{Change, SUBJECT};
 /// Re-exported so applications can build variables with `minijinja::context!`.

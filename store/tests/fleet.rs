@@ -17,6 +17,9 @@ both_backends!(a_report_replaces_the_last_one_and_an_instance_id_stays_with_its_
     let seen: Vec<_> = live.iter().map(|i| (i.instance_id.as_str(), i.owner.as_str(), i.report.as_str())).collect();
     assert_eq!(seen, [("inst-b", "key-2", r#"{"n":1}"#), ("inst-a", "key-1", r#"{"n":2}"#)]);
     assert_eq!(live[1].last_seen_ms, 2_000);
+    let a = fleet::get(&db, "inst-a").await.unwrap().expect("stored");
+    assert_eq!((a.owner.as_str(), a.report.as_str(), a.expires_at_ms), ("key-1", r#"{"n":2}"#, 47_000));
+    assert_eq!(fleet::get(&db, "inst-z").await.unwrap(), None);
 });
 
 both_backends!(an_instance_that_missed_its_heartbeats_is_gone, |backend| async move {

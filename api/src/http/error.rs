@@ -23,6 +23,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("too many failed attempts; try again in {0} seconds")]
     TooManyAttempts(u64),
+    /// A client sends more than it may (e.g. fleet reports); retry after the seconds.
+    #[error("too many requests; retry in {0} seconds")]
+    RateLimited(u64),
     #[error("{message}")]
     Conflict { code: &'static str, message: String, field: Option<String> },
     #[error("the request body is larger than the server accepts (PROMPTOS_MAX_BODY_BYTES)")]
@@ -224,6 +227,7 @@ impl ApiError {
             ApiError::TooManyAttempts(_) => {
                 (StatusCode::TOO_MANY_REQUESTS, detail("too_many_attempts", self.to_string(), None))
             }
+            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, detail("rate_limited", self.to_string(), None)),
             ApiError::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, detail("unsupported_media_type", self.to_string(), None))
             }
@@ -260,7 +264,7 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(_) => {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::TooManyAttempts(secs) => {
+            ApiError::TooManyAttempts(secs) | ApiError::RateLimited(secs) => {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
             }
             ApiError::Unavailable(_) => {

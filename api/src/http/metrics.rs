@@ -65,9 +65,50 @@ async fn render(state: &AppState) -> String {
             None
         }
     };
-    let figures =
-        Figures { projected, lag, cache: state.caches.deployed_stats(), sse_clients: state.follower.subscribers() };
+    let fleet = match super::fleet::view(state, None).await {
+        Ok(view) => Some(fleet_counts(&view)),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot read the fleet for /metrics");
+            None
+        }
+    };
+    let figures = Figures {
+        projected,
+        lag,
+        cache: state.caches.deployed_stats(),
+        sse_clients: state.follower.subscribers(),
+        fleet,
+    };
     state.metrics.render(figures)
+}
+
+/// Live instances and those behind, per (environment, application): an instance
+/// serving prompts of two environments counts in both.
+fn fleet_counts(view: &super::fleet::FleetDto) -> Vec<crate::metrics::FleetCount> {
+    let mut counts: std::collections::BTreeMap<(String, String), (i64, i64)> = Default::default();
+    for i in &view.instances {
+        let mut envs: Vec<(&str, bool)> = Vec::new();
+        for s in &i.serving {
+            match envs.iter_mut().find(|(e, _)| *e == s.environment) {
+                Some((_, behind)) => *behind |= s.status != "current",
+                None => envs.push((&s.environment, s.status != "current")),
+            }
+        }
+        for (env, behind) in envs {
+            let c = counts.entry((env.to_owned(), i.app_name.clone().unwrap_or_default())).or_default();
+            c.0 += 1;
+            c.1 += i64::from(behind);
+        }
+    }
+    counts
+        .into_iter()
+        .map(|((environment, app), (instances, behind))| crate::metrics::FleetCount {
+            environment,
+            app,
+            instances,
+            behind,
+        })
+        .collect()
 }
 
 /// Runs the request unless the gate is closed (then 503 at once), and closes the gate

@@ -10,6 +10,7 @@ pub mod environments;
 pub mod error;
 pub mod experiments;
 pub mod extract;
+pub mod fleet;
 pub mod health;
 pub mod metrics;
 pub mod optimize;
@@ -52,6 +53,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "users", description = "Accounts and roles (admins)"),
         (name = "api-keys", description = "Read-only keys for applications (admins)"),
         (name = "optimize", description = "LLM suggestions for a prompt's text, reviewed before they are saved"),
+        (name = "fleet", description = "Which running application instances serve which version, and how fast a rollout converged"),
     )
 )]
 pub struct ApiDoc;
@@ -186,6 +188,7 @@ pub fn router(state: AppState) -> Router {
         .merge(users::routes())
         .merge(api_keys::routes())
         .merge(optimize::routes())
+        .merge(fleet::routes())
         .split_for_parts();
     CommonResponses.modify(&mut doc);
     api.fallback(|| async { ApiError::NotFound("no such endpoint; see /docs".into()) })

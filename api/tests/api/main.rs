@@ -12,6 +12,7 @@ mod composition;
 mod concurrency;
 mod experiments;
 mod faults;
+mod fleet;
 mod integrity;
 mod metrics;
 mod optimize;
