@@ -8,7 +8,9 @@
 //! Environment: `PROMPTOS_URL` (default `http://127.0.0.1:8080`), `PROMPTOS_API_KEY`,
 //! `PROMPTOS_NATS_URL` (optional; otherwise the server's SSE feed), `PROMPTOS_ENV`
 //! (default `production`), `PROMPTOS_PROMPT` (default `customer-support-agent`),
-//! `PROMPTOS_CHATBOT_ROUNDS` (default: run until stopped).
+//! `PROMPTOS_CHATBOT_ROUNDS` (default: run until stopped), `PROMPTOS_APP_NAME` (the name
+//! its instances have in the server's fleet view, default `support-chatbot`),
+//! `PROMPTOS_HEARTBEAT_SECONDS` (how often it reports to the fleet view, default 15).
 
 use promptos_sdk::minijinja::context;
 use promptos_sdk::Prompts;
@@ -22,7 +24,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let prompt = var("PROMPTOS_PROMPT").unwrap_or_else(|| "customer-support-agent".into());
     let rounds: Option<usize> = var("PROMPTOS_CHATBOT_ROUNDS").and_then(|r| r.parse().ok());
 
-    let mut builder = Prompts::connect(url);
+    let app_name = var("PROMPTOS_APP_NAME").unwrap_or_else(|| "support-chatbot".into());
+    let mut builder = Prompts::connect(url).app_name(app_name);
+    if let Some(secs) = var("PROMPTOS_HEARTBEAT_SECONDS").and_then(|s| s.parse::<f64>().ok()) {
+        builder = builder.heartbeat(Duration::from_secs_f64(secs));
+    }
     if let Some(key) = var("PROMPTOS_API_KEY") {
         builder = builder.api_key(key);
     }

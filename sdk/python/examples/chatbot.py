@@ -8,7 +8,9 @@ runs and the next round prints the new text (pushed, not polled).
 Environment: PROMPTOS_URL (default http://127.0.0.1:8080), PROMPTOS_API_KEY,
 PROMPTOS_NATS_URL (optional; otherwise the server's SSE feed), PROMPTOS_ENV (default
 production), PROMPTOS_PROMPT (default customer-support-agent), PROMPTOS_CHATBOT_ROUNDS
-(default: run until stopped), PROMPTOS_CHATBOT_INTERVAL (seconds, default 2).
+(default: run until stopped), PROMPTOS_CHATBOT_INTERVAL (seconds, default 2),
+PROMPTOS_APP_NAME (the name its instances have in the server's fleet view, default
+support-chatbot), PROMPTOS_HEARTBEAT_SECONDS (how often it reports there, default 15).
 
 With PROMPTOS_CHAT_PROMPT naming a chat prompt, each round also renders it and, when the
 `openai` package is installed and OPENAI_API_KEY is set (OPENAI_BASE_URL for any
@@ -38,6 +40,8 @@ def main() -> int:
         api_key=os.environ.get("PROMPTOS_API_KEY") or None,
         nats_url=os.environ.get("PROMPTOS_NATS_URL") or None,
         environment=env,
+        app_name=os.environ.get("PROMPTOS_APP_NAME") or "support-chatbot",
+        heartbeat_seconds=float(os.environ.get("PROMPTOS_HEARTBEAT_SECONDS") or 15),
     )
     prompts.on_change(
         lambda c: print(f"[promptos] {c.prompt} in {c.environment} is now {c.version or 'gone'}", file=sys.stderr)

@@ -46,6 +46,9 @@ struct Config {
     timeout: Duration,
     strict: bool,
     change_feed: bool,
+    app_name: Option<String>,
+    heartbeat: Duration,
+    fleet_reports: bool,
 }
 
 impl Config {
@@ -66,7 +69,13 @@ impl Config {
         if !self.change_feed {
             builder = builder.without_change_feed();
         }
-        builder
+        if let Some(app) = &self.app_name {
+            builder = builder.app_name(app);
+        }
+        if !self.fleet_reports {
+            builder = builder.without_fleet_reports();
+        }
+        builder.heartbeat(self.heartbeat).reported_sdk("python", env!("CARGO_PKG_VERSION"))
     }
 }
 
@@ -148,7 +157,7 @@ fn listen(client: &blocking::Prompts, callback: Arc<Py<PyAny>>) {
 #[pymethods]
 impl Client {
     #[new]
-    #[pyo3(signature = (url, *, api_key=None, environment=None, nats_url=None, snapshot_path=None, ttl_seconds=300.0, timeout_seconds=5.0, strict=true, change_feed=true))]
+    #[pyo3(signature = (url, *, api_key=None, environment=None, nats_url=None, snapshot_path=None, ttl_seconds=300.0, timeout_seconds=5.0, strict=true, change_feed=true, app_name=None, heartbeat_seconds=15.0, fleet_reports=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -161,6 +170,9 @@ impl Client {
         timeout_seconds: f64,
         strict: bool,
         change_feed: bool,
+        app_name: Option<String>,
+        heartbeat_seconds: f64,
+        fleet_reports: bool,
     ) -> PyResult<Self> {
         let seconds = |name: &str, value: f64| {
             Duration::try_from_secs_f64(value).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
@@ -176,6 +188,9 @@ impl Client {
             timeout: seconds("timeout_seconds", timeout_seconds)?,
             strict,
             change_feed,
+            app_name,
+            heartbeat: seconds("heartbeat_seconds", heartbeat_seconds)?,
+            fleet_reports,
         };
         let client = py.detach(|| blocking::Prompts::build(config.builder())).map_err(|e| errors::to_py(py, e))?;
         Ok(Client {
@@ -316,6 +331,14 @@ impl Client {
             Some(name) => client.is_prompt_stale(name, env.unwrap_or(&self.environment)),
             None => client.is_stale(),
         })
+    }
+
+    /// This process's id in the server's fleet view; None when fleet reports are off.
+    /// A forked child reports as an instance of its own, with a new id.
+    #[getter]
+    fn instance_id(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        let instance = self.current(py)?;
+        Ok(instance.client().and_then(|c| c.instance_id()).map(str::to_owned))
     }
 
     /// Stops the change feed and releases the client's runtime and connections.

@@ -60,6 +60,15 @@ class Nats:
         self.process.kill()
         self.process.wait()
 
+    def restart(self) -> None:
+        """Starts it again on the same port (after :meth:`stop`)."""
+        self.process = subprocess.Popen(
+            [self.process.args[0], "-a", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        eventually(lambda: _accepts(self.port), "nats-server to accept connections again")
+
 
 class Server:
     """`promptos serve` with an admin token for setting things up over HTTP."""
@@ -107,6 +116,12 @@ class Server:
         except urllib.error.HTTPError as e:
             raise AssertionError(f"{method} {path}: {e.code} {e.read().decode()}") from None
         return json.loads(text) if text else None
+
+    def get(self, path: str) -> Any:
+        request = urllib.request.Request(f"{self.base}{path}")
+        request.add_header("Authorization", f"Bearer {self.token}")
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return json.loads(r.read())
 
     def post(self, path: str, body: Dict[str, Any]) -> Any:
         return self._request("POST", path, json.dumps(body).encode(), "application/json")

@@ -44,6 +44,9 @@ class AsyncPrompts:
         timeout_seconds: float = 5,
         strict: bool = True,
         change_feed: bool = True,
+        app_name: Optional[str] = None,
+        heartbeat_seconds: float = 15,
+        fleet_reports: bool = True,
     ) -> None:
         self.environment = environment or "production"
         self._options = dict(
@@ -54,6 +57,9 @@ class AsyncPrompts:
             timeout_seconds=float(timeout_seconds),
             strict=strict,
             change_feed=change_feed,
+            app_name=app_name,
+            heartbeat_seconds=float(heartbeat_seconds),
+            fleet_reports=fleet_reports,
         )
         self._url = url
         self._native: Optional[_native.Client] = None

@@ -100,7 +100,11 @@ class Prompts(_native.Client):
     ``"production"``), ``nats_url``, ``snapshot_path``, ``ttl_seconds`` (default 300),
     ``timeout_seconds`` (each request, default 5), ``strict`` (default True: a
     missing variable raises :class:`MissingVariable`; False renders it empty) and
-    ``change_feed`` (default True; False relies on the TTL alone).
+    ``change_feed`` (default True; False relies on the TTL alone). For the server's
+    fleet view: ``app_name`` names the application, ``heartbeat_seconds`` (default 15)
+    is how often the instance reports what it serves when nothing changes (it also
+    reports on start and right after applying a change), ``fleet_reports=False``
+    switches reports off; :attr:`instance_id` is this process's id there.
 
     ``get(name, /, env=None, **variables) -> str`` is the text prompt live as ``name``
     in ``env`` (default: the client's environment), rendered with ``variables``. It
