@@ -1,7 +1,7 @@
 // The UI in a real browser against a real server: Debian's headless Chromium driven by
 // playwright-core, `promptos serve` on a free port with a fresh SQLite database. Run by
-// scripts/test with the release binary (PROMPTOS_BIN). On failure a screenshot is saved
-// in ui/e2e/artifacts/.
+// scripts/test with the release binary (PROMPTOS_BIN) and the example chatbot
+// (PROMPTOS_CHATBOT_BIN). On failure a screenshot is saved in ui/e2e/artifacts/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -605,3 +605,83 @@ test("optimize a version with an LLM: progress, side-by-side review, edit, accep
     await created.getByText(origin).waitFor();
     assert.match(await created.innerText(), /Created version v2/);
   }));
+
+// The Rust example chatbot (sdk/examples/chatbot.rs), built by scripts/test; it reports to
+// the fleet view as the application support-chatbot.
+const chatbotBinary = process.env.PROMPTOS_CHATBOT_BIN;
+const chatbots = [];
+after(() => { for (const c of chatbots) c.kill(); });
+
+/// Starts one chatbot instance; its output is kept to explain a failure.
+function startChatbot(key) {
+  const env = { ...process.env, PROMPTOS_URL: base, PROMPTOS_API_KEY: key, PROMPTOS_HEARTBEAT_SECONDS: "1" };
+  for (const name of ["PROMPTOS_NATS_URL", "PROMPTOS_APP_NAME", "PROMPTOS_PROMPT", "PROMPTOS_ENV", "PROMPTOS_CHATBOT_ROUNDS"]) delete env[name];
+  const child = spawn(chatbotBinary, [], { env, stdio: ["ignore", "ignore", "pipe"] });
+  child.log = "";
+  child.stderr.on("data", (d) => { child.log = (child.log + d).slice(-4000); });
+  chatbots.push(child);
+  return child;
+}
+
+test("fleet: two running chatbots pick up a deploy made in the UI; the rollout line and the Fleet page show it", async () => {
+  assert.ok(chatbotBinary, "PROMPTOS_CHATBOT_BIN is not set: build the example (cargo build -p promptos-sdk "
+    + "--example chatbot) and point PROMPTOS_CHATBOT_BIN at target/debug/examples/chatbot");
+  assert.ok(existsSync(chatbotBinary), `PROMPTOS_CHATBOT_BIN=${chatbotBinary} does not exist`);
+  const token = await adminToken();
+  await api("/prompts/", { method: "POST", body: JSON.stringify({ name: "customer-support-agent" }) }, token);
+  for (const [v, text] of [["v1", "Hello {{ customer_name }}, how can I help?"], ["v2", "Hi {{ customer_name }}! What can I do for you?"]]) {
+    await api("/prompts/customer-support-agent/versions/", { method: "POST", body: JSON.stringify({ version_string: v, text }) }, token);
+  }
+  await api("/deployments/", { method: "POST",
+    body: JSON.stringify({ prompt_name: "customer-support-agent", environment: "production", version_string: "v1" }) }, token);
+  const { key } = await api("/api-keys/", { method: "POST",
+    body: JSON.stringify({ name: "support-chatbot", environments: ["production"] }) }, token);
+  const running = [startChatbot(key), startChatbot(key)];
+  try {
+    await withPage("fleet", async (page) => {
+      await login(page, "admin", ADMIN);
+      await page.goto(base + "/ui/prompts/customer-support-agent/deployments");
+      const rollout = page.getByTestId("rollout-production");
+      await until("both chatbots serving v1", async () =>
+        (await rollout.innerText()).includes("2 of 2 instances of support-chatbot serve v1"), 20000);
+
+      await page.getByLabel("Environment", { exact: true }).selectOption("production");
+      await page.getByLabel("Version", { exact: true }).selectOption("v2");
+      const clicked = Date.now();
+      await page.getByRole("button", { name: "Deploy" }).click();
+      await page.locator('tr[data-env="production"] .live-version', { hasText: "v2" }).waitFor();
+      // No reload: the line follows the instances as they apply the change.
+      await until("both chatbots serving v2", async () =>
+        (await rollout.innerText()).includes("2 of 2 instances of support-chatbot serve v2"), 15000);
+      console.log(`# rollout line: "${(await rollout.innerText()).replace(/\s+/g, " ")}" ${Date.now() - clicked} ms after the click`);
+      assert.equal(await rollout.locator(".rollout-behind").count(), 0, "no instance is left behind");
+
+      // The Fleet page, through the top bar: one application, its two instances, both current.
+      await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Fleet" }).click();
+      await page.getByRole("heading", { name: "Fleet" }).waitFor();
+      assert.equal(new URL(page.url()).pathname, "/ui/fleet");
+      const app = page.getByRole("region", { name: "Application support-chatbot" });
+      await app.getByText("2 instances: 2 current, 0 behind, 0 stale").waitFor();
+      const rows = app.locator("table.fleet tbody tr");
+      assert.equal(await rows.count(), 2);
+      const pids = running.map((c) => String(c.pid)).sort();
+      assert.deepEqual((await rows.locator("td:nth-child(2)").allInnerTexts()).sort(), pids);
+      for (let i = 0; i < 2; i++) {
+        const row = rows.nth(i);
+        assert.equal(await row.locator(".status").innerText(), "current");
+        assert.match(await row.innerText(), /rust \S+/);
+        await row.getByText("customer-support-agent in production → v2").waitFor();
+      }
+
+      // It refreshes by itself: a chatbot that stops is gone after three missed heartbeats.
+      running[1].kill();
+      await until("one instance left", async () => (await rows.count()) === 1, 15000);
+      assert.equal(await rows.locator("td:nth-child(2)").innerText(), String(running[0].pid));
+    });
+  } catch (e) {
+    for (const c of running) console.log(`# chatbot ${c.pid} said:\n${c.log}`);
+    throw e;
+  } finally {
+    for (const c of running) c.kill();
+  }
+});

@@ -1,7 +1,7 @@
 //! The application shell: session, routing and the top bar.
 
 use crate::api;
-use crate::pages::{login::Login, prompt::PromptPage, prompts::PromptsPage};
+use crate::pages::{fleet::FleetPage, login::Login, prompt::PromptPage, prompts::PromptsPage};
 use serde_json::Value;
 use sycamore::prelude::*;
 use wasm_bindgen::closure::Closure;
@@ -53,12 +53,17 @@ enum Route {
     Prompts,
     /// `/ui/prompts/{name}` and its tabs, `/ui/prompts/{name}/{tab}`.
     Prompt(String),
+    /// `/ui/fleet`: the running SDK instances.
+    Fleet,
 }
 
 impl Route {
     fn of(path: &str, logged_in: bool) -> Route {
         if !logged_in || path == "/ui/login" {
             return Route::Login;
+        }
+        if path.trim_end_matches('/') == "/ui/fleet" {
+            return Route::Fleet;
         }
         let name = path.strip_prefix("/ui/prompts/").and_then(|rest| rest.split('/').next()).unwrap_or("");
         if name.is_empty() {
@@ -98,6 +103,7 @@ pub fn App() -> View {
         Route::Login => view! { Login {} },
         Route::Prompts => view! { PromptsPage {} },
         Route::Prompt(name) => view! { PromptPage(name=name) },
+        Route::Fleet => view! { FleetPage {} },
     };
 
     view! {
@@ -106,6 +112,10 @@ pub fn App() -> View {
             (if session.me.with(|m| m.is_some()) {
                 let who = session.me.with(|m| m.as_ref().map(|m| format!("{} ({})", m["name"].as_str().unwrap_or(""), m["role"].as_str().unwrap_or(""))).unwrap_or_default());
                 view! {
+                    nav(class="nav", "aria-label"="Main") {
+                        a(href="/ui/fleet", "aria-current"=move || (route.get_clone() == Route::Fleet).then_some("page"),
+                            on:click=move |e: web_sys::MouseEvent| { e.prevent_default(); session.navigate("/ui/fleet"); }) { "Fleet" }
+                    }
                     span(class="who", "data-testid"="whoami") { (who) }
                     button(class="link", on:click=move |_| session.logout()) { "Log out" }
                 }

@@ -1,9 +1,9 @@
 //! The PromptOS admin UI: a Sycamore app compiled to WebAssembly and served by
 //! `promptos serve` at `/ui/`. Build it with `scripts/build-ui`.
 //!
-//! Pages map one-to-one to routes (`/ui/login`, `/ui/`, `/ui/prompts/{name}/{tab}`); the
-//! session and the current user go through Sycamore context; every API call goes
-//! through [`api`], which turns error responses into sentences a person can read.
+//! Pages map one-to-one to routes (`/ui/login`, `/ui/`, `/ui/prompts/{name}/{tab}`,
+//! `/ui/fleet`); the session and the current user go through Sycamore context; every API
+//! call goes through [`api`], which turns error responses into sentences a person can read.
 
 /// Prompt names follow the server's rule; checked as the user types.
 pub fn prompt_name_problem(name: &str) -> Option<String> {
@@ -27,6 +27,17 @@ pub fn readable_time(ts: &str) -> String {
             format!("{date} {time} UTC")
         }
         _ => ts.to_owned(),
+    }
+}
+
+/// A duration in milliseconds as people read it: `38 ms`, `4.2 s`, `3 min`, `2 h`.
+pub fn readable_duration(ms: i64) -> String {
+    let ms = ms.max(0);
+    match ms {
+        0..1_000 => format!("{ms} ms"),
+        1_000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        60_000..3_600_000 => format!("{} min", ms / 60_000),
+        _ => format!("{} h", ms / 3_600_000),
     }
 }
 
@@ -172,5 +183,15 @@ mod tests {
         assert_eq!(super::readable_time("2026-11-25T10:04:05.123456Z"), "2026-11-25 10:04:05 UTC");
         assert_eq!(super::readable_time(""), "");
         assert_eq!(super::readable_time("yesterday"), "yesterday");
+    }
+
+    #[test]
+    fn durations_read_like_durations() {
+        use super::readable_duration;
+        assert_eq!(readable_duration(38), "38 ms");
+        assert_eq!(readable_duration(-5), "0 ms");
+        assert_eq!(readable_duration(4_200), "4.2 s");
+        assert_eq!(readable_duration(185_000), "3 min");
+        assert_eq!(readable_duration(7_300_000), "2 h");
     }
 }

@@ -4,12 +4,15 @@
 //! The browser's `EventSource` cannot send an `Authorization` header, and a token in the
 //! URL would end up in access logs; so the feed is read with `fetch` and a streaming body,
 //! parsed by the same SSE parser the SDK uses. It reconnects with `Last-Event-ID` and a
-//! growing pause, and stops when the page that started it goes away.
+//! growing pause, and stops when the page that started it goes away. What the feed does
+//! not carry (the SDK instances' reports) is polled instead, with [`poll`].
 
 use crate::api;
 use crate::app::deliver;
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
+use std::cell::Cell;
+use std::rc::Rc;
 use sycamore::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -32,6 +35,7 @@ enum End {
     Stop,
 }
 
+/// Waits `ms` milliseconds without blocking the page.
 async fn pause(ms: i32) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
         if let Some(w) = web_sys::window() {
@@ -39,6 +43,26 @@ async fn pause(ms: i32) {
         }
     });
     let _ = JsFuture::from(promise).await;
+}
+
+/// Runs `load` now and then `every_ms` milliseconds after each run ends (so runs never
+/// overlap), until the reactive scope that called `poll` is disposed. For what the change
+/// feed does not carry: what the SDK instances report.
+pub fn poll<F, Fut>(every_ms: i32, load: F)
+where
+    F: Fn() -> Fut + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let stopped = Rc::new(Cell::new(false));
+    let stop = stopped.clone();
+    on_cleanup(move || stop.set(true));
+    wasm_bindgen_futures::spawn_local(async move {
+        // Checked before each run: `load` reads the page's signals, gone once it closes.
+        while !stopped.get() {
+            load().await;
+            pause(every_ms).await;
+        }
+    });
 }
 
 /// Calls `on_change` for every change to `prompt` (and once after each reconnect, to catch

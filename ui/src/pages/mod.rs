@@ -1,3 +1,4 @@
+pub mod fleet;
 pub mod login;
 pub mod prompt;
 pub mod prompts;

@@ -1,9 +1,10 @@
 //! The Deployments tab: what is live in each environment, deploy, roll back with
 //! confirmation, A/B tests (start a split, adjust its weights, stop it by promoting a
 //! variant or reverting), and the deployment history. Protected environments are
-//! marked, and editors see why they cannot change them.
+//! marked, and editors see why they cannot change them. Under the live versions, how far
+//! each one has reached the running instances ([`rollout`]).
 
-use super::{text, when, Data};
+use super::{rollout, text, when, Data};
 use crate::api;
 use crate::app::{deliver, Session};
 use serde_json::{json, Value};
@@ -321,6 +322,7 @@ pub(super) fn Deployments(data: Data) -> View {
                 thead { tr { th { "Environment" } th { "Version" } th { "Deployed by" } th { "At" } th {} } }
                 tbody { (live_rows()) }
             }
+            rollout::Rollouts(data=data)
             p(class="error", role="alert") { (form_error.get_clone()) }
         }
         (if session.can_edit() {

@@ -6,6 +6,7 @@ mod compare;
 mod deployments;
 mod history;
 mod optimize;
+mod rollout;
 mod settings;
 mod versions;
 
