@@ -1,6 +1,7 @@
 //! The decider pattern as a trait, so one command executor serves every kind of stream.
 
 use crate::access::*;
+use crate::change_request;
 use crate::events::Event;
 use crate::prompt::{self, Context, DomainError, PromptCommand, PromptState};
 
@@ -17,6 +18,8 @@ pub struct Prompts;
 pub struct Users;
 /// API keys for applications.
 pub struct ApiKeys;
+/// Change requests for environments that need approvals.
+pub struct ChangeRequests;
 
 impl Aggregate for Prompts {
     type State = PromptState;
@@ -48,5 +51,16 @@ impl Aggregate for ApiKeys {
     }
     fn evolve(state: ApiKeyState, event: &Event) -> ApiKeyState {
         evolve_api_key(state, event)
+    }
+}
+
+impl Aggregate for ChangeRequests {
+    type State = change_request::ChangeRequestState;
+    type Command = change_request::ChangeRequestCommand;
+    fn decide(state: &Self::State, _: &Context, command: Self::Command) -> Result<Vec<Event>, DomainError> {
+        change_request::decide(state, command)
+    }
+    fn evolve(state: Self::State, event: &Event) -> Self::State {
+        change_request::evolve(state, event)
     }
 }

@@ -56,6 +56,25 @@ pub enum DomainError {
     StillIncluded { prompt: String, includers: Vec<String> },
     #[error("prompt {prompt:?} is live in the protected environment {environment:?}; only admins may delete it")]
     Protected { prompt: String, environment: String },
+    #[error("change request {0:?} not found")]
+    ChangeRequestNotFound(String),
+    #[error("change request {id} is {status}; it can no longer change")]
+    ChangeRequestClosed { id: String, status: String },
+    #[error("change request {id} expired at {at}; open a new one")]
+    ChangeRequestExpired { id: String, at: String },
+    #[error("you opened this change request; another admin must approve it")]
+    OwnChangeRequest,
+    #[error("only the author of a change request or an admin may do this")]
+    NotYourChangeRequest,
+    #[error("the change request has {have} of the {need} approvals it needs")]
+    ApprovalsMissing { have: usize, need: usize },
+    #[error("what the environment serves changed since the request was reviewed ({moved}); it needs a fresh approval")]
+    ChangeRequestOutdated { moved: String },
+    #[error("{message}")]
+    InvalidChangeRequest { field: &'static str, message: String },
+    /// A change in the request does not apply (its index in the request, and why).
+    #[error("change {index} ({change}): {reason}")]
+    ChangeDoesNotApply { index: usize, change: String, reason: Box<DomainError> },
 }
 
 impl DomainError {
@@ -71,6 +90,8 @@ impl DomainError {
             DomainError::NotInExperiment { .. } => Some("version_string"),
             DomainError::UserExists(_) => Some("username"),
             DomainError::SameRole { .. } => Some("role"),
+            DomainError::InvalidChangeRequest { field, .. } => Some(field),
+            DomainError::ChangeDoesNotApply { .. } => Some("changes"),
             _ => None,
         }
     }

@@ -1,6 +1,10 @@
 //! Every change to PromptOS is one of these events. They are stored as a type name and
 //! a JSON payload; the actor, time and position live in the log's envelope, not here.
 
+pub use crate::change_request::{
+    ChangeRequestApplied, ChangeRequestApproved, ChangeRequestCommented, ChangeRequestExpired, ChangeRequestOpened,
+    ChangeRequestRejected, ChangeRequestScheduled, ChangeRequestWithdrawn,
+};
 use crate::content::{ChatMessage, ModelConfig, PromptKind};
 use crate::experiment::SplitVariant;
 use crate::names::{CommitMessage, Description, EnvironmentName, PromptName, Role, Tag, Username, VersionString};
@@ -261,6 +265,14 @@ pub enum Event {
     PasswordChanged(PasswordChanged),
     ApiKeyCreated(ApiKeyCreated),
     ApiKeyRevoked(ApiKeyRevoked),
+    ChangeRequestOpened(ChangeRequestOpened),
+    ChangeRequestApproved(ChangeRequestApproved),
+    ChangeRequestRejected(ChangeRequestRejected),
+    ChangeRequestCommented(ChangeRequestCommented),
+    ChangeRequestScheduled(ChangeRequestScheduled),
+    ChangeRequestApplied(ChangeRequestApplied),
+    ChangeRequestWithdrawn(ChangeRequestWithdrawn),
+    ChangeRequestExpired(ChangeRequestExpired),
 }
 
 /// An event type this build does not know, or a payload that does not fit its type.
@@ -318,6 +330,14 @@ impl Event {
             Event::PasswordChanged(e) => serde_json::to_string(e),
             Event::ApiKeyCreated(e) => serde_json::to_string(e),
             Event::ApiKeyRevoked(e) => serde_json::to_string(e),
+            Event::ChangeRequestOpened(e) => serde_json::to_string(e),
+            Event::ChangeRequestApproved(e) => serde_json::to_string(e),
+            Event::ChangeRequestRejected(e) => serde_json::to_string(e),
+            Event::ChangeRequestCommented(e) => serde_json::to_string(e),
+            Event::ChangeRequestScheduled(e) => serde_json::to_string(e),
+            Event::ChangeRequestApplied(e) => serde_json::to_string(e),
+            Event::ChangeRequestWithdrawn(e) => serde_json::to_string(e),
+            Event::ChangeRequestExpired(e) => serde_json::to_string(e),
         };
         result.expect("event payloads are plain data and always serialize")
     }
@@ -343,6 +363,14 @@ impl Event {
             "PasswordChanged" => Event::PasswordChanged(de(event_type, payload)?),
             "ApiKeyCreated" => Event::ApiKeyCreated(de(event_type, payload)?),
             "ApiKeyRevoked" => Event::ApiKeyRevoked(de(event_type, payload)?),
+            "ChangeRequestOpened" => Event::ChangeRequestOpened(de(event_type, payload)?),
+            "ChangeRequestApproved" => Event::ChangeRequestApproved(de(event_type, payload)?),
+            "ChangeRequestRejected" => Event::ChangeRequestRejected(de(event_type, payload)?),
+            "ChangeRequestCommented" => Event::ChangeRequestCommented(de(event_type, payload)?),
+            "ChangeRequestScheduled" => Event::ChangeRequestScheduled(de(event_type, payload)?),
+            "ChangeRequestApplied" => Event::ChangeRequestApplied(de(event_type, payload)?),
+            "ChangeRequestWithdrawn" => Event::ChangeRequestWithdrawn(de(event_type, payload)?),
+            "ChangeRequestExpired" => Event::ChangeRequestExpired(de(event_type, payload)?),
             other => return Err(DecodeError::UnknownType(other.to_owned())),
         })
     }
@@ -372,6 +400,29 @@ impl Event {
             Event::ExperimentStarted(e) => Some(&e.environment),
             Event::ExperimentWeightsChanged(e) => Some(&e.environment),
             Event::ExperimentStopped(e) => Some(&e.environment),
+            Event::ChangeRequestOpened(e) => Some(&e.environment),
+            Event::ChangeRequestApproved(e) => Some(&e.environment),
+            Event::ChangeRequestRejected(e) => Some(&e.environment),
+            Event::ChangeRequestCommented(e) => Some(&e.environment),
+            Event::ChangeRequestScheduled(e) => Some(&e.environment),
+            Event::ChangeRequestApplied(e) => Some(&e.environment),
+            Event::ChangeRequestWithdrawn(e) => Some(&e.environment),
+            Event::ChangeRequestExpired(e) => Some(&e.environment),
+            _ => None,
+        }
+    }
+
+    /// The change request the event is about, for change request events.
+    pub fn change_request(&self) -> Option<&Uuid> {
+        match self {
+            Event::ChangeRequestOpened(e) => Some(&e.request_id),
+            Event::ChangeRequestApproved(e) => Some(&e.request_id),
+            Event::ChangeRequestRejected(e) => Some(&e.request_id),
+            Event::ChangeRequestCommented(e) => Some(&e.request_id),
+            Event::ChangeRequestScheduled(e) => Some(&e.request_id),
+            Event::ChangeRequestApplied(e) => Some(&e.request_id),
+            Event::ChangeRequestWithdrawn(e) => Some(&e.request_id),
+            Event::ChangeRequestExpired(e) => Some(&e.request_id),
             _ => None,
         }
     }
@@ -384,6 +435,9 @@ impl Event {
             Event::PasswordChanged(e) => user_stream(&e.username),
             Event::ApiKeyCreated(e) => api_key_stream(&e.key_id),
             Event::ApiKeyRevoked(e) => api_key_stream(&e.key_id),
+            e if e.change_request().is_some() => {
+                crate::change_request::change_request_stream(e.change_request().expect("checked"))
+            }
             _ => prompt_stream(self.prompt().expect("prompt event").1),
         }
     }
@@ -449,6 +503,14 @@ mod tests {
                 "PasswordChanged",
                 "ApiKeyCreated",
                 "ApiKeyRevoked",
+                "ChangeRequestOpened",
+                "ChangeRequestApproved",
+                "ChangeRequestRejected",
+                "ChangeRequestCommented",
+                "ChangeRequestScheduled",
+                "ChangeRequestApplied",
+                "ChangeRequestWithdrawn",
+                "ChangeRequestExpired",
             ]
         );
         assert!(Event::TYPES.iter().all(|t| !matches!(Event::decode(t, "{}"), Err(DecodeError::UnknownType(_)))));

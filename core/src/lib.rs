@@ -24,6 +24,7 @@
 pub mod access;
 pub mod aggregate;
 pub mod catalog;
+pub mod change_request;
 pub mod content;
 pub mod error;
 pub mod events;

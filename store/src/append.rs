@@ -99,15 +99,18 @@ pub(crate) fn fold(catalog: &mut Catalog, e: &StoredEvent) {
     }
 }
 
+/// Requests appended together or not at all (each on its own stream).
+pub type Group = Vec<AppendRequest>;
+
 /// See [`EventLog::append_batch`]. On an error of the database the catalog is left as
 /// it was.
 pub(crate) async fn append_batch(
     db: &Db,
-    requests: &[AppendRequest],
+    groups: &[Group],
     catalog: &mut Catalog,
-) -> Result<Vec<Result<Appended, AppendError>>, sqlx::Error> {
+) -> Result<Vec<Result<Vec<Appended>, AppendError>>, sqlx::Error> {
     let mut admitted = Vec::new();
-    let result = append_admitted(db, requests, catalog, &mut admitted).await;
+    let result = append_admitted(db, groups, catalog, &mut admitted).await;
     if result.is_err() {
         for undo in admitted.into_iter().rev() {
             catalog.undo(undo);
@@ -118,10 +121,11 @@ pub(crate) async fn append_batch(
 
 async fn append_admitted(
     db: &Db,
-    requests: &[AppendRequest],
+    groups: &[Group],
     catalog: &mut Catalog,
     admitted: &mut Vec<Undo>,
-) -> Result<Vec<Result<Appended, AppendError>>, sqlx::Error> {
+) -> Result<Vec<Result<Vec<Appended>, AppendError>>, sqlx::Error> {
+    let requests: Vec<&AppendRequest> = groups.iter().flatten().collect();
     let mut tx = begin_locked(db).await?;
     let tail: Option<(i64, String, String)> = crate::on_tx!(&mut tx, conn => {
         sqlx::query_as("SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1")
@@ -170,62 +174,80 @@ async fn append_admitted(
     }
 
     let mut written: Vec<StoredEvent> = Vec::new();
-    let mut results = Vec::with_capacity(requests.len());
-    for request in requests {
-        let current = versions[request.stream_id.as_str()];
-        if current != request.expected_version {
+    let mut results = Vec::with_capacity(groups.len());
+    for group in groups {
+        // All of a group's streams must be where its requests expect them…
+        let conflict = group.iter().find(|r| versions[r.stream_id.as_str()] != r.expected_version);
+        if let Some(r) = conflict {
             results.push(Err(AppendError::Conflict {
-                stream_id: request.stream_id.clone(),
-                expected: request.expected_version,
-                actual: current,
+                stream_id: r.stream_id.clone(),
+                expected: r.expected_version,
+                actual: versions[r.stream_id.as_str()],
             }));
             continue;
         }
+        // …and the catalog must admit every request, in order, or none.
         if touches_prompts {
-            match catalog.admit(&request.events) {
-                Ok(undo) => admitted.extend(undo),
-                Err(refusal) => {
-                    results.push(Err(AppendError::Refused(refusal)));
-                    continue;
+            let mut undos = Vec::new();
+            let mut refused = None;
+            for request in group {
+                match catalog.admit(&request.events) {
+                    Ok(undo) => undos.extend(undo),
+                    Err(refusal) => {
+                        refused = Some(refusal);
+                        break;
+                    }
                 }
             }
+            if let Some(refusal) = refused {
+                for undo in undos.into_iter().rev() {
+                    catalog.undo(undo);
+                }
+                results.push(Err(AppendError::Refused(refusal)));
+                continue;
+            }
+            admitted.extend(undos);
         }
-        let metadata = serde_json::to_string(&request.metadata).expect("metadata serializes");
-        let mut stream_version = current;
-        let mut stored = Vec::with_capacity(request.events.len());
-        for event in &request.events {
-            position += 1;
-            stream_version += 1;
-            let mut e = StoredEvent {
-                position,
-                stream_id: request.stream_id.clone(),
-                stream_version,
-                // Time-ordered ids keep the unique index append-mostly as the log grows.
-                event_id: uuid::Uuid::now_v7().to_string(),
-                event_type: event.event_type().to_owned(),
-                payload: event.payload_json(),
-                metadata: metadata.clone(),
-                recorded_at: recorded_at.clone(),
-                prev_hash: std::mem::take(&mut prev_hash),
-                hash: String::new(),
-            };
-            e.hash = chain_hash(
-                &e.prev_hash,
-                e.position,
-                &e.stream_id,
-                e.stream_version,
-                &e.event_id,
-                &e.event_type,
-                &e.payload,
-                &e.metadata,
-                &e.recorded_at,
-            );
-            prev_hash = e.hash.clone();
-            stored.push(e);
+        let mut appended = Vec::with_capacity(group.len());
+        for request in group {
+            let metadata = serde_json::to_string(&request.metadata).expect("metadata serializes");
+            let mut stream_version = versions[request.stream_id.as_str()];
+            let mut stored = Vec::with_capacity(request.events.len());
+            for event in &request.events {
+                position += 1;
+                stream_version += 1;
+                let mut e = StoredEvent {
+                    position,
+                    stream_id: request.stream_id.clone(),
+                    stream_version,
+                    // Time-ordered ids keep the unique index append-mostly as the log grows.
+                    event_id: uuid::Uuid::now_v7().to_string(),
+                    event_type: event.event_type().to_owned(),
+                    payload: event.payload_json(),
+                    metadata: metadata.clone(),
+                    recorded_at: recorded_at.clone(),
+                    prev_hash: std::mem::take(&mut prev_hash),
+                    hash: String::new(),
+                };
+                e.hash = chain_hash(
+                    &e.prev_hash,
+                    e.position,
+                    &e.stream_id,
+                    e.stream_version,
+                    &e.event_id,
+                    &e.event_type,
+                    &e.payload,
+                    &e.metadata,
+                    &e.recorded_at,
+                );
+                prev_hash = e.hash.clone();
+                stored.push(e);
+            }
+            versions.insert(&request.stream_id, stream_version);
+            written.extend(stored.iter().cloned());
+            appended.push(Appended { events: stored });
         }
-        versions.insert(&request.stream_id, stream_version);
-        written.extend(stored.iter().cloned());
-        results.push(Ok(Appended { events: stored }));
+        results.push(Ok(appended));
     }
     bulk::insert_rows(&mut tx, "events", EVENT_COLUMNS, written.iter().map(StoredEvent::cells)).await?;
     if let Tx::Postgres(t) = &mut tx {

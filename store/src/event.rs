@@ -15,11 +15,18 @@ pub struct Metadata {
     pub actor: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// The change request whose apply produced the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_request: Option<String>,
+    /// An admin changed an environment that needs a change request directly, with
+    /// `force`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forced: bool,
 }
 
 impl Metadata {
     pub fn new(actor: impl Into<String>) -> Self {
-        Self { actor: actor.into(), request_id: None }
+        Self { actor: actor.into(), request_id: None, change_request: None, forced: false }
     }
 }
 

@@ -24,7 +24,7 @@ pub mod writer;
 pub use db::{is_unavailable, redact_url, Backend, Db, DbError, Pool, Tx};
 pub use event::{chain_hash, format_timestamp, Metadata, StoredEvent, EVENT_COLUMNS, GENESIS_HASH};
 pub use log::{BadEvent, ChainReport, EventLog, ImportError};
-pub use writer::{AppendError, AppendRequest, Appended, Writer};
+pub use writer::{AppendError, AppendRequest, Appended, Group, Writer};
 
 /// The sqlx this crate is built with, for the macros.
 pub use sqlx;

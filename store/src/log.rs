@@ -4,7 +4,7 @@
 //! Appending is in [`crate::append`]; here are reading, checking the hash chain, and
 //! importing a log that already carries its positions and hashes.
 
-use crate::append::{AppendError, AppendRequest, Appended};
+use crate::append::{AppendError, Appended, Group};
 use crate::bulk;
 use crate::db::{Db, Pool};
 use crate::event::{StoredEvent, EVENT_COLUMNS, GENESIS_HASH};
@@ -15,15 +15,15 @@ use serde::Serialize;
 /// both databases, so they cannot drift.
 #[allow(async_fn_in_trait)]
 pub trait EventLog {
-    /// Appends each request's events atomically (or none of them), in one transaction
-    /// under the append lock, after the catalog admitted them. Each request succeeds,
-    /// conflicts or is refused on its own; an error of the database fails the whole
-    /// batch and writes nothing.
+    /// Appends each group of requests atomically (all of its requests' events, or
+    /// none), in one transaction under the append lock, after the catalog admitted them.
+    /// Each group succeeds, conflicts or is refused on its own; an error of the database
+    /// fails the whole batch and writes nothing.
     async fn append_batch(
         &self,
-        requests: &[AppendRequest],
+        groups: &[Group],
         catalog: &mut Catalog,
-    ) -> Result<Vec<Result<Appended, AppendError>>, sqlx::Error>;
+    ) -> Result<Vec<Result<Vec<Appended>, AppendError>>, sqlx::Error>;
 
     /// Events with a position above `after`, in order, at most `limit`.
     async fn read_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, sqlx::Error>;
@@ -113,10 +113,10 @@ const TAIL: &str = "SELECT position, hash FROM events ORDER BY position DESC LIM
 impl EventLog for Db {
     async fn append_batch(
         &self,
-        requests: &[AppendRequest],
+        groups: &[Group],
         catalog: &mut Catalog,
-    ) -> Result<Vec<Result<Appended, AppendError>>, sqlx::Error> {
-        crate::append::append_batch(self, requests, catalog).await
+    ) -> Result<Vec<Result<Vec<Appended>, AppendError>>, sqlx::Error> {
+        crate::append::append_batch(self, groups, catalog).await
     }
 
     async fn read_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, sqlx::Error> {

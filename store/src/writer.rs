@@ -5,7 +5,7 @@
 //! that span prompts.
 
 use crate::append::fold;
-pub use crate::append::{AppendError, AppendRequest, Appended};
+pub use crate::append::{AppendError, AppendRequest, Appended, Group};
 use crate::log::EventLog;
 use crate::Db;
 use promptos_core::catalog::Catalog;
@@ -19,7 +19,7 @@ const PREPARE_PAGE: i64 = 2_000;
 const MAX_BATCH: usize = 256;
 
 enum Job {
-    Append(AppendRequest, oneshot::Sender<Result<Appended, AppendError>>),
+    Append(Group, oneshot::Sender<Result<Vec<Appended>, AppendError>>),
     /// Fold the log into the catalog ahead of the first write, a page at a time while
     /// no write waits.
     Prepare,
@@ -50,9 +50,16 @@ impl Writer {
 
     /// Appends the request's events atomically, or none of them.
     pub async fn append(&self, request: AppendRequest) -> Result<Appended, AppendError> {
+        let mut appended = self.append_all(vec![request]).await?;
+        Ok(appended.pop().expect("one request, one answer"))
+    }
+
+    /// Appends the events of every request (each on a stream of its own) atomically:
+    /// all of them, in order, or none. The answer has one entry per request.
+    pub async fn append_all(&self, requests: Group) -> Result<Vec<Appended>, AppendError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job::Append(request, reply))
+            .send(Job::Append(requests, reply))
             .await
             .map_err(|_| AppendError::Unavailable("the writer has stopped".into()))?;
         answer.await.map_err(|_| AppendError::Unavailable("the writer has stopped".into()))?
@@ -101,7 +108,7 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Job>, head: watch::Sender<i64>) {
         }
         match db.append_batch(&requests, &mut catalog).await {
             Ok(results) => {
-                let last = results.iter().filter_map(|r| r.as_ref().ok()).map(Appended::last_position).max();
+                let last = results.iter().filter_map(|r| r.as_ref().ok()).flatten().map(Appended::last_position).max();
                 if let Some(last) = last {
                     head.send_if_modified(|h| {
                         let moved = last > *h;

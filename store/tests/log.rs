@@ -87,9 +87,9 @@ both_backends!(a_batch_with_a_conflict_still_commits_the_others, |backend| async
     let results = db
         .append_batch(
             &[
-                request("prompt:a", 0, vec![a.clone()]),
-                request("prompt:a", 0, vec![a.clone()]),
-                request("prompt:b", 0, vec![b]),
+                vec![request("prompt:a", 0, vec![a.clone()])],
+                vec![request("prompt:a", 0, vec![a.clone()])],
+                vec![request("prompt:b", 0, vec![b])],
             ],
             &mut promptos_core::catalog::Catalog::default(),
         )
@@ -97,7 +97,48 @@ both_backends!(a_batch_with_a_conflict_still_commits_the_others, |backend| async
         .unwrap();
     assert!(results[0].is_ok());
     assert!(matches!(results[1], Err(AppendError::Conflict { .. })));
-    assert_eq!(results[2].as_ref().unwrap().events[0].position, 2);
+    assert_eq!(results[2].as_ref().unwrap()[0].events[0].position, 2);
+});
+
+both_backends!(a_group_of_requests_is_appended_all_or_none, |backend| async move {
+    let (db, _s) = scratch_db(backend).await;
+    let writer = Writer::start(db.clone());
+    let (a, b) = (created("a"), created("b"));
+    writer.append(request("prompt:a", 0, vec![a.clone()])).await.unwrap();
+    // One request of the group is stale: nothing of the group is written.
+    let stale = writer
+        .append_all(vec![request("prompt:b", 0, vec![b.clone()]), request("prompt:a", 0, vec![version_of(&a, "v1")])])
+        .await
+        .unwrap_err();
+    assert!(matches!(stale, AppendError::Conflict { ref stream_id, .. } if stream_id == "prompt:a"), "{stale:?}");
+    assert_eq!(db.head().await.unwrap(), 1);
+    // One request is refused by a rule that spans prompts (a deploy of a version that
+    // includes a prompt deployed nowhere): nothing is written either.
+    writer.append(request("prompt:c", 0, vec![created("c")])).await.unwrap();
+    let Event::VersionCreated(v2) = version_of(&a, "v2") else { unreachable!() };
+    let including = Event::VersionCreated(VersionCreated {
+        text: r#"{% include "c" %}"#.into(),
+        includes: vec![PromptName::parse("c").unwrap()],
+        ..v2
+    });
+    writer.append(request("prompt:a", 1, vec![including])).await.unwrap();
+    let refused = writer
+        .append_all(vec![
+            request("prompt:b", 0, vec![b.clone()]),
+            request("prompt:a", 2, vec![deploy_of(&a, "v2", None)]),
+        ])
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, AppendError::Refused(_)), "{refused:?}");
+    assert_eq!(db.head().await.unwrap(), 3);
+    // Both current: both written, in order, in one transaction.
+    let both = writer
+        .append_all(vec![request("prompt:b", 0, vec![b]), request("prompt:a", 2, vec![version_of(&a, "v3")])])
+        .await
+        .unwrap();
+    assert_eq!((both[0].events[0].position, both[1].events[0].position), (4, 5));
+    assert_eq!(db.head().await.unwrap(), 5);
+    assert!(db.verify_chain(|_| {}).await.unwrap().first_bad.is_none());
 });
 
 both_backends!(the_log_refuses_updates_and_deletes, |backend| async move {

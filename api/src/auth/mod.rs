@@ -174,7 +174,7 @@ impl FromRequestParts<AppState> for Caller {
             unauthorized("this endpoint needs a credential: `Authorization: Bearer <access token or API key>`")
         })?;
         let principal = authenticate(state, credential).await?;
-        let meta = Metadata { actor: principal.actor(), request_id: Some(request_id(&parts.headers)) };
+        let meta = Metadata { request_id: Some(request_id(&parts.headers)), ..Metadata::new(principal.actor()) };
         Ok(Caller { principal, meta })
     }
 }

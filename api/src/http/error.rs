@@ -194,30 +194,7 @@ impl ApiError {
             }
             ApiError::Domain(e) => {
                 let field = e.field().map(str::to_owned);
-                let (status, code) = match e {
-                    DomainError::PromptNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-                    DomainError::VersionNotFound { .. } => (StatusCode::NOT_FOUND, "version_not_found"),
-                    DomainError::PromptExists(_) => (StatusCode::CONFLICT, "prompt_exists"),
-                    DomainError::VersionExists { .. } => (StatusCode::CONFLICT, "version_exists"),
-                    DomainError::UnknownEnvironment { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_environment"),
-                    DomainError::NothingToRollBack { .. } => (StatusCode::CONFLICT, "nothing_to_roll_back"),
-                    DomainError::NotDeployed { .. } => (StatusCode::CONFLICT, "not_deployed"),
-                    DomainError::AlreadyLive { .. } => (StatusCode::CONFLICT, "already_live"),
-                    DomainError::InvalidSplit(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_split"),
-                    DomainError::IncludeCycle { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "include_cycle"),
-                    DomainError::ExperimentRunning { .. } => (StatusCode::CONFLICT, "experiment_running"),
-                    DomainError::NoExperiment { .. } => (StatusCode::CONFLICT, "no_experiment"),
-                    DomainError::NotInExperiment { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "not_in_experiment"),
-                    DomainError::UserNotFound(_) => (StatusCode::NOT_FOUND, "user_not_found"),
-                    DomainError::UserExists(_) => (StatusCode::CONFLICT, "user_exists"),
-                    DomainError::UserDisabled(_) => (StatusCode::CONFLICT, "user_disabled"),
-                    DomainError::SameRole { .. } => (StatusCode::CONFLICT, "same_role"),
-                    DomainError::ApiKeyNotFound(_) => (StatusCode::NOT_FOUND, "api_key_not_found"),
-                    DomainError::ApiKeyRevoked(_) => (StatusCode::CONFLICT, "api_key_revoked"),
-                    DomainError::Include(e) => (StatusCode::UNPROCESSABLE_ENTITY, e.code()),
-                    DomainError::StillIncluded { .. } => (StatusCode::CONFLICT, "still_included"),
-                    DomainError::Protected { .. } => (StatusCode::FORBIDDEN, "forbidden"),
-                };
+                let (status, code) = domain_status(e);
                 (status, detail(code, e.to_string(), field))
             }
             ApiError::Unauthorized(message) => {
@@ -274,6 +251,44 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+/// The status and code each refusal of the domain is answered with.
+fn domain_status(e: &DomainError) -> (StatusCode, &'static str) {
+    match e {
+        DomainError::PromptNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        DomainError::VersionNotFound { .. } => (StatusCode::NOT_FOUND, "version_not_found"),
+        DomainError::PromptExists(_) => (StatusCode::CONFLICT, "prompt_exists"),
+        DomainError::VersionExists { .. } => (StatusCode::CONFLICT, "version_exists"),
+        DomainError::UnknownEnvironment { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_environment"),
+        DomainError::NothingToRollBack { .. } => (StatusCode::CONFLICT, "nothing_to_roll_back"),
+        DomainError::NotDeployed { .. } => (StatusCode::CONFLICT, "not_deployed"),
+        DomainError::AlreadyLive { .. } => (StatusCode::CONFLICT, "already_live"),
+        DomainError::InvalidSplit(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_split"),
+        DomainError::IncludeCycle { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "include_cycle"),
+        DomainError::ExperimentRunning { .. } => (StatusCode::CONFLICT, "experiment_running"),
+        DomainError::NoExperiment { .. } => (StatusCode::CONFLICT, "no_experiment"),
+        DomainError::NotInExperiment { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "not_in_experiment"),
+        DomainError::UserNotFound(_) => (StatusCode::NOT_FOUND, "user_not_found"),
+        DomainError::UserExists(_) => (StatusCode::CONFLICT, "user_exists"),
+        DomainError::UserDisabled(_) => (StatusCode::CONFLICT, "user_disabled"),
+        DomainError::SameRole { .. } => (StatusCode::CONFLICT, "same_role"),
+        DomainError::ApiKeyNotFound(_) => (StatusCode::NOT_FOUND, "api_key_not_found"),
+        DomainError::ApiKeyRevoked(_) => (StatusCode::CONFLICT, "api_key_revoked"),
+        DomainError::Include(e) => (StatusCode::UNPROCESSABLE_ENTITY, e.code()),
+        DomainError::StillIncluded { .. } => (StatusCode::CONFLICT, "still_included"),
+        DomainError::Protected { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+
+        DomainError::ChangeRequestNotFound(_) => (StatusCode::NOT_FOUND, "change_request_not_found"),
+        DomainError::ChangeRequestClosed { .. } => (StatusCode::CONFLICT, "change_request_closed"),
+        DomainError::ChangeRequestExpired { .. } => (StatusCode::CONFLICT, "change_request_expired"),
+        DomainError::OwnChangeRequest => (StatusCode::FORBIDDEN, "own_change_request"),
+        DomainError::NotYourChangeRequest => (StatusCode::FORBIDDEN, "forbidden"),
+        DomainError::ApprovalsMissing { .. } => (StatusCode::CONFLICT, "approvals_missing"),
+        DomainError::ChangeRequestOutdated { .. } => (StatusCode::CONFLICT, "change_request_outdated"),
+        DomainError::InvalidChangeRequest { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_change_request"),
+        DomainError::ChangeDoesNotApply { reason, .. } => domain_status(reason),
     }
 }
 
