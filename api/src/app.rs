@@ -19,6 +19,12 @@ use std::time::Duration;
 #[derive(Debug)]
 pub struct Settings {
     pub protected_environments: Vec<EnvironmentName>,
+    /// Approvals a change request needs, per environment that has a policy.
+    pub approvals: std::collections::BTreeMap<EnvironmentName, u8>,
+    /// Whether admins may bypass a policy with `force`.
+    pub allow_force: bool,
+    /// How long a change request stays open.
+    pub change_request_ttl: chrono::Duration,
     pub consistency_timeout: Duration,
     pub max_body_bytes: usize,
     pub body_timeout: Duration,
@@ -76,6 +82,10 @@ impl AppState {
             args.protected_environments.iter().all(|p| args.environments.contains(p)),
             "every protected environment must also be listed in PROMPTOS_ENVIRONMENTS"
         );
+        if let Some((env, _)) = args.approvals.iter().find(|(env, _)| !args.environments.contains(env)) {
+            anyhow::bail!("PROMPTOS_APPROVALS names {env}, which is not listed in PROMPTOS_ENVIRONMENTS");
+        }
+        anyhow::ensure!(args.change_request_ttl_hours >= 1, "PROMPTOS_CHANGE_REQUEST_TTL_HOURS must be at least 1");
         // With an LLM provider configured, the optimiser's meta-prompts live in `system`,
         // an environment only admins change.
         let optimizer = Arc::new(Optimizer::new(&args.llm));
@@ -121,6 +131,9 @@ impl AppState {
             }),
             settings: Arc::new(Settings {
                 protected_environments,
+                approvals: args.approvals.iter().cloned().collect(),
+                allow_force: args.approvals_allow_force,
+                change_request_ttl: chrono::Duration::hours(args.change_request_ttl_hours.min(100 * 365 * 24) as i64),
                 consistency_timeout: Duration::from_millis(args.consistency_timeout_ms),
                 max_body_bytes: args.max_body_bytes,
                 body_timeout: Duration::from_secs(args.body_timeout_secs),
@@ -134,6 +147,7 @@ impl AppState {
         if state.optimizer.configured() {
             goals::seed(&state).await?;
         }
+        crate::change_requests::scheduler::start(state.clone());
         Ok((state, bootstrap))
     }
 

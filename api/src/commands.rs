@@ -5,12 +5,12 @@
 //! they do not conflict with each other; between processes the append's expected
 //! stream version catches the race.
 
-use promptos_core::aggregate::{Aggregate, ApiKeys, Prompts, Users};
+use promptos_core::aggregate::{Aggregate, ApiKeys, ChangeRequests, Prompts, Users};
 use promptos_core::prompt::Context;
 use promptos_core::DomainError;
 use promptos_store::{AppendError, AppendRequest, Db, EventLog, Metadata, StoredEvent, Writer};
 use std::sync::Arc;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 const MAX_ATTEMPTS: usize = 5;
 
@@ -126,6 +126,17 @@ impl<A: Aggregate> Executor<A> {
         Ok(slot.state.clone())
     }
 
+    /// Locks the stream (commands on it wait) and reads it up to the end of the log: for
+    /// a command that decides on several streams at once ([`crate::change_requests`]).
+    pub(crate) async fn lock(&self, stream_id: &str) -> Result<Locked<A>, CommandError> {
+        let mut slot = self.slot(stream_id).await.lock_owned().await;
+        for e in self.db.read_stream(stream_id, slot.version).await? {
+            apply::<A>(&mut slot, &e)?;
+        }
+        slot.loaded = true;
+        Ok(Locked { stream_id: stream_id.to_owned(), slot })
+    }
+
     pub async fn execute(
         &self,
         stream_id: String,
@@ -193,6 +204,7 @@ fn name_missing(e: DomainError, stream_id: &str) -> DomainError {
         DomainError::PromptNotFound(n) if n.is_empty() => DomainError::PromptNotFound(name),
         DomainError::UserNotFound(n) if n.is_empty() => DomainError::UserNotFound(name),
         DomainError::ApiKeyNotFound(n) if n.is_empty() => DomainError::ApiKeyNotFound(name),
+        DomainError::ChangeRequestNotFound(n) if n.is_empty() => DomainError::ChangeRequestNotFound(name),
         other => other,
     }
 }
@@ -205,12 +217,39 @@ fn apply<A: Aggregate>(slot: &mut Slot<A::State>, e: &StoredEvent) -> Result<(),
     Ok(())
 }
 
+/// A stream held for a command that spans streams: its state read to the end of the log.
+pub(crate) struct Locked<A: Aggregate> {
+    pub stream_id: String,
+    slot: OwnedMutexGuard<Slot<A::State>>,
+}
+
+impl<A: Aggregate> Locked<A> {
+    pub fn state(&self) -> &A::State {
+        &self.slot.state
+    }
+
+    /// The stream's version: what an append to it must expect.
+    pub fn version(&self) -> i64 {
+        self.slot.version
+    }
+
+    /// Folds what was just appended to the stream into the held state.
+    pub fn record(&mut self, appended: &[StoredEvent]) -> Result<(), CommandError> {
+        for e in appended {
+            apply::<A>(&mut self.slot, e)?;
+        }
+        Ok(())
+    }
+}
+
 /// One executor per kind of stream.
 #[derive(Clone)]
 pub struct Commands {
     pub prompts: Executor<Prompts>,
     pub users: Executor<Users>,
     pub api_keys: Executor<ApiKeys>,
+    pub change_requests: Executor<ChangeRequests>,
+    writer: Writer,
     context: Arc<Context>,
 }
 
@@ -220,12 +259,18 @@ impl Commands {
         Self {
             prompts: Executor::new(db.clone(), writer.clone(), context.clone()),
             users: Executor::new(db.clone(), writer.clone(), context.clone()),
-            api_keys: Executor::new(db, writer, context.clone()),
+            api_keys: Executor::new(db.clone(), writer.clone(), context.clone()),
+            change_requests: Executor::new(db, writer.clone(), context.clone()),
+            writer,
             context,
         }
     }
 
     pub fn context(&self) -> &Context {
         &self.context
+    }
+
+    pub(crate) fn writer(&self) -> &Writer {
+        &self.writer
     }
 }

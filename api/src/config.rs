@@ -77,6 +77,21 @@ pub struct ServeArgs {
     )]
     pub protected_environments: Vec<EnvironmentName>,
 
+    /// Environments where a change needs an approved change request, as
+    /// `environment:approvals`, comma-separated (e.g. `production:1,eu-production:2`).
+    /// A direct deploy, rollback or split there answers 409.
+    #[arg(long, env = "PROMPTOS_APPROVALS", value_delimiter = ',', value_parser = parse_approvals)]
+    pub approvals: Vec<(EnvironmentName, u8)>,
+
+    /// Whether an admin may bypass a change request with `"force": true` (recorded in
+    /// the log as forced). `false` makes change requests the only way.
+    #[arg(long, env = "PROMPTOS_APPROVALS_ALLOW_FORCE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub approvals_allow_force: bool,
+
+    /// Hours a change request stays open before it expires (default 7 days).
+    #[arg(long, env = "PROMPTOS_CHANGE_REQUEST_TTL_HOURS", default_value_t = 7 * 24)]
+    pub change_request_ttl_hours: u64,
+
     /// Secret that signs access tokens (at least 32 characters). When unset, a random
     /// secret is generated once and kept in the database.
     #[arg(long, env = "PROMPTOS_JWT_SECRET", hide_env_values = true)]
@@ -228,6 +243,15 @@ fn parse_secret(s: &str) -> Result<Secret, String> {
 
 fn parse_environment(s: &str) -> Result<EnvironmentName, String> {
     EnvironmentName::parse(s.trim()).map_err(|e| e.message)
+}
+
+fn parse_approvals(s: &str) -> Result<(EnvironmentName, u8), String> {
+    let (env, n) = s.split_once(':').ok_or_else(|| format!("{s:?}: write environment:approvals, e.g. production:1"))?;
+    let n: u8 = n.trim().parse().map_err(|_| format!("{s:?}: the number of approvals must be 1 to 10"))?;
+    if !(1..=10).contains(&n) {
+        return Err(format!("{s:?}: the number of approvals must be 1 to 10"));
+    }
+    Ok((parse_environment(env)?, n))
 }
 
 impl ServeArgs {

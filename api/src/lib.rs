@@ -4,6 +4,7 @@ pub mod app;
 pub mod auth;
 pub mod build_info;
 pub mod caches;
+pub mod change_requests;
 pub mod cli;
 pub mod commands;
 pub mod config;

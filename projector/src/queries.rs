@@ -257,3 +257,68 @@ pub async fn any_user_ever(db: &Db) -> Result<bool, sqlx::Error> {
     })?;
     Ok(found.is_some())
 }
+
+#[derive(Debug, Clone, Default)]
+pub struct ChangeRequestFilter {
+    pub environment: Option<String>,
+    /// `open`, `applied`, `rejected`, `withdrawn` or `expired`.
+    pub status: Option<String>,
+    /// Only requests that change this prompt.
+    pub prompt_name: Option<String>,
+    pub limit: i64,
+}
+
+/// Change requests, newest first.
+pub async fn change_requests(db: &Db, f: &ChangeRequestFilter) -> Result<Vec<ChangeRequestRow>, sqlx::Error> {
+    on_pool!(db, pool => {
+        let mut q = QueryBuilder::new(format!("SELECT {} FROM rm_change_requests r WHERE 1 = 1", prefixed(change_requests::COLUMNS, "r")));
+        if let Some(env) = &f.environment {
+            q.push(" AND r.environment = ").push_bind(env.clone());
+        }
+        if let Some(status) = &f.status {
+            q.push(" AND r.status = ").push_bind(status.clone());
+        }
+        if let Some(name) = &f.prompt_name {
+            q.push(" AND r.request_id IN (SELECT request_id FROM rm_change_request_prompts WHERE prompt_name = ")
+                .push_bind(name.clone())
+                .push(")");
+        }
+        q.push(" ORDER BY r.opened_position DESC LIMIT ").push_bind(f.limit);
+        q.build_query_as().fetch_all(pool).await
+    })
+}
+
+pub async fn change_request(db: &Db, id: &str) -> Result<Option<ChangeRequestRow>, sqlx::Error> {
+    let sql = format!("SELECT {} FROM rm_change_requests WHERE request_id = $1", change_requests::COLUMNS);
+    on_pool!(db, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)
+}
+
+/// The timelines of the given requests, in log order.
+pub async fn change_request_activity(db: &Db, ids: &[String]) -> Result<Vec<ActivityRow>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    on_pool!(db, pool => {
+        let mut q = QueryBuilder::new(format!(
+            "SELECT {} FROM rm_change_request_activity WHERE request_id IN (",
+            change_requests::ACTIVITY_COLUMNS
+        ));
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(id.clone());
+        }
+        q.push(") ORDER BY position");
+        q.build_query_as().fetch_all(pool).await
+    })
+}
+
+/// Open requests whose schedule has come or that have expired by `now` (fixed-width
+/// UTC text): the scheduler's work.
+pub async fn due_change_requests(db: &Db, now: &str) -> Result<Vec<ChangeRequestRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {} FROM rm_change_requests WHERE status = 'open' AND (expires_at <= $1 OR scheduled_at <= $2) \
+         ORDER BY opened_position LIMIT 100",
+        change_requests::COLUMNS
+    );
+    on_pool!(db, pool => sqlx::query_as(&sql).bind(now).bind(now).fetch_all(pool).await)
+}

@@ -206,6 +206,21 @@ fn tables(model: &ReadModel) -> Vec<(&'static str, &'static str, Box<dyn Iterato
         (index::TABLE, index::COLUMNS, Box::new(model.index.values().map(|r| r.cells()))),
         (users::TABLE, users::COLUMNS, Box::new(model.users.values().map(|r| r.cells()))),
         (api_keys::TABLE, api_keys::COLUMNS, Box::new(model.api_keys.values().map(|r| r.cells()))),
+        (
+            change_requests::TABLE,
+            change_requests::COLUMNS,
+            Box::new(model.change_requests.requests.values().map(|r| r.cells())),
+        ),
+        (
+            change_requests::ACTIVITY_TABLE,
+            change_requests::ACTIVITY_COLUMNS,
+            Box::new(model.change_requests.activity.values().map(|r| r.cells())),
+        ),
+        (
+            change_requests::PROMPTS_TABLE,
+            change_requests::PROMPTS_COLUMNS,
+            Box::new(model.change_requests.prompts.iter().map(|(r, p)| vec![Cell::Text(r.clone()), Cell::Text(p.clone())])),
+        ),
     ]
 }
 

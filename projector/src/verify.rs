@@ -79,6 +79,19 @@ pub async fn load_read_model(db: &Db) -> Result<(i64, ReadModel), sqlx::Error> {
         for row in sqlx::query_as::<_, ApiKeyRow>(&all(API_KEY_COLUMNS, "rm_api_keys")).fetch_all(&mut *conn).await? {
             m.api_keys.insert(row.key_id.clone(), row);
         }
+        use crate::views::change_requests as cr;
+        let sql = all(cr::COLUMNS, cr::TABLE);
+        for row in sqlx::query_as::<_, ChangeRequestRow>(&sql).fetch_all(&mut *conn).await? {
+            m.change_requests.requests.insert(row.request_id.clone(), row);
+        }
+        let sql = all(cr::ACTIVITY_COLUMNS, cr::ACTIVITY_TABLE);
+        for row in sqlx::query_as::<_, ActivityRow>(&sql).fetch_all(&mut *conn).await? {
+            m.change_requests.activity.insert(row.position, row);
+        }
+        let sql = all(cr::PROMPTS_COLUMNS, cr::PROMPTS_TABLE);
+        for row in sqlx::query_as::<_, (String, String)>(&sql).fetch_all(&mut *conn).await? {
+            m.change_requests.prompts.insert(row);
+        }
         checkpoint
     });
     tx.commit().await?;
@@ -135,6 +148,10 @@ fn as_map(set: &std::collections::BTreeSet<(String, String, String)>) -> BTreeMa
 }
 
 /// Credentials are compared by a fingerprint, so that a report never shows them.
+fn pairs(set: &std::collections::BTreeSet<(String, String)>) -> BTreeMap<(String, String), ()> {
+    set.iter().map(|k| (k.clone(), ())).collect()
+}
+
 fn fingerprint(secret: &str) -> String {
     use sha2::{Digest, Sha256};
     format!("[redacted, sha256 {}]", &hex::encode(Sha256::digest(secret.as_bytes()))[..12])
@@ -163,6 +180,18 @@ pub fn compare(expected: &ReadModel, found: &ReadModel) -> Option<Difference> {
         diff_table("rm_event_index", &expected.index, &found.index, |r| r.position),
         diff_table("rm_users", &redacted_users(expected), &redacted_users(found), |r| r.last_position),
         diff_table("rm_api_keys", &redacted_keys(expected), &redacted_keys(found), |r| r.last_position),
+        diff_table("rm_change_requests", &expected.change_requests.requests, &found.change_requests.requests, |r| {
+            r.last_position
+        }),
+        diff_table("rm_change_request_activity", &expected.change_requests.activity, &found.change_requests.activity, |r| {
+            r.position
+        }),
+        diff_table(
+            "rm_change_request_prompts",
+            &pairs(&expected.change_requests.prompts),
+            &pairs(&found.change_requests.prompts),
+            |_| 0,
+        ),
     ]
     .into_iter()
     .flatten()

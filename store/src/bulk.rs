@@ -16,6 +16,7 @@ pub enum Cell {
     Int(i64),
     Text(String),
     OptText(Option<String>),
+    OptInt(Option<i64>),
 }
 
 /// Most parameters in one statement (SQLite allows 32,766; PostgreSQL 65,535).
@@ -70,6 +71,7 @@ pub(crate) async fn insert_sqlite(
                     Cell::Int(i) => row.push_bind(i),
                     Cell::Text(t) => row.push_bind(t),
                     Cell::OptText(t) => row.push_bind(t),
+                    Cell::OptInt(i) => row.push_bind(i),
                 };
             }
         });
@@ -96,6 +98,7 @@ pub(crate) async fn insert_postgres(
                     Cell::Int(i) => row.push_bind(i),
                     Cell::Text(t) => row.push_bind(t),
                     Cell::OptText(t) => row.push_bind(t),
+                    Cell::OptInt(i) => row.push_bind(i),
                 };
             }
         });
@@ -124,9 +127,10 @@ pub async fn copy_rows(
                     buffer.push('\t');
                 }
                 match cell {
-                    Cell::Int(n) => {
+                    Cell::Int(n) | Cell::OptInt(Some(n)) => {
                         let _ = write!(buffer, "{n}");
                     }
+                    Cell::OptInt(None) => buffer.push_str("\\N"),
                     Cell::Text(t) | Cell::OptText(Some(t)) => copy_text(&mut buffer, t),
                     Cell::OptText(None) => buffer.push_str("\\N"),
                 }

@@ -7,6 +7,7 @@
 //! fresh replay" compares one fold with itself on two stores.
 
 pub mod api_keys;
+pub mod change_requests;
 pub mod deployments;
 pub mod experiments;
 pub mod history;
@@ -17,6 +18,7 @@ pub mod users;
 pub mod versions;
 
 pub use api_keys::ApiKeyRow;
+pub use change_requests::{ActivityRow, ChangeRequestRow};
 pub use deployments::DeploymentRow;
 pub use experiments::ExperimentRow;
 pub use history::HistoryRow;
@@ -64,6 +66,7 @@ pub enum RowOp {
     Index(IndexRow),
     Users(users::Op),
     ApiKeys(api_keys::Op),
+    ChangeRequests(change_requests::Op),
 }
 
 /// The row operations that follow from one event, view by view.
@@ -85,6 +88,7 @@ pub fn row_ops(stored: &StoredEvent) -> Result<Vec<RowOp>, DecodeError> {
     history::fold(&event, &e, &mut ops);
     users::fold(&event, &e, &mut ops);
     api_keys::fold(&event, &e, &mut ops);
+    change_requests::fold(&event, &e, &mut ops);
     Ok(ops)
 }
 
@@ -101,6 +105,7 @@ pub struct ReadModel {
     pub index: BTreeMap<i64, IndexRow>,
     pub users: BTreeMap<String, UserRow>,
     pub api_keys: BTreeMap<String, ApiKeyRow>,
+    pub change_requests: change_requests::Tables,
 }
 
 impl ReadModel {
@@ -115,6 +120,7 @@ impl ReadModel {
             RowOp::Index(row) => index::apply(&mut self.index, row),
             RowOp::Users(op) => users::apply(&mut self.users, op),
             RowOp::ApiKeys(op) => api_keys::apply(&mut self.api_keys, op),
+            RowOp::ChangeRequests(op) => change_requests::apply(&mut self.change_requests, op),
         }
     }
 
@@ -140,6 +146,9 @@ pub const READ_MODEL_TABLES: &[&str] = &[
     index::TABLE,
     users::TABLE,
     api_keys::TABLE,
+    change_requests::TABLE,
+    change_requests::ACTIVITY_TABLE,
+    change_requests::PROMPTS_TABLE,
 ];
 
 /// Applies one row operation inside the projector's transaction.
@@ -154,6 +163,7 @@ pub async fn apply_sql(tx: &mut Tx<'_>, op: RowOp) -> Result<(), sqlx::Error> {
         RowOp::Index(row) => index::insert(tx, std::iter::once(row)).await,
         RowOp::Users(op) => users::apply_sql(tx, op).await,
         RowOp::ApiKeys(op) => api_keys::apply_sql(tx, op).await,
+        RowOp::ChangeRequests(op) => change_requests::apply_sql(tx, op).await,
     }
 }
 
