@@ -76,6 +76,32 @@ impl Caller {
         }
     }
 
+    /// A direct deploy, rollback or split in `env`. Where a change-request policy applies
+    /// (`PROMPTOS_APPROVALS`) it answers 409 unless an admin passes `force` and forcing
+    /// is allowed; a forced change is marked so in the log.
+    pub fn require_direct_change(&mut self, state: &AppState, env: &EnvironmentName, force: bool) -> Result<(), ApiError> {
+        let Some(approvals) = state.settings.approvals.get(env) else { return Ok(()) };
+        let admin = matches!(self.principal, Principal::User { role: Role::Admin, .. });
+        if force && admin && state.settings.allow_force {
+            self.meta.forced = true;
+            return Ok(());
+        }
+        let why = match (force, admin, state.settings.allow_force) {
+            (true, true, false) => " (forcing is turned off on this server: PROMPTOS_APPROVALS_ALLOW_FORCE=false)",
+            (true, false, _) => " (only admins may force a change)",
+            (false, true, true) => "; an admin may bypass it with \"force\": true, recorded in the log",
+            _ => "",
+        };
+        let s = if *approvals == 1 { "" } else { "s" };
+        Err(ApiError::Conflict {
+            code: "change_request_required",
+            message: format!(
+                "{env} changes through change requests approved by {approvals} admin{s}: open one with POST /change-requests/{why}"
+            ),
+            field: Some("environment".into()),
+        })
+    }
+
     /// Reading what is deployed in `env`: any user, or an API key scoped to it.
     pub fn require_read(&self, env: &EnvironmentName) -> Result<(), ApiError> {
         match &self.principal {

@@ -26,6 +26,9 @@ pub struct Deploy {
     pub environment: String,
     #[schema(example = "v1.0", pattern = "^[A-Za-z0-9._+-]+$", min_length = 1, max_length = 50)]
     pub version_string: String,
+    /// Admins only: bypass a change-request policy on the environment (recorded).
+    #[serde(default)]
+    pub force: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -38,6 +41,9 @@ pub struct Rollback {
     /// Version to return to; without it, the version live before the current one.
     #[schema(pattern = "^[A-Za-z0-9._+-]+$", min_length = 1, max_length = 50)]
     pub to_version_string: Option<String>,
+    /// Admins only: bypass a change-request policy on the environment (recorded).
+    #[serde(default)]
+    pub force: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -188,7 +194,7 @@ pub(crate) fn routes() -> super::Routes {
         (status = 422, body = super::error::ErrorBody)))]
 pub async fn deploy(
     State(state): State<AppState>,
-    caller: Caller,
+    mut caller: Caller,
     Json(body): Json<Deploy>,
 ) -> ApiResult<axum::Json<DeployResult>> {
     caller.require(Role::Editor)?;
@@ -197,6 +203,7 @@ pub async fn deploy(
     let environment = EnvironmentName::parse(&body.environment)?;
     let version_string = VersionString::parse(&body.version_string)?;
     caller.require_deploy(&state, &environment)?;
+    caller.require_direct_change(&state, &environment, body.force)?;
     let command = PromptCommand::Deploy { environment: environment.clone(), version_string };
     run(&state, name, environment, command, caller.meta).await.map_err(|e| e.on_field("version_string"))
 }
@@ -207,7 +214,7 @@ pub async fn deploy(
         (status = 409, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)))]
 pub async fn rollback(
     State(state): State<AppState>,
-    caller: Caller,
+    mut caller: Caller,
     Json(body): Json<Rollback>,
 ) -> ApiResult<axum::Json<DeployResult>> {
     caller.require(Role::Editor)?;
@@ -217,6 +224,7 @@ pub async fn rollback(
     let to =
         body.to_version_string.as_deref().map(|v| VersionString::parse_field(v, "to_version_string")).transpose()?;
     caller.require_deploy(&state, &environment)?;
+    caller.require_direct_change(&state, &environment, body.force)?;
     // The version a rollback returns to must still resolve its includes there: the
     // write side checks it when the rollback is appended.
     let command = PromptCommand::Rollback { environment: environment.clone(), to };

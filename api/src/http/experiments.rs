@@ -39,6 +39,9 @@ pub struct Split {
     /// experiments are served, so list the current version first.
     #[schema(min_items = 2, max_items = 10)]
     pub variants: Vec<Variant>,
+    /// Admins only: bypass a change-request policy on the environment (recorded).
+    #[serde(default)]
+    pub force: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -52,6 +55,9 @@ pub struct StopSplit {
     /// or the version live before the experiment (revert).
     #[schema(example = "v2", pattern = "^[A-Za-z0-9._+-]+$", min_length = 1, max_length = 50)]
     pub version_string: String,
+    /// Admins only: bypass a change-request policy on the environment (recorded).
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// A running experiment.
@@ -198,12 +204,13 @@ pub(crate) fn routes() -> super::Routes {
         (status = 409, description = "An experiment is already running there", body = super::error::ErrorBody)))]
 pub async fn start(
     State(state): State<AppState>,
-    caller: Caller,
+    mut caller: Caller,
     Json(body): Json<Split>,
 ) -> ApiResult<(StatusCode, axum::Json<ExperimentDto>)> {
     caller.require(Role::Editor)?;
     let (name, environment, variants) = parse_split(&body)?;
     caller.require_deploy(&state, &environment)?;
+    caller.require_direct_change(&state, &environment, body.force)?;
     let command = PromptCommand::StartExperiment {
         environment: environment.clone(),
         experiment_id: uuid::Uuid::now_v7(),
@@ -226,12 +233,13 @@ pub async fn start(
         (status = 409, description = "No experiment is running there", body = super::error::ErrorBody)))]
 pub async fn reweight(
     State(state): State<AppState>,
-    caller: Caller,
+    mut caller: Caller,
     Json(body): Json<Split>,
 ) -> ApiResult<axum::Json<ExperimentDto>> {
     caller.require(Role::Editor)?;
     let (name, environment, variants) = parse_split(&body)?;
     caller.require_deploy(&state, &environment)?;
+    caller.require_direct_change(&state, &environment, body.force)?;
     let command = PromptCommand::ChangeExperimentWeights { environment: environment.clone(), variants };
     let outcome = state.commands.prompts.execute(prompt_stream(&name), command, caller.meta).await?;
     state.settle(outcome.position).await;
@@ -252,7 +260,7 @@ pub async fn reweight(
         (status = 409, description = "No experiment is running there", body = super::error::ErrorBody)))]
 pub async fn stop(
     State(state): State<AppState>,
-    caller: Caller,
+    mut caller: Caller,
     Json(body): Json<StopSplit>,
 ) -> ApiResult<axum::Json<StopResult>> {
     caller.require(Role::Editor)?;
@@ -260,6 +268,7 @@ pub async fn stop(
     let environment = EnvironmentName::parse(&body.environment)?;
     let keep = VersionString::parse(&body.version_string)?;
     caller.require_deploy(&state, &environment)?;
+    caller.require_direct_change(&state, &environment, body.force)?;
     let command = PromptCommand::StopExperiment { environment: environment.clone(), keep };
     let outcome = state
         .commands

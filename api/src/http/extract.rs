@@ -33,6 +33,31 @@ where
     }
 }
 
+/// A JSON body that may be left out: an empty body reads as `T::default()` (for
+/// actions whose body only adds optional detail, such as a review's comment).
+pub struct JsonOrEmpty<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonOrEmpty<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+    crate::AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = json_content_type(req.headers());
+        let bytes = read_body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(JsonOrEmpty(T::default()));
+        }
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        parse_json(&bytes).map(JsonOrEmpty)
+    }
+}
+
 /// Reads a request body, within the body timeout (a client that trickles or stalls its
 /// body cannot hold the connection) and the size limit.
 pub async fn read_body<S>(req: Request, state: &S) -> Result<Bytes, ApiError>

@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod change_requests;
 pub mod changes;
 pub mod deployed;
 pub mod deployments;
@@ -53,6 +54,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "users", description = "Accounts and roles (admins)"),
         (name = "api-keys", description = "Read-only keys for applications (admins)"),
         (name = "optimize", description = "LLM suggestions for a prompt's text, reviewed before they are saved"),
+        (name = "change-requests", description = "Four-eyes approval and scheduled changes for environments with a policy (PROMPTOS_APPROVALS)"),
         (name = "fleet", description = "Which running application instances serve which version, and how fast a rollout converged"),
     )
 )]
@@ -189,6 +191,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api_keys::routes())
         .merge(optimize::routes())
         .merge(fleet::routes())
+        .merge(change_requests::routes())
         .split_for_parts();
     CommonResponses.modify(&mut doc);
     api.fallback(|| async { ApiError::NotFound("no such endpoint; see /docs".into()) })
