@@ -85,7 +85,6 @@ impl AppState {
         if let Some((env, _)) = args.approvals.iter().find(|(env, _)| !args.environments.contains(env)) {
             anyhow::bail!("PROMPTOS_APPROVALS names {env}, which is not listed in PROMPTOS_ENVIRONMENTS");
         }
-        anyhow::ensure!(args.change_request_ttl_hours >= 1, "PROMPTOS_CHANGE_REQUEST_TTL_HOURS must be at least 1");
         // With an LLM provider configured, the optimiser's meta-prompts live in `system`,
         // an environment only admins change.
         let optimizer = Arc::new(Optimizer::new(&args.llm));
@@ -133,7 +132,7 @@ impl AppState {
                 protected_environments,
                 approvals: args.approvals.iter().cloned().collect(),
                 allow_force: args.approvals_allow_force,
-                change_request_ttl: chrono::Duration::hours(args.change_request_ttl_hours.min(100 * 365 * 24) as i64),
+                change_request_ttl: chrono::Duration::from_std(args.change_request_ttl)?,
                 consistency_timeout: Duration::from_millis(args.consistency_timeout_ms),
                 max_body_bytes: args.max_body_bytes,
                 body_timeout: Duration::from_secs(args.body_timeout_secs),

@@ -11,8 +11,8 @@ use crate::commands::{CommandError, Commands, Locked, Outcome};
 use chrono::{DateTime, Utc};
 use promptos_core::aggregate::{Aggregate, ChangeRequests, Prompts};
 use promptos_core::change_request::{
-    change_request_stream, Change, ChangeRequest, ChangeRequestCommand, ChangeRequestState, Comment, EventRef,
-    Served, Title,
+    change_request_stream, Change, ChangeRequest, ChangeRequestCommand, ChangeRequestState, Comment, EventRef, Served,
+    Title,
 };
 use promptos_core::events::prompt_stream;
 use promptos_core::experiment::SplitVariant;
@@ -93,7 +93,8 @@ pub async fn open(
                     _ => None,
                 });
                 let target = target.ok_or_else(|| {
-                    let reason = DomainError::NothingToRollBack { prompt: name.to_string(), environment: env.to_string() };
+                    let reason =
+                        DomainError::NothingToRollBack { prompt: name.to_string(), environment: env.to_string() };
                     does_not_apply(index, format!("roll {name} back"), reason, &name)
                 })?;
                 Change::Rollback { prompt_name, to_version_string: target }
@@ -109,7 +110,8 @@ pub async fn open(
         let events = Prompts::decide(&state, ctx, change.command(&env))
             .map_err(|e| does_not_apply(index, change.describe(), e, &name))?;
         if events.is_empty() {
-            let reason = DomainError::AlreadyLive { version: change.target().to_string(), environment: env.to_string() };
+            let reason =
+                DomainError::AlreadyLive { version: change.target().to_string(), environment: env.to_string() };
             return Err(does_not_apply(index, change.describe(), reason, &name).into());
         }
         served.push(Served::of(&state, &name, &env));
@@ -203,15 +205,24 @@ pub async fn apply(
 
         // The request's own rules first: a closed or unapproved request says so, not
         // that one of its changes no longer applies.
-        let check = ChangeRequestCommand::Apply { served: served.clone(), produced: vec![], now, by_schedule };
-        if ChangeRequests::decide(request.state(), commands.context(), check)?.is_empty() {
-            return Ok(None);
-        }
-        let (mut group, produced) = decide_changes(commands, &r, &prompts, &meta)?;
-        let command = ChangeRequestCommand::Apply { served, produced, now, by_schedule };
-        let events = ChangeRequests::decide(request.state(), commands.context(), command)?;
-        group.push(AppendRequest { stream_id: stream.clone(), expected_version: request.version(), events, metadata: meta.clone() });
-
+        let decided = decide_apply(commands, &request, &prompts, &r, served, &meta, now, by_schedule);
+        let group = match decided {
+            Ok(Some(group)) => group,
+            Ok(None) => return Ok(None),
+            Err(refusal) => {
+                // The streams were read one after another, not as one snapshot: another
+                // apply may have committed in between (the request applied, its prompts
+                // moved). Refuse only on what is still the latest of every stream.
+                let mut moved = commands.change_requests.refresh(&mut request).await?;
+                for p in &mut prompts {
+                    moved |= commands.prompts.refresh(p).await?;
+                }
+                if moved {
+                    continue;
+                }
+                return Err(refusal.into());
+            }
+        };
         match commands.writer().append_all(group).await {
             Ok(appended) => {
                 let mut all = Vec::new();
@@ -232,6 +243,35 @@ pub async fn apply(
         }
     }
     Err(CommandError::Conflict(stream))
+}
+
+/// The request's `Apply` and its changes, decided on the held streams: the group to
+/// append, or `None` when the scheduler finds the request not due.
+#[allow(clippy::too_many_arguments)]
+fn decide_apply(
+    commands: &Commands,
+    request: &Locked<ChangeRequests>,
+    prompts: &[Locked<Prompts>],
+    r: &ChangeRequest,
+    served: Vec<Served>,
+    meta: &Metadata,
+    now: DateTime<Utc>,
+    by_schedule: bool,
+) -> Result<Option<Vec<AppendRequest>>, DomainError> {
+    let check = ChangeRequestCommand::Apply { served: served.clone(), produced: vec![], now, by_schedule };
+    if ChangeRequests::decide(request.state(), commands.context(), check)?.is_empty() {
+        return Ok(None);
+    }
+    let (mut group, produced) = decide_changes(commands, r, prompts, meta)?;
+    let command = ChangeRequestCommand::Apply { served, produced, now, by_schedule };
+    let events = ChangeRequests::decide(request.state(), commands.context(), command)?;
+    group.push(AppendRequest {
+        stream_id: request.stream_id.clone(),
+        expected_version: request.version(),
+        events,
+        metadata: meta.clone(),
+    });
+    Ok(Some(group))
 }
 
 /// Each change decided on its prompt as it is held now, in the request's order: the
@@ -259,7 +299,12 @@ fn decide_changes(
         }
         if !events.is_empty() {
             let metadata = Metadata { change_request: Some(r.request_id.to_string()), ..meta.clone() };
-            group.push(AppendRequest { stream_id: p.stream_id.clone(), expected_version: p.version(), events, metadata });
+            group.push(AppendRequest {
+                stream_id: p.stream_id.clone(),
+                expected_version: p.version(),
+                events,
+                metadata,
+            });
         }
     }
     Ok((group, produced))

@@ -137,6 +137,14 @@ impl<A: Aggregate> Executor<A> {
         Ok(Locked { stream_id: stream_id.to_owned(), slot })
     }
 
+    /// Reads what was appended to a held stream since it was read; says whether there
+    /// was anything.
+    pub(crate) async fn refresh(&self, locked: &mut Locked<A>) -> Result<bool, CommandError> {
+        let events = self.db.read_stream(&locked.stream_id, locked.slot.version).await?;
+        locked.record(&events)?;
+        Ok(!events.is_empty())
+    }
+
     pub async fn execute(
         &self,
         stream_id: String,

@@ -88,9 +88,10 @@ pub struct ServeArgs {
     #[arg(long, env = "PROMPTOS_APPROVALS_ALLOW_FORCE", default_value_t = true, action = clap::ArgAction::Set)]
     pub approvals_allow_force: bool,
 
-    /// Hours a change request stays open before it expires (default 7 days).
-    #[arg(long, env = "PROMPTOS_CHANGE_REQUEST_TTL_HOURS", default_value_t = 7 * 24)]
-    pub change_request_ttl_hours: u64,
+    /// How long a change request stays open before it expires: a number with `d`, `h`,
+    /// `m` or `s` (e.g. `7d`, `36h`).
+    #[arg(long, env = "PROMPTOS_CHANGE_REQUEST_TTL", default_value = "7d", value_parser = parse_duration)]
+    pub change_request_ttl: std::time::Duration,
 
     /// Secret that signs access tokens (at least 32 characters). When unset, a random
     /// secret is generated once and kept in the database.
@@ -243,6 +244,24 @@ fn parse_secret(s: &str) -> Result<Secret, String> {
 
 fn parse_environment(s: &str) -> Result<EnvironmentName, String> {
     EnvironmentName::parse(s.trim()).map_err(|e| e.message)
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("{s:?}: write a number and a unit, e.g. 7d, 36h, 30m or 90s"))?;
+    let secs = match unit {
+        "d" => n * 86_400,
+        "h" => n * 3_600,
+        "m" => n * 60,
+        "s" => n,
+        _ => return Err(format!("{s:?}: the unit must be d, h, m or s (e.g. 7d)")),
+    };
+    if secs == 0 || secs > 10 * 365 * 86_400 {
+        return Err(format!("{s:?}: must be more than nothing and at most 10 years"));
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 fn parse_approvals(s: &str) -> Result<(EnvironmentName, u8), String> {

@@ -219,7 +219,9 @@ fn tables(model: &ReadModel) -> Vec<(&'static str, &'static str, Box<dyn Iterato
         (
             change_requests::PROMPTS_TABLE,
             change_requests::PROMPTS_COLUMNS,
-            Box::new(model.change_requests.prompts.iter().map(|(r, p)| vec![Cell::Text(r.clone()), Cell::Text(p.clone())])),
+            Box::new(
+                model.change_requests.prompts.iter().map(|(r, p)| vec![Cell::Text(r.clone()), Cell::Text(p.clone())]),
+            ),
         ),
     ]
 }

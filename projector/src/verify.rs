@@ -183,9 +183,12 @@ pub fn compare(expected: &ReadModel, found: &ReadModel) -> Option<Difference> {
         diff_table("rm_change_requests", &expected.change_requests.requests, &found.change_requests.requests, |r| {
             r.last_position
         }),
-        diff_table("rm_change_request_activity", &expected.change_requests.activity, &found.change_requests.activity, |r| {
-            r.position
-        }),
+        diff_table(
+            "rm_change_request_activity",
+            &expected.change_requests.activity,
+            &found.change_requests.activity,
+            |r| r.position,
+        ),
         diff_table(
             "rm_change_request_prompts",
             &pairs(&expected.change_requests.prompts),

@@ -29,6 +29,13 @@ pub struct Scratch {
     _dir: Option<TempDir>,
 }
 
+impl Scratch {
+    /// The same database for a second server (the first keeps its files).
+    pub fn beside(&self) -> Scratch {
+        Scratch { url: self.url.clone(), _dir: None }
+    }
+}
+
 /// A folder of its own under the system's temporary folder, removed when dropped.
 pub fn temp_dir() -> TempDir {
     tempfile::Builder::new().prefix("promptos-test-").tempdir().expect("create a temporary folder")

@@ -79,7 +79,12 @@ impl Caller {
     /// A direct deploy, rollback or split in `env`. Where a change-request policy applies
     /// (`PROMPTOS_APPROVALS`) it answers 409 unless an admin passes `force` and forcing
     /// is allowed; a forced change is marked so in the log.
-    pub fn require_direct_change(&mut self, state: &AppState, env: &EnvironmentName, force: bool) -> Result<(), ApiError> {
+    pub fn require_direct_change(
+        &mut self,
+        state: &AppState,
+        env: &EnvironmentName,
+        force: bool,
+    ) -> Result<(), ApiError> {
         let Some(approvals) = state.settings.approvals.get(env) else { return Ok(()) };
         let admin = matches!(self.principal, Principal::User { role: Role::Admin, .. });
         if force && admin && state.settings.allow_force {

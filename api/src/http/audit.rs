@@ -30,6 +30,12 @@ pub struct EventDto {
     /// Who caused it: `user:<name>`, `api_key:<id>`, `system` or `anonymous`.
     pub actor: String,
     pub request_id: Option<String>,
+    /// The change request whose apply produced the event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_request: Option<String>,
+    /// True when an admin bypassed a change-request policy with `force`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub forced: bool,
     pub recorded_at: String,
     pub prev_hash: String,
     pub hash: String,
@@ -51,6 +57,8 @@ impl From<StoredEvent> for EventDto {
             event_type: e.event_type,
             actor: meta.actor,
             request_id: meta.request_id,
+            change_request: meta.change_request,
+            forced: meta.forced,
             recorded_at: e.recorded_at,
             prev_hash: e.prev_hash,
             hash: e.hash,

@@ -202,8 +202,9 @@ pub async fn deploy(
         PromptName::parse(&body.prompt_name).map_err(|e| super::error::ApiError::invalid("prompt_name", e.message))?;
     let environment = EnvironmentName::parse(&body.environment)?;
     let version_string = VersionString::parse(&body.version_string)?;
-    caller.require_deploy(&state, &environment)?;
+    // A policy speaks first: everyone, editor or admin, is pointed to change requests.
     caller.require_direct_change(&state, &environment, body.force)?;
+    caller.require_deploy(&state, &environment)?;
     let command = PromptCommand::Deploy { environment: environment.clone(), version_string };
     run(&state, name, environment, command, caller.meta).await.map_err(|e| e.on_field("version_string"))
 }
@@ -223,8 +224,9 @@ pub async fn rollback(
     let environment = EnvironmentName::parse(&body.environment)?;
     let to =
         body.to_version_string.as_deref().map(|v| VersionString::parse_field(v, "to_version_string")).transpose()?;
-    caller.require_deploy(&state, &environment)?;
+    // A policy speaks first: everyone, editor or admin, is pointed to change requests.
     caller.require_direct_change(&state, &environment, body.force)?;
+    caller.require_deploy(&state, &environment)?;
     // The version a rollback returns to must still resolve its includes there: the
     // write side checks it when the rollback is appended.
     let command = PromptCommand::Rollback { environment: environment.clone(), to };

@@ -13,6 +13,9 @@ pub struct EnvironmentDto {
     pub name: String,
     /// Only admins may deploy to or roll back a protected environment.
     pub protected: bool,
+    /// Set where changes go through change requests (`PROMPTOS_APPROVALS`): the
+    /// approvals by distinct admins each request needs.
+    pub approvals_required: Option<u8>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -35,7 +38,11 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<ax
         .context()
         .environments
         .iter()
-        .map(|e| EnvironmentDto { name: e.to_string(), protected: state.settings.protected_environments.contains(e) })
+        .map(|e| EnvironmentDto {
+            name: e.to_string(),
+            protected: state.settings.protected_environments.contains(e),
+            approvals_required: state.settings.approvals.get(e).copied(),
+        })
         .collect();
     Ok(axum::Json(EnvironmentList { items }))
 }

@@ -209,8 +209,9 @@ pub async fn start(
 ) -> ApiResult<(StatusCode, axum::Json<ExperimentDto>)> {
     caller.require(Role::Editor)?;
     let (name, environment, variants) = parse_split(&body)?;
-    caller.require_deploy(&state, &environment)?;
+    // A policy speaks first: everyone, editor or admin, is pointed to change requests.
     caller.require_direct_change(&state, &environment, body.force)?;
+    caller.require_deploy(&state, &environment)?;
     let command = PromptCommand::StartExperiment {
         environment: environment.clone(),
         experiment_id: uuid::Uuid::now_v7(),
@@ -238,8 +239,9 @@ pub async fn reweight(
 ) -> ApiResult<axum::Json<ExperimentDto>> {
     caller.require(Role::Editor)?;
     let (name, environment, variants) = parse_split(&body)?;
-    caller.require_deploy(&state, &environment)?;
+    // A policy speaks first: everyone, editor or admin, is pointed to change requests.
     caller.require_direct_change(&state, &environment, body.force)?;
+    caller.require_deploy(&state, &environment)?;
     let command = PromptCommand::ChangeExperimentWeights { environment: environment.clone(), variants };
     let outcome = state.commands.prompts.execute(prompt_stream(&name), command, caller.meta).await?;
     state.settle(outcome.position).await;
@@ -267,8 +269,9 @@ pub async fn stop(
     let name = PromptName::parse(&body.prompt_name).map_err(|e| ApiError::invalid("prompt_name", e.message))?;
     let environment = EnvironmentName::parse(&body.environment)?;
     let keep = VersionString::parse(&body.version_string)?;
-    caller.require_deploy(&state, &environment)?;
+    // A policy speaks first: everyone, editor or admin, is pointed to change requests.
     caller.require_direct_change(&state, &environment, body.force)?;
+    caller.require_deploy(&state, &environment)?;
     let command = PromptCommand::StopExperiment { environment: environment.clone(), keep };
     let outcome = state
         .commands

@@ -6,6 +6,7 @@ mod helpers;
 
 mod auth;
 mod bad_input;
+mod change_requests;
 mod changes;
 mod cli;
 mod composition;

@@ -55,8 +55,9 @@ fn variants(index: usize, variants: &[Variant]) -> ApiResult<Vec<SplitVariant>> 
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            let version_string = VersionString::parse(&v.version_string)
-                .map_err(|e| ApiError::invalid(&field_name(index, &format!("variants[{i}].version_string")), e.message))?;
+            let version_string = VersionString::parse(&v.version_string).map_err(|e| {
+                ApiError::invalid(&field_name(index, &format!("variants[{i}].version_string")), e.message)
+            })?;
             Ok(SplitVariant { version_string, weight: v.weight })
         })
         .collect()
@@ -65,13 +66,15 @@ fn variants(index: usize, variants: &[Variant]) -> ApiResult<Vec<SplitVariant>> 
 impl ChangeBody {
     /// The change, its names checked; errors name `changes[i].field`.
     pub fn parse(&self, index: usize) -> ApiResult<Proposed> {
-        let name = |n: &str| PromptName::parse(n).map_err(|e| ApiError::invalid(&field_name(index, "prompt_name"), e.message));
+        let name =
+            |n: &str| PromptName::parse(n).map_err(|e| ApiError::invalid(&field_name(index, "prompt_name"), e.message));
         let version =
             |v: &str, f: &str| VersionString::parse(v).map_err(|e| ApiError::invalid(&field_name(index, f), e.message));
         Ok(match self {
-            ChangeBody::Deploy { prompt_name, version_string } => {
-                Proposed::Deploy { prompt_name: name(prompt_name)?, version_string: version(version_string, "version_string")? }
-            }
+            ChangeBody::Deploy { prompt_name, version_string } => Proposed::Deploy {
+                prompt_name: name(prompt_name)?,
+                version_string: version(version_string, "version_string")?,
+            },
             ChangeBody::Rollback { prompt_name, to_version_string } => Proposed::Rollback {
                 prompt_name: name(prompt_name)?,
                 to: to_version_string.as_deref().map(|v| version(v, "to_version_string")).transpose()?,
@@ -82,9 +85,10 @@ impl ChangeBody {
             ChangeBody::ChangeExperimentWeights { prompt_name, variants: v } => {
                 Proposed::ChangeExperimentWeights { prompt_name: name(prompt_name)?, variants: variants(index, v)? }
             }
-            ChangeBody::StopExperiment { prompt_name, version_string } => {
-                Proposed::StopExperiment { prompt_name: name(prompt_name)?, keep: version(version_string, "version_string")? }
-            }
+            ChangeBody::StopExperiment { prompt_name, version_string } => Proposed::StopExperiment {
+                prompt_name: name(prompt_name)?,
+                keep: version(version_string, "version_string")?,
+            },
         })
     }
 }
@@ -122,7 +126,10 @@ impl From<&Served> for ServedDto {
         Self {
             version_string: s.version_string.as_ref().map(|v| v.to_string()),
             variants: s.experiment.as_ref().map(|x| {
-                x.variants.iter().map(|v| Variant { version_string: v.version_string.to_string(), weight: v.weight }).collect()
+                x.variants
+                    .iter()
+                    .map(|v| Variant { version_string: v.version_string.to_string(), weight: v.weight })
+                    .collect()
             }),
             summary: s.describe(),
         }
@@ -145,7 +152,13 @@ pub struct VersionSide {
 impl From<VersionRow> for VersionSide {
     fn from(v: VersionRow) -> Self {
         let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
-        Self { version_string: v.version_string, kind: v.kind, text: v.text, messages: json(v.messages), config: json(v.config) }
+        Self {
+            version_string: v.version_string,
+            kind: v.kind,
+            text: v.text,
+            messages: json(v.messages),
+            config: json(v.config),
+        }
     }
 }
 
@@ -214,7 +227,10 @@ impl ChangeDto {
         let json = serde_json::to_value(change).unwrap_or_default();
         let variants = match change {
             Change::StartExperiment { variants, .. } | Change::ChangeExperimentWeights { variants, .. } => Some(
-                variants.iter().map(|v| Variant { version_string: v.version_string.to_string(), weight: v.weight }).collect(),
+                variants
+                    .iter()
+                    .map(|v| Variant { version_string: v.version_string.to_string(), weight: v.weight })
+                    .collect(),
             ),
             _ => None,
         };
@@ -313,7 +329,7 @@ impl From<ChangeRequestRow> for SummaryDto {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ListDto {
-    pub change_requests: Vec<SummaryDto>,
+    pub items: Vec<SummaryDto>,
 }
 
 /// A change request with its reviews, its timeline and every change against what is

@@ -40,9 +40,9 @@ fn parse_id(id: &str) -> ApiResult<Uuid> {
 }
 
 fn parse_time(s: &str, field: &str) -> ApiResult<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| ApiError::invalid(field, format!("{s:?} is not an RFC 3339 time such as 2026-12-07T09:00:00Z: {e}")))
+    DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|e| {
+        ApiError::invalid(field, format!("{s:?} is not an RFC 3339 time such as 2026-12-07T09:00:00Z: {e}"))
+    })
 }
 
 fn parse_comment(comment: Option<&str>) -> ApiResult<Option<Comment>> {
@@ -68,7 +68,16 @@ pub async fn open(
         changes,
         schedule: body.apply_at.as_deref().map(|t| parse_time(t, "apply_at")).transpose()?,
     };
-    let outcome = service::open(&state.commands, &state.settings, opening, caller.meta, Utc::now()).await?;
+    let outcome = service::open(&state.commands, &state.settings, opening, caller.meta, Utc::now()).await.map_err(
+        |e| match e {
+            // The body calls the schedule `apply_at`.
+            crate::commands::CommandError::Domain(promptos_core::DomainError::InvalidChangeRequest {
+                field: "at",
+                message,
+            }) => ApiError::invalid("apply_at", message),
+            e => e.into(),
+        },
+    )?;
     state.settle(outcome.position).await;
     let id = outcome.state.0.as_ref().map(|r| r.request_id).expect("an opened request");
     Ok((StatusCode::CREATED, axum::Json(detail(&state, &id, outcome.position).await?)))
@@ -104,10 +113,14 @@ pub async fn list(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_query(Some("limit".into()), "limit must be 1 to 500"));
     }
-    let filter =
-        ChangeRequestFilter { environment: params.environment, status: params.state, prompt_name: params.prompt, limit };
+    let filter = ChangeRequestFilter {
+        environment: params.environment,
+        status: params.state,
+        prompt_name: params.prompt,
+        limit,
+    };
     let rows = queries::change_requests(&state.db, &filter).await?;
-    Ok(axum::Json(ListDto { change_requests: rows.into_iter().map(Into::into).collect() }))
+    Ok(axum::Json(ListDto { items: rows.into_iter().map(Into::into).collect() }))
 }
 
 /// One change request: its changes against what is live now (with diffs), its reviews
@@ -255,7 +268,8 @@ async fn detail(state: &AppState, id: &Uuid, position: i64) -> ApiResult<ChangeR
     let mut changes = Vec::with_capacity(request.changes.len());
     for (i, change) in request.changes.iter().enumerate() {
         let live = &served[i];
-        let diff = if open { diff(state, change.prompt_name().as_str(), live, change.target().as_str()).await? } else { None };
+        let diff =
+            if open { diff(state, change.prompt_name().as_str(), live, change.target().as_str()).await? } else { None };
         changes.push(ChangeDto::new(change, &request.opened_served[i], live, diff));
     }
     let moved = if open { request.moved(&served) } else { vec![] };
