@@ -376,3 +376,69 @@ both_backends!(a_request_that_does_not_apply_is_refused_with_what_is_wrong, |bac
     let body = open(json!([{"action": "deploy", "prompt_name": "bot", "version_string": "v2"}]));
     expect_error(call(&app, &viewer, "/change-requests/", body).await, StatusCode::FORBIDDEN, "forbidden").await;
 });
+
+/// `promptos serve` as a process on the scratch database, with production under a
+/// one-approval policy, as a [`TestApp`] once it answers.
+async fn serve(scratch: &promptos_testkit::Scratch) -> (Child, TestApp) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = serve_process(&scratch.url, port, &["--approvals", "production:1"]);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
+        assert!(Instant::now() < deadline, "{base} did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let db = promptos_store::Db::connect_and_migrate(&scratch.url).await.unwrap();
+    let mut app = TestApp { base, http, db, scratch: scratch.beside(), token: String::new() };
+    app.token = app.login("admin", ADMIN_PASSWORD).await;
+    (child, app)
+}
+
+/// Opens and approves a request to deploy v2 of bot, scheduled `secs` from now.
+async fn scheduled_request(app: &TestApp, secs: i64) -> (String, chrono::DateTime<chrono::Utc>) {
+    bot(app).await;
+    let ed = app.user_token("ed", "editor").await;
+    let id = request_deploy(app, &ed, "v2").await;
+    expect_status(action(app, &app.token, &id, "approve").await, StatusCode::OK).await;
+    let at = chrono::Utc::now() + chrono::Duration::seconds(secs);
+    let r = call(app, &ed, &format!("/change-requests/{id}/apply"), json!({"at": at.to_rfc3339()})).await;
+    expect_status(r, StatusCode::OK).await;
+    (id, at)
+}
+
+#[tokio::test]
+async fn a_schedule_missed_while_the_server_was_down_is_applied_on_start_with_its_delay() {
+    let scratch = promptos_testkit::scratch(promptos_store::Backend::Sqlite).await;
+    let (server, app) = serve(&scratch).await;
+    let (id, at) = scheduled_request(&app, 2).await;
+    drop(server);
+    // The time passes while no server runs (waiting for the clock, not for a condition).
+    let missed_by = chrono::Duration::seconds(2);
+    let until = (at + missed_by - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(until).await;
+    let (_server, app) = serve(&scratch).await;
+    let applied = wait_for_status(&app, &id, "applied", Duration::from_secs(20)).await;
+    let step = applied["activity"].as_array().unwrap().iter().find(|a| a["kind"] == "applied").unwrap().clone();
+    assert!(step["detail"]["delay_ms"].as_i64().unwrap() >= missed_by.num_milliseconds(), "{step}");
+    assert_eq!(events_of(&app, &["ChangeRequestApplied"]).await.len(), 1);
+    assert_eq!(app.deployed_text("bot", "production").await.as_deref(), Some("Hello from v2"));
+}
+
+#[tokio::test]
+async fn two_servers_on_postgres_apply_a_schedule_once() {
+    let scratch = promptos_testkit::scratch(promptos_store::Backend::Postgres).await;
+    let (_a, app) = serve(&scratch).await;
+    let (_b, other) = serve(&scratch).await;
+    let (id, _) = scheduled_request(&app, 2).await;
+    wait_for_status(&other, &id, "applied", Duration::from_secs(20)).await;
+    assert_eq!(other.deployed_text("bot", "production").await.as_deref(), Some("Hello from v2"));
+    // Both servers kept looking after it was applied; still exactly one of each.
+    let settle_after = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < settle_after {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(events_of(&app, &["ChangeRequestApplied"]).await.len(), 1);
+    let deploys = events_of(&app, &["VersionDeployed"]).await;
+    assert_eq!(deploys.iter().filter(|e| e["change_request"] == id.as_str()).count(), 1);
+}
