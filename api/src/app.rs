@@ -19,12 +19,10 @@ use std::time::Duration;
 #[derive(Debug)]
 pub struct Settings {
     pub protected_environments: Vec<EnvironmentName>,
-    /// Approvals a change request needs, per environment that has a policy.
-    pub approvals: std::collections::BTreeMap<EnvironmentName, u8>,
+    /// Approvals change requests need, and how long they stay open.
+    pub change_requests: crate::change_requests::Policy,
     /// Whether admins may bypass a policy with `force`.
     pub allow_force: bool,
-    /// How long a change request stays open.
-    pub change_request_ttl: chrono::Duration,
     pub consistency_timeout: Duration,
     pub max_body_bytes: usize,
     pub body_timeout: Duration,
@@ -130,9 +128,11 @@ impl AppState {
             }),
             settings: Arc::new(Settings {
                 protected_environments,
-                approvals: args.approvals.iter().cloned().collect(),
+                change_requests: crate::change_requests::Policy {
+                    approvals: args.approvals.iter().cloned().collect(),
+                    ttl: chrono::Duration::from_std(args.change_request_ttl)?,
+                },
                 allow_force: args.approvals_allow_force,
-                change_request_ttl: chrono::Duration::from_std(args.change_request_ttl)?,
                 consistency_timeout: Duration::from_millis(args.consistency_timeout_ms),
                 max_body_bytes: args.max_body_bytes,
                 body_timeout: Duration::from_secs(args.body_timeout_secs),
@@ -146,7 +146,7 @@ impl AppState {
         if state.optimizer.configured() {
             goals::seed(&state).await?;
         }
-        crate::change_requests::scheduler::start(state.clone());
+        crate::change_requests::scheduler::start(state.db.clone(), state.commands.clone());
         Ok((state, bootstrap))
     }
 

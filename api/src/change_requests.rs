@@ -6,7 +6,6 @@
 
 pub mod scheduler;
 
-use crate::app::Settings;
 use crate::commands::{CommandError, Commands, Locked, Outcome};
 use chrono::{DateTime, Utc};
 use promptos_core::aggregate::{Aggregate, ChangeRequests, Prompts};
@@ -64,11 +63,19 @@ fn does_not_apply(index: usize, change: String, reason: DomainError, name: &Prom
     DomainError::ChangeDoesNotApply { index, change, reason: Box::new(reason) }
 }
 
+/// How requests are opened: the policy and the time they stay open.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Approvals a request needs, per environment with a policy (1 elsewhere).
+    pub approvals: std::collections::BTreeMap<EnvironmentName, u8>,
+    pub ttl: chrono::Duration,
+}
+
 /// Opens a request. Every change must apply to its prompt as it is now (and change
 /// something); a rollback is pinned to the version it would return to now.
 pub async fn open(
     commands: &Commands,
-    settings: &Settings,
+    policy: &Policy,
     opening: Opening,
     meta: Metadata,
     now: DateTime<Utc>,
@@ -120,14 +127,14 @@ pub async fn open(
     let request_id = Uuid::new_v4();
     let command = ChangeRequestCommand::Open {
         request_id,
-        approvals_required: settings.approvals.get(&env).copied().unwrap_or(1),
+        approvals_required: policy.approvals.get(&env).copied().unwrap_or(1),
         environment: env,
         title: opening.title,
         description: opening.description,
         author: meta.actor.clone(),
         changes,
         served,
-        expires_at: now + settings.change_request_ttl,
+        expires_at: now + policy.ttl,
         schedule: opening.schedule,
         now,
     };

@@ -1,7 +1,7 @@
 //! Every change to PromptOS is one of these events. They are stored as a type name and
 //! a JSON payload; the actor, time and position live in the log's envelope, not here.
 
-pub use crate::change_request::{
+pub use crate::change_request::events::{
     ChangeRequestApplied, ChangeRequestApproved, ChangeRequestCommented, ChangeRequestExpired, ChangeRequestOpened,
     ChangeRequestRejected, ChangeRequestScheduled, ChangeRequestWithdrawn,
 };
@@ -436,7 +436,7 @@ impl Event {
             Event::ApiKeyCreated(e) => api_key_stream(&e.key_id),
             Event::ApiKeyRevoked(e) => api_key_stream(&e.key_id),
             e if e.change_request().is_some() => {
-                crate::change_request::change_request_stream(e.change_request().expect("checked"))
+                crate::change_request::events::change_request_stream(e.change_request().expect("checked"))
             }
             _ => prompt_stream(self.prompt().expect("prompt event").1),
         }

@@ -85,7 +85,7 @@ impl Caller {
         env: &EnvironmentName,
         force: bool,
     ) -> Result<(), ApiError> {
-        let Some(approvals) = state.settings.approvals.get(env) else { return Ok(()) };
+        let Some(approvals) = state.settings.change_requests.approvals.get(env) else { return Ok(()) };
         let admin = matches!(self.principal, Principal::User { role: Role::Admin, .. });
         if force && admin && state.settings.allow_force {
             self.meta.forced = true;

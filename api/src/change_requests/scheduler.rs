@@ -9,13 +9,12 @@
 //! server was down is applied at the next start, and `ChangeRequestApplied` records how
 //! late (`delay_ms`).
 
-use crate::app::AppState;
-use crate::commands::CommandError;
+use crate::commands::{CommandError, Commands};
 use chrono::Utc;
 use promptos_core::change_request::{change_request_stream, ChangeRequestCommand};
 use promptos_core::DomainError;
 use promptos_projector::queries;
-use promptos_store::{format_timestamp, Backend, Metadata};
+use promptos_store::{format_timestamp, Backend, Db, Metadata};
 use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;
@@ -26,20 +25,20 @@ const SCHEDULER_LOCK_KEY: i64 = 0x5052_4f4d_5054_0003;
 const TICK: Duration = Duration::from_millis(500);
 
 /// Starts the scheduler; it runs as long as the process.
-pub fn start(state: AppState) {
-    tokio::spawn(run(state));
+pub fn start(db: Db, commands: Commands) {
+    tokio::spawn(run(db, commands));
 }
 
-async fn run(state: AppState) {
-    let _leadership = match state.db.backend() {
-        Backend::Postgres => Some(lead(&state).await),
+async fn run(db: Db, commands: Commands) {
+    let _leadership = match db.backend() {
+        Backend::Postgres => Some(lead(&db).await),
         Backend::Sqlite => None,
     };
     // The last failure per request, so a request that cannot be applied (not yet
     // approved, outdated) is reported once, not every tick.
     let mut reported: HashMap<String, String> = HashMap::new();
     loop {
-        if let Err(e) = tick(&state, &mut reported).await {
+        if let Err(e) = tick(&db, &commands, &mut reported).await {
             tracing::warn!(error = %e, "could not look for scheduled change requests; retrying");
         }
         tokio::time::sleep(TICK).await;
@@ -47,9 +46,9 @@ async fn run(state: AppState) {
 }
 
 /// Waits until this process holds the scheduler lock.
-async fn lead(state: &AppState) -> Option<promptos_store::sqlx::PgConnection> {
+async fn lead(db: &Db) -> Option<promptos_store::sqlx::PgConnection> {
     loop {
-        match state.db.try_session_lock(SCHEDULER_LOCK_KEY).await {
+        match db.try_session_lock(SCHEDULER_LOCK_KEY).await {
             Ok(Some(conn)) => return Some(conn),
             Ok(None) => {}
             Err(e) => tracing::debug!(error = %e, "cannot reach the database for the scheduler lock"),
@@ -58,17 +57,17 @@ async fn lead(state: &AppState) -> Option<promptos_store::sqlx::PgConnection> {
     }
 }
 
-async fn tick(state: &AppState, reported: &mut HashMap<String, String>) -> Result<(), CommandError> {
+async fn tick(db: &Db, commands: &Commands, reported: &mut HashMap<String, String>) -> Result<(), CommandError> {
     let now = Utc::now();
     let stamp = format_timestamp(now);
-    for row in queries::due_change_requests(&state.db, &stamp).await? {
+    for row in queries::due_change_requests(db, &stamp).await? {
         let Ok(id) = Uuid::parse_str(&row.request_id) else { continue };
         let meta = Metadata::new("system");
         let result = if row.expires_at <= stamp {
             let command = ChangeRequestCommand::Expire { now };
-            state.commands.change_requests.execute(change_request_stream(&id), command, meta).await.map(|_| ())
+            commands.change_requests.execute(change_request_stream(&id), command, meta).await.map(|_| ())
         } else {
-            match super::apply(&state.commands, &id, meta, now, true).await {
+            match super::apply(commands, &id, meta, now, true).await {
                 Ok(Some(applied)) => {
                     tracing::info!(request = %id, position = applied.position, "applied a scheduled change request");
                     Ok(())

@@ -41,7 +41,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<ax
         .map(|e| EnvironmentDto {
             name: e.to_string(),
             protected: state.settings.protected_environments.contains(e),
-            approvals_required: state.settings.approvals.get(e).copied(),
+            approvals_required: state.settings.change_requests.approvals.get(e).copied(),
         })
         .collect();
     Ok(axum::Json(EnvironmentList { items }))

@@ -4,7 +4,9 @@
 
 use super::*;
 use crate::events::Event;
+use crate::names::Description;
 use crate::DomainError;
+use chrono::{DateTime, Utc};
 
 /// A change request's stream, folded.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -68,16 +68,16 @@ pub async fn open(
         changes,
         schedule: body.apply_at.as_deref().map(|t| parse_time(t, "apply_at")).transpose()?,
     };
-    let outcome = service::open(&state.commands, &state.settings, opening, caller.meta, Utc::now()).await.map_err(
-        |e| match e {
+    let outcome = service::open(&state.commands, &state.settings.change_requests, opening, caller.meta, Utc::now())
+        .await
+        .map_err(|e| match e {
             // The body calls the schedule `apply_at`.
             crate::commands::CommandError::Domain(promptos_core::DomainError::InvalidChangeRequest {
                 field: "at",
                 message,
             }) => ApiError::invalid("apply_at", message),
             e => e.into(),
-        },
-    )?;
+        })?;
     state.settle(outcome.position).await;
     let id = outcome.state.0.as_ref().map(|r| r.request_id).expect("an opened request");
     Ok((StatusCode::CREATED, axum::Json(detail(&state, &id, outcome.position).await?)))
