@@ -265,18 +265,31 @@ pub struct ChangeRequestFilter {
     pub status: Option<String>,
     /// Only requests that change this prompt.
     pub prompt_name: Option<String>,
+    /// As they stood at this moment (fixed-width UTC text): opened by then, and open
+    /// unless they were closed by then.
+    pub as_of: Option<String>,
     pub limit: i64,
 }
 
 /// Change requests, newest first.
 pub async fn change_requests(db: &Db, f: &ChangeRequestFilter) -> Result<Vec<ChangeRequestRow>, sqlx::Error> {
-    on_pool!(db, pool => {
+    let mut rows: Vec<ChangeRequestRow> = on_pool!(db, pool => {
         let mut q = QueryBuilder::new(format!("SELECT {} FROM rm_change_requests r WHERE 1 = 1", prefixed(change_requests::COLUMNS, "r")));
         if let Some(env) = &f.environment {
             q.push(" AND r.environment = ").push_bind(env.clone());
         }
-        if let Some(status) = &f.status {
-            q.push(" AND r.status = ").push_bind(status.clone());
+        match (&f.status, &f.as_of) {
+            (Some(status), None) => {
+                q.push(" AND r.status = ").push_bind(status.clone());
+            }
+            (Some(status), Some(at)) => {
+                q.push(" AND (CASE WHEN r.closed_at <= ").push_bind(at.clone());
+                q.push(" THEN r.status ELSE 'open' END) = ").push_bind(status.clone());
+            }
+            (None, _) => {}
+        }
+        if let Some(at) = &f.as_of {
+            q.push(" AND r.opened_at <= ").push_bind(at.clone());
         }
         if let Some(name) = &f.prompt_name {
             q.push(" AND r.request_id IN (SELECT request_id FROM rm_change_request_prompts WHERE prompt_name = ")
@@ -285,7 +298,14 @@ pub async fn change_requests(db: &Db, f: &ChangeRequestFilter) -> Result<Vec<Cha
         }
         q.push(" ORDER BY r.opened_position DESC LIMIT ").push_bind(f.limit);
         q.build_query_as().fetch_all(pool).await
-    })
+    })?;
+    if let Some(at) = &f.as_of {
+        for r in rows.iter_mut().filter(|r| r.closed_at.as_ref().is_some_and(|c| c > at)) {
+            r.status = "open".into();
+            (r.closed_at, r.closed_by, r.closed_position) = (None, None, None);
+        }
+    }
+    Ok(rows)
 }
 
 pub async fn change_request(db: &Db, id: &str) -> Result<Option<ChangeRequestRow>, sqlx::Error> {

@@ -123,6 +123,15 @@ both_backends!(an_editor_requests_an_admin_approves_and_the_version_goes_live, |
     assert_eq!(filtered["items"].as_array().unwrap().len(), 1);
     let verify = expect_status(app.get("/audit/verify").await, StatusCode::OK).await;
     assert_eq!(verify["ok"], true, "{verify}");
+    // Time travel: just after the approval, it was still open.
+    let approved_at = approved["approvals"][0]["at"].as_str().unwrap();
+    let then =
+        expect_status(app.get(&format!("/change-requests/?prompt=bot&as_of={approved_at}")).await, StatusCode::OK)
+            .await;
+    assert_eq!(
+        (then["items"][0]["id"].as_str(), then["items"][0]["status"].as_str()),
+        (Some(id.as_str()), Some("open"))
+    );
     // The prompt's page finds the request.
     let listed = expect_status(app.get("/change-requests/?prompt=bot&state=applied").await, StatusCode::OK).await;
     assert_eq!(listed["items"][0]["id"], id.as_str());

@@ -92,6 +92,8 @@ pub struct ListParams {
     pub state: Option<String>,
     /// Only requests that change this prompt.
     pub prompt: Option<String>,
+    /// Time travel (RFC 3339): the requests as they stood then.
+    pub as_of: Option<String>,
     /// 1–500 (default 100), newest first.
     pub limit: Option<i64>,
 }
@@ -113,10 +115,20 @@ pub async fn list(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_query(Some("limit".into()), "limit must be 1 to 500"));
     }
+    let as_of = params
+        .as_of
+        .as_deref()
+        .map(|t| {
+            parse_time(t, "as_of")
+                .map(promptos_store::format_timestamp)
+                .map_err(|e| ApiError::bad_query(Some("as_of".into()), e.to_string()))
+        })
+        .transpose()?;
     let filter = ChangeRequestFilter {
         environment: params.environment,
         status: params.state,
         prompt_name: params.prompt,
+        as_of,
         limit,
     };
     let rows = queries::change_requests(&state.db, &filter).await?;
