@@ -99,6 +99,16 @@ both_backends!(an_editor_requests_an_admin_approves_and_the_version_goes_live, |
     assert_eq!((approved["approvals_current"].as_u64(), approved["ready"].as_bool()), (Some(1), Some(true)));
     assert_eq!(approved["approvals"][0]["comment"], "Reads well");
 
+    // Running SDKs are told about the deploy, and only about it.
+    let feed = app
+        .http
+        .get(app.url("/changes/stream?environment=production"))
+        .bearer_auth(&app.token)
+        .header("Last-Event-ID", approved["position"].to_string())
+        .send()
+        .await
+        .unwrap();
+    let feed = tokio::spawn(crate::changes::read_changes(feed, 2));
     let applied = expect_status(action(&app, &ed, &id, "apply").await, StatusCode::OK).await;
     assert_eq!(applied["status"], "applied", "{applied}");
     assert_eq!(app.deployed_text("bot", "production").await.as_deref(), Some("Hello from v2"));
@@ -123,6 +133,17 @@ both_backends!(an_editor_requests_an_admin_approves_and_the_version_goes_live, |
     assert_eq!(filtered["items"].as_array().unwrap().len(), 1);
     let verify = expect_status(app.get("/audit/verify").await, StatusCode::OK).await;
     assert_eq!(verify["ok"], true, "{verify}");
+    let r = app
+        .post(
+            "/deployments/",
+            json!({"prompt_name": "bot", "environment": "production", "version_string": "v3", "force": true}),
+        )
+        .await;
+    expect_status(r, StatusCode::OK).await;
+    let changes = feed.await.unwrap();
+    let seen: Vec<(&str, &str)> =
+        changes.iter().map(|c| (c["type"].as_str().unwrap(), c["version_string"].as_str().unwrap())).collect();
+    assert_eq!(seen, [("VersionDeployed", "v2"), ("VersionDeployed", "v3")]);
     // Time travel: just after the approval, it was still open.
     let approved_at = approved["approvals"][0]["at"].as_str().unwrap();
     let then =
