@@ -7,11 +7,11 @@
 pub mod dto;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{Json, JsonOrEmpty};
+use super::extract::{Json, JsonOrEmpty, Query};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::change_requests::{self as service, Opening};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use dto::*;
