@@ -1,7 +1,13 @@
 //! The application shell: session, routing and the top bar.
 
 use crate::api;
-use crate::pages::{fleet::FleetPage, login::Login, prompt::PromptPage, prompts::PromptsPage};
+use crate::pages::{
+    change_requests::{detail::ChangeRequestPage, Inbox},
+    fleet::FleetPage,
+    login::Login,
+    prompt::PromptPage,
+    prompts::PromptsPage,
+};
 use serde_json::Value;
 use sycamore::prelude::*;
 use wasm_bindgen::closure::Closure;
@@ -17,6 +23,12 @@ pub struct Session {
 impl Session {
     pub fn role(&self) -> String {
         self.me.with(|m| m.as_ref().and_then(|m| m["role"].as_str().map(str::to_owned)).unwrap_or_default())
+    }
+
+    /// How the current user appears in the log and as a change request's author
+    /// (`user:<name>`).
+    pub fn actor(&self) -> String {
+        self.me.with(|m| m.as_ref().and_then(|m| m["actor"].as_str().map(str::to_owned)).unwrap_or_default())
     }
 
     pub fn can_edit(&self) -> bool {
@@ -55,6 +67,10 @@ enum Route {
     Prompt(String),
     /// `/ui/fleet`: the running SDK instances.
     Fleet,
+    /// `/ui/change-requests`: the inbox of change requests.
+    ChangeRequests,
+    /// `/ui/change-requests/{id}`: one request, to review and apply.
+    ChangeRequest(String),
 }
 
 impl Route {
@@ -64,6 +80,12 @@ impl Route {
         }
         if path.trim_end_matches('/') == "/ui/fleet" {
             return Route::Fleet;
+        }
+        if let Some(rest) = path.trim_end_matches('/').strip_prefix("/ui/change-requests") {
+            return match rest.strip_prefix('/') {
+                Some(id) if !id.is_empty() => Route::ChangeRequest(id.to_owned()),
+                _ => Route::ChangeRequests,
+            };
         }
         let name = path.strip_prefix("/ui/prompts/").and_then(|rest| rest.split('/').next()).unwrap_or("");
         if name.is_empty() {
@@ -104,6 +126,8 @@ pub fn App() -> View {
         Route::Prompts => view! { PromptsPage {} },
         Route::Prompt(name) => view! { PromptPage(name=name) },
         Route::Fleet => view! { FleetPage {} },
+        Route::ChangeRequests => view! { Inbox {} },
+        Route::ChangeRequest(id) => view! { ChangeRequestPage(id=id) },
     };
 
     view! {
@@ -115,6 +139,9 @@ pub fn App() -> View {
                     nav(class="nav", "aria-label"="Main") {
                         a(href="/ui/fleet", "aria-current"=move || (route.get_clone() == Route::Fleet).then_some("page"),
                             on:click=move |e: web_sys::MouseEvent| { e.prevent_default(); session.navigate("/ui/fleet"); }) { "Fleet" }
+                        a(href="/ui/change-requests",
+                            "aria-current"=move || matches!(route.get_clone(), Route::ChangeRequests | Route::ChangeRequest(_)).then_some("page"),
+                            on:click=move |e: web_sys::MouseEvent| { e.prevent_default(); session.navigate("/ui/change-requests"); }) { "Change requests" }
                     }
                     span(class="who", "data-testid"="whoami") { (who) }
                     button(class="link", on:click=move |_| session.logout()) { "Log out" }

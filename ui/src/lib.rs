@@ -2,7 +2,7 @@
 //! `promptos serve` at `/ui/`. Build it with `scripts/build-ui`.
 //!
 //! Pages map one-to-one to routes (`/ui/login`, `/ui/`, `/ui/prompts/{name}/{tab}`,
-//! `/ui/fleet`); the session and the current user go through Sycamore context; every API
+//! `/ui/fleet`, `/ui/change-requests` and `/ui/change-requests/{id}`); the session and the current user go through Sycamore context; every API
 //! call goes through [`api`], which turns error responses into sentences a person can read.
 
 /// Prompt names follow the server's rule; checked as the user types.
@@ -27,6 +27,23 @@ pub fn readable_time(ts: &str) -> String {
             format!("{date} {time} UTC")
         }
         _ => ts.to_owned(),
+    }
+}
+
+/// What a `datetime-local` field holds (`2026-12-07T09:00`), read as UTC, as the RFC 3339
+/// time the API takes (`2026-12-07T09:00:00Z`); `None` while the field is empty. Anything
+/// else is passed on as it is, for the server to explain.
+pub fn utc_time_from_input(value: &str) -> Option<String> {
+    let value = value.trim();
+    // Date and time without an offset: what the field gives.
+    let local = value.get(10..11) == Some("T")
+        && !value.ends_with(['Z', 'z'])
+        && !value.get(19..).unwrap_or_default().contains(['+', '-']);
+    match value.len() {
+        0 => None,
+        16 if local => Some(format!("{value}:00Z")),
+        19.. if local => Some(format!("{value}Z")),
+        _ => Some(value.to_owned()),
     }
 }
 
@@ -183,6 +200,17 @@ mod tests {
         assert_eq!(super::readable_time("2026-11-25T10:04:05.123456Z"), "2026-11-25 10:04:05 UTC");
         assert_eq!(super::readable_time(""), "");
         assert_eq!(super::readable_time("yesterday"), "yesterday");
+    }
+
+    #[test]
+    fn a_schedule_typed_in_the_browser_is_read_as_utc() {
+        use super::utc_time_from_input;
+        assert_eq!(utc_time_from_input(""), None);
+        assert_eq!(utc_time_from_input("2026-12-07T09:00").as_deref(), Some("2026-12-07T09:00:00Z"));
+        assert_eq!(utc_time_from_input("2026-12-07T09:00:30").as_deref(), Some("2026-12-07T09:00:30Z"));
+        assert_eq!(utc_time_from_input("2026-12-07T09:00:30.5").as_deref(), Some("2026-12-07T09:00:30.5Z"));
+        assert_eq!(utc_time_from_input("2026-12-07T09:00:00+01:00").as_deref(), Some("2026-12-07T09:00:00+01:00"));
+        assert_eq!(utc_time_from_input("tomorrow").as_deref(), Some("tomorrow"));
     }
 
     #[test]

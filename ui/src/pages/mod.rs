@@ -1,3 +1,4 @@
+pub mod change_requests;
 pub mod fleet;
 pub mod login;
 pub mod prompt;

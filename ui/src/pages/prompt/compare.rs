@@ -74,7 +74,7 @@ pub(super) fn Compare(data: Data, from: Signal<String>, to: Signal<String>) -> V
 /// What two versions differ in, as titled line diffs: the text of text prompts, or
 /// chat messages paired by position (noting added, removed and re-roled messages), then
 /// the model configuration when either version has one.
-fn compare_sections(a: &Value, b: &Value) -> Vec<(String, Vec<diff::Line>)> {
+pub(crate) fn compare_sections(a: &Value, b: &Value) -> Vec<(String, Vec<diff::Line>)> {
     let mut out = Vec::new();
     if a["kind"] == "chat" || b["kind"] == "chat" {
         let messages = |v: &Value| -> Vec<(String, String)> {
@@ -113,7 +113,7 @@ fn compare_sections(a: &Value, b: &Value) -> Vec<(String, Vec<diff::Line>)> {
 }
 
 /// A line diff, numbered and marked.
-fn diff_lines(lines: Vec<diff::Line>) -> View {
+pub(crate) fn diff_lines(lines: Vec<diff::Line>) -> View {
     lines
         .into_iter()
         .map(|line| {

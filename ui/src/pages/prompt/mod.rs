@@ -2,7 +2,7 @@
 //! Versions, Deployments, Settings and History. The page follows the change feed, so a
 //! deploy made elsewhere shows without a reload.
 
-mod compare;
+pub(crate) mod compare;
 mod deployments;
 mod history;
 mod optimize;
