@@ -2,8 +2,10 @@
 //! confirmation, A/B tests (start a split, adjust its weights, stop it by promoting a
 //! variant or reverting), and the deployment history. Protected environments are
 //! marked, and editors see why they cannot change them. Under the live versions, how far
-//! each one has reached the running instances ([`rollout`]).
+//! each one has reached the running instances ([`rollout`]). Where a policy needs
+//! approvals, each of these actions opens a change request instead ([`request`]).
 
+use super::request::{Proposal, RequestCard};
 use super::{rollout, text, when, Data};
 use crate::api;
 use crate::app::{deliver, Session};
@@ -19,11 +21,15 @@ pub(super) fn Deployments(data: Data) -> View {
     let env = create_signal(String::new());
     let version = create_signal(String::new());
     let form_error = create_signal(String::new());
-    // Editors deploy where it is not protected; admins anywhere.
+    // A change waiting to become a change request (where a policy needs approvals).
+    let proposal = create_signal(None::<Proposal>);
+    let needs_request = move |env_name: &str| data.approvals_required(env_name).is_some();
+    // Editors deploy where it is not protected; admins anywhere. Where changes go through
+    // change requests, editors and admins alike ask for them.
     let refusal = move |env_name: &str| -> Option<String> {
         match session.role().as_str() {
             "admin" => None,
-            "editor" if !data.is_protected(env_name) => None,
+            "editor" if !data.is_protected(env_name) || needs_request(env_name) => None,
             "editor" => Some(format!("{env_name} is protected: only admins may change it.")),
             _ => Some("Viewers cannot deploy.".to_owned()),
         }
@@ -48,6 +54,10 @@ pub(super) fn Deployments(data: Data) -> View {
             form_error.set("Pick an environment and a version.".into());
             return;
         }
+        if needs_request(&env_name) {
+            proposal.set(Some(Proposal::deploy(&data.name.get_clone(), &env_name, &v)));
+            return;
+        }
         send(
             "/deployments/",
             json!({"prompt_name": data.name.get_clone(), "environment": env_name, "version_string": v}),
@@ -64,9 +74,20 @@ pub(super) fn Deployments(data: Data) -> View {
                 let (live, by, at) = (text(d, "version_string"), text(d, "deployed_by"), when(&text(d, "deployed_at")));
                 let badge = if e["protected"] == true { "protected" } else { "" };
                 let can_roll_back = !live.is_empty() && refusal(&env_name).is_none();
-                let label = format!("Roll back {env_name}");
+                let by_request = needs_request(&env_name);
+                let label = if by_request {
+                    format!("Request a rollback of {env_name}")
+                } else {
+                    format!("Roll back {env_name}")
+                };
                 let confirm_env = env_name.clone();
                 let roll_back = move |_| {
+                    if by_request {
+                        let live =
+                            data.deployments.with(|d| text(&d["current"][confirm_env.as_str()], "version_string"));
+                        proposal.set(Some(Proposal::rollback(&data.name.get_clone(), &confirm_env, &live)));
+                        return;
+                    }
                     let question = format!(
                         "Roll {confirm_env} back to the version live before {}?",
                         data.deployments.with(|d| text(&d["current"][confirm_env.as_str()], "version_string"))
@@ -81,7 +102,8 @@ pub(super) fn Deployments(data: Data) -> View {
                     }
                 };
                 let action = if can_roll_back {
-                    view! { button(class="secondary", "aria-label"=label, on:click=roll_back) { "Roll back" } }
+                    let button_text = if by_request { "Request rollback" } else { "Roll back" };
+                    view! { button(class="secondary", "aria-label"=label, on:click=roll_back) { (button_text) } }
                 } else {
                     view! {}
                 };
@@ -145,6 +167,18 @@ pub(super) fn Deployments(data: Data) -> View {
             .collect::<Vec<View>>()
     };
     let deploy_refusal = move || if env.with(|e| e.is_empty()) { None } else { refusal(&env.get_clone()) };
+    let deploy_by_request = move || needs_request(&env.get_clone());
+    // Why the button does what it does: a refusal, or the approvals a request needs.
+    let deploy_hint = move || {
+        let env_name = env.get_clone();
+        deploy_refusal().or_else(|| {
+            let needed = data.approvals_required(&env_name)?;
+            Some(format!(
+                "{env_name} changes through change requests ({needed} {} needed).",
+                if needed == 1 { "approval" } else { "approvals" }
+            ))
+        })
+    };
 
     // A/B tests.
     let split_env = create_signal(String::new());
@@ -172,6 +206,11 @@ pub(super) fn Deployments(data: Data) -> View {
     });
     let split_refusal = move || if split_env.with(|e| e.is_empty()) { None } else { refusal(&split_env.get_clone()) };
     let send_split = move |path: &'static str, payload: Value| {
+        if needs_request(&text(&payload, "environment")) {
+            split_error.set(String::new());
+            proposal.set(Some(Proposal::split(path, &payload)));
+            return;
+        }
         wasm_bindgen_futures::spawn_local(async move {
             match api::post(path, payload).await {
                 Ok(_) => {
@@ -334,10 +373,13 @@ pub(super) fn Deployments(data: Data) -> View {
                         select(id="deploy-env", bind:value=env) { option(value="") { "Choose…" } (env_options()) }
                         label(r#for="deploy-version") { "Version" }
                         select(id="deploy-version", bind:value=version) { option(value="") { "Choose…" } (version_options()) }
-                        p(class="hint") { (deploy_refusal().unwrap_or_default()) }
-                        button(r#type="submit", disabled=move || deploy_refusal().is_some()) { "Deploy" }
+                        p(class="hint") { (deploy_hint().unwrap_or_default()) }
+                        button(r#type="submit", disabled=move || deploy_refusal().is_some()) {
+                            (if deploy_by_request() { "Request deploy" } else { "Deploy" })
+                        }
                     }
                 }
+                RequestCard(data=data, proposal=proposal)
             }
         } else {
             view! { p(class="hint") { "Viewers can see deployments but not change them." } }
@@ -348,7 +390,12 @@ pub(super) fn Deployments(data: Data) -> View {
                     h2 { "A/B test" }
                     label(r#for="split-env") { "Run the test in" }
                     select(id="split-env", bind:value=split_env) { option(value="") { "Choose…" } (env_options()) }
-                    p(class="hint") { (split_refusal().unwrap_or_default()) }
+                    p(class="hint") {
+                        (split_refusal().or_else(|| {
+                            let e = split_env.get_clone();
+                            needs_request(&e).then(|| format!("{e} changes through change requests: these buttons open one."))
+                        }).unwrap_or_default())
+                    }
                     (if split_env.with(String::is_empty) { view! {} } else { split_body() })
                     p(class="error", role="alert") { (split_error.get_clone()) }
                 }

@@ -6,6 +6,7 @@ pub(crate) mod compare;
 mod deployments;
 mod history;
 mod optimize;
+mod request;
 mod rollout;
 mod settings;
 mod versions;
@@ -109,6 +110,13 @@ impl Data {
     /// True when only admins may change `environment`.
     pub fn is_protected(&self, environment: &str) -> bool {
         self.environments.with(|es| es.iter().any(|e| e["name"] == environment && e["protected"] == true))
+    }
+
+    /// The approvals a change to `environment` needs, where a policy sends its changes
+    /// through change requests; `None` where changes are made directly.
+    pub fn approvals_required(&self, environment: &str) -> Option<u64> {
+        self.environments
+            .with(|es| es.iter().find(|e| e["name"] == environment).and_then(|e| e["approvals_required"].as_u64()))
     }
 
     /// Version strings, newest first.
