@@ -1,10 +1,11 @@
 //! The History tab, for auditors: the prompt's event timeline (newest first) with who did
 //! what and when, each event's payload on demand, a filter by event type, and export of
-//! what the filter selects as JSON Lines or CSV.
+//! what the filter selects as JSON Lines or CSV. Above it, the change requests that
+//! touched the prompt, each linked to its page in the inbox.
 
 use super::{text, when, Data};
 use crate::api;
-use crate::app::deliver;
+use crate::app::{deliver, Session};
 use crate::export;
 use promptos_core::events::Event;
 use serde_json::Value;
@@ -201,6 +202,7 @@ pub(super) fn History(data: Data) -> View {
             .collect::<Vec<View>>()
     };
     view! {
+        ChangeRequests(data=data)
         section(class="card") {
             h2 { "History" }
             div(class="inline-form") {
@@ -220,6 +222,74 @@ pub(super) fn History(data: Data) -> View {
                 view! { button(class="secondary", on:click=more) { "Show older events" } }
             } else {
                 view! {}
+            })
+        }
+    }
+}
+
+/// The change requests that change this prompt, newest first, with their state.
+#[component(inline_props)]
+fn ChangeRequests(data: Data) -> View {
+    let session = use_context::<Session>();
+    let requests = create_signal(None::<Vec<Value>>);
+    let error = create_signal(String::new());
+    // Again after every change to the prompt: an applied request is one.
+    create_effect(move || {
+        data.changes.track();
+        let path = format!("/change-requests/?prompt={}&limit=50", api::encode(&data.name.get_clone()));
+        wasm_bindgen_futures::spawn_local(async move {
+            match api::get(&path).await {
+                Ok(list) => {
+                    deliver(error, String::new());
+                    deliver(requests, Some(list["items"].as_array().cloned().unwrap_or_default()));
+                }
+                Err(f) => deliver(error, f.message),
+            }
+        });
+    });
+    let rows = move || {
+        requests
+            .get_clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| {
+                let [id, title, env, status, author, opened] =
+                    ["id", "title", "environment", "status", "author", "opened_at"].map(|k| text(&r, k));
+                let changes = r["summary"]
+                    .as_array()
+                    .map(|s| s.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
+                    .unwrap_or_default();
+                let href = format!("/ui/change-requests/{}", api::encode(&id));
+                let target = href.clone();
+                let badge = format!("cr-status {status}");
+                view! {
+                    tr("data-request-id"=id) {
+                        td { a(href=href, on:click=move |e: web_sys::MouseEvent| { e.prevent_default(); session.navigate(&target); }) { (title) } }
+                        td { (env) }
+                        td { (changes) }
+                        td { span(class=badge) { (status) } }
+                        td { (author) }
+                        td(class="nowrap") { (when(&opened)) }
+                    }
+                }
+            })
+            .collect::<Vec<View>>()
+    };
+    view! {
+        section(class="card", "aria-label"="Change requests", "data-testid"="prompt-change-requests") {
+            h2 { "Change requests" }
+            p(class="error", role="alert") { (error.get_clone()) }
+            (match requests.with(|r| r.as_ref().map(Vec::is_empty)) {
+                None => view! {},
+                Some(true) => view! { p(class="hint") { "No change request has touched this prompt." } },
+                Some(false) => view! {
+                    div(class="scroll") {
+                        table(class="requests") {
+                            thead { tr { th { "Title" } th { "Environment" } th { "Changes" } th { "State" } th { "Author" } th { "Opened" } } }
+                            tbody { (rows()) }
+                        }
+                    }
+                },
             })
         }
     }
