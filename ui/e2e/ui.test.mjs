@@ -76,7 +76,9 @@ async function api(path, options = {}, token) {
 
 // The server is the binary a user runs (scripts/test passes the release build), copied
 // into an empty folder and started there with the defaults: no PROMPTOS_UI_DIR, the
-// SQLite file ./promptos.db. The UI it serves is the one built into it.
+// SQLite file ./promptos.db. The UI it serves is the one built into it. Production takes
+// changes only through change requests with one approval (PROMPTOS_APPROVALS), so tests
+// that deploy directly do it in staging.
 let serverDir;
 before(async () => {
   assert.ok(existsSync(binary), `${binary} is missing: cargo build --release --bin promptos`);
@@ -87,7 +89,7 @@ before(async () => {
   chmodSync(join(serverDir, "promptos"), 0o755);
   assert.deepEqual(readdirSync(serverDir), ["promptos"]);
   llm = await startFakeLlm();
-  const env = { ...process.env, PROMPTOS_ADMIN_PASSWORD: ADMIN, PROMPTOS_LOG: "warn",
+  const env = { ...process.env, PROMPTOS_ADMIN_PASSWORD: ADMIN, PROMPTOS_LOG: "warn", PROMPTOS_APPROVALS: "production:1",
     PROMPTOS_LLM_COMPATIBLE_BASE_URL: `http://127.0.0.1:${llm.address().port}/v1`,
     PROMPTOS_LLM_COMPATIBLE_MODEL: "fake-model" };
   delete env.PROMPTOS_UI_DIR;
@@ -254,21 +256,21 @@ test("the seed workflow in the browser: versions, deploy, roll back", () =>
 
     await page.getByRole("tab", { name: "Deployments" }).click();
     const deploy = async (version) => {
-      await page.getByLabel("Environment", { exact: true }).selectOption("production");
+      await page.getByLabel("Environment", { exact: true }).selectOption("staging");
       await page.getByLabel("Version", { exact: true }).selectOption(version);
       await page.getByRole("button", { name: "Deploy" }).click();
-      await page.locator('tr[data-env="production"] .live-version', { hasText: version }).waitFor();
+      await page.locator('tr[data-env="staging"] .live-version', { hasText: version }).waitFor();
     };
     await deploy("v1");
     const { access_token } = await api("/auth/token", { method: "POST", body: JSON.stringify({ username: "admin", password: ADMIN }) });
-    const live = await api("/prompts/support-agent/deployed/?environment=production", {}, access_token);
+    const live = await api("/prompts/support-agent/deployed/?environment=staging", {}, access_token);
     assert.equal(live.version_string, "v1");
     assert.equal(live.prompt_text, "Hello {{ customer_name }}, how can I help?");
     await deploy("v2");
 
     page.once("dialog", (d) => d.accept());
-    await page.getByRole("button", { name: "Roll back production" }).click();
-    await page.locator('tr[data-env="production"] .live-version', { hasText: "v1" }).waitFor();
+    await page.getByRole("button", { name: "Roll back staging" }).click();
+    await page.locator('tr[data-env="staging"] .live-version', { hasText: "v1" }).waitFor();
     // The deployment history lists every step with its actor.
     const deployments = page.locator("table.history tbody tr");
     await until("three deployment history rows", async () => (await deployments.count()) === 3);
@@ -291,7 +293,7 @@ test("the seed workflow in the browser: versions, deploy, roll back", () =>
       assert.equal(await row.getAttribute("data-type"), type);
       assert.match(await row.innerText(), /user:admin/);
     }
-    assert.match(await events.first().innerText(), /Rolled production back from v2 to v1/);
+    assert.match(await events.first().innerText(), /Rolled staging back from v2 to v1/);
     await events.nth(3).getByText("Payload").click();
     await events.nth(3).getByText('"text": "Hi {{ customer_name }}! I am {{ agent }}."').waitFor();
     // Filtered by type, then exported as the auditor's file.
@@ -606,6 +608,97 @@ test("optimize a version with an LLM: progress, side-by-side review, edit, accep
     assert.match(await created.innerText(), /Created version v2/);
   }));
 
+test("change requests: an editor asks for a production deploy; an admin reviews its diff, approves and applies it", () =>
+  withPage("change-request", async (page) => {
+    const token = await adminToken();
+    await api("/users/", { method: "POST", body: JSON.stringify({ username: "edna", role: "editor", password: "editor-password-3" }) }, token);
+    await api("/prompts/", { method: "POST", body: JSON.stringify({ name: "refund-policy" }) }, token);
+    for (const [v, days, temperature] of [["v1", 14, 0.2], ["v2", 30, 0.5]]) {
+      await api("/prompts/refund-policy/versions/", { method: "POST", body: JSON.stringify({ version_string: v,
+        text: `Refunds within ${days} days, {{ name }}.`, config: { model: "gpt-4o-mini", temperature } }) }, token);
+    }
+    // v1 serves production, put there by an admin past the policy (recorded as forced).
+    await api("/deployments/", { method: "POST", body: JSON.stringify({ prompt_name: "refund-policy",
+      environment: "production", version_string: "v1", force: true }) }, token);
+    const deployed = async () => (await api("/prompts/refund-policy/deployed/?environment=production", {}, token)).version_string;
+
+    // The editor asks for v2 in production: the deploy form opens a change request.
+    await login(page, "edna", "editor-password-3");
+    await page.goto(base + "/ui/prompts/refund-policy/deployments");
+    await page.locator('tr[data-env="production"] .live-version', { hasText: "v1" }).waitFor();
+    await page.getByLabel("Environment", { exact: true }).selectOption("production");
+    await page.getByLabel("Version", { exact: true }).selectOption("v2");
+    await page.getByText("production changes through change requests (1 approval needed).").waitFor();
+    assert.equal(await page.getByRole("button", { name: "Deploy", exact: true }).count(), 0);
+    await page.getByRole("button", { name: "Request deploy" }).click();
+    const form = page.getByRole("region", { name: "Change request" });
+    assert.equal(await form.getByLabel("Title").inputValue(), "Deploy v2 of refund-policy to production");
+    await form.getByLabel("Description (optional)").fill("Customers asked for a longer refund window.");
+    await form.getByRole("button", { name: "Open change request" }).click();
+    const link = page.getByTestId("request-opened").getByRole("link", { name: "Deploy v2 of refund-policy to production" });
+    await link.waitFor();
+    assert.equal(await deployed(), "v1", "a request changes nothing by itself");
+    const id = (await link.getAttribute("href")).split("/").pop();
+
+    // Her own request: she may apply or withdraw it, not approve it; applying it now is
+    // refused with the server's reason.
+    await link.click();
+    await page.getByRole("heading", { name: "Deploy v2 of refund-policy to production" }).waitFor();
+    assert.equal(new URL(page.url()).pathname, `/ui/change-requests/${id}`);
+    await page.getByRole("button", { name: "Withdraw" }).waitFor();
+    assert.equal(await page.getByRole("button", { name: "Approve" }).count(), 0);
+    await page.getByRole("button", { name: "Apply now" }).click();
+    await page.getByTestId("action-error").getByText("The change request has 0 of the 1 approvals it needs").waitFor();
+    await page.getByRole("button", { name: "Log out" }).click();
+
+    // An admin finds it in the inbox, through the top bar.
+    await login(page, "admin", ADMIN);
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Change requests" }).click();
+    await page.getByRole("heading", { name: "Change requests" }).waitFor();
+    assert.equal(new URL(page.url()).pathname, "/ui/change-requests");
+    const row = page.locator(`tr[data-request-id="${id}"]`);
+    await row.locator("ul.change-list").getByText("deploy v2 of refund-policy", { exact: true }).waitFor();
+    await row.locator("td.approvals", { hasText: "0 of 1" }).waitFor();
+    assert.match(await row.innerText(), /production\s+user:edna/);
+    await row.getByRole("link", { name: "Deploy v2 of refund-policy to production" }).click();
+    // The request's page is an address of its own: it survives a reload.
+    await page.getByRole("heading", { name: "Deploy v2 of refund-policy to production" }).waitFor();
+    await page.reload();
+
+    // The diff: v1 (live) against v2 (proposed), the text and the model configuration.
+    const change = page.getByRole("region", { name: "Change 1: deploy v2 of refund-policy" });
+    await change.getByTestId("change-diff-summary").getByText(/^v1 \(live\) → v2 \(proposed\)/).waitFor();
+    const diff = change.getByTestId("change-diff");
+    assert.equal(await diff.locator("del").first().innerText(), "Refunds within 14 days, {{ name }}.");
+    assert.equal(await diff.locator("ins").first().innerText(), "Refunds within 30 days, {{ name }}.");
+    await diff.getByRole("heading", { name: "Model configuration" }).waitFor();
+    await diff.locator("ins", { hasText: '"temperature": 0.5' }).waitFor();
+    await page.getByText("Customers asked for a longer refund window.").waitFor();
+
+    // Approve with a comment; then it is ready, and the admin applies it.
+    await page.getByLabel("Comment").fill("Legal agreed to 30 days.");
+    await page.getByRole("button", { name: "Approve" }).click();
+    await page.getByTestId("approvals-count").getByText("1 of 1").waitFor();
+    await page.getByRole("region", { name: "Approvals" }).getByText("Legal agreed to 30 days.").waitFor();
+    await page.getByTestId("change-request").locator(".cr-status.ready").waitFor();
+    await page.getByRole("button", { name: "Apply now" }).click();
+    await page.getByTestId("change-request").locator(".cr-status.applied").waitFor();
+    assert.equal(await page.getByRole("button", { name: "Apply now" }).count(), 0, "a closed request has no actions");
+    const steps = page.locator("table.activity tbody tr");
+    assert.deepEqual(await steps.evaluateAll((rows) => rows.map((r) => r.dataset.kind)), ["opened", "approved", "applied"]);
+    assert.match(await steps.nth(0).innerText(), /user:edna/);
+    assert.match(await steps.nth(1).innerText(), /user:admin\s+Approved\s+Legal agreed to 30 days\./);
+    assert.equal(await deployed(), "v2");
+
+    // The Deployments tab shows v2 live in production; History lists the request, applied.
+    await change.getByRole("link", { name: "Open refund-policy" }).click();
+    await page.locator('tr[data-env="production"] .live-version', { hasText: "v2" }).waitFor();
+    await page.getByRole("tab", { name: "History" }).click();
+    const listed = page.getByTestId("prompt-change-requests").locator(`tr[data-request-id="${id}"]`);
+    await listed.locator(".cr-status", { hasText: "applied" }).waitFor();
+    await listed.getByRole("link", { name: "Deploy v2 of refund-policy to production" }).waitFor();
+  }));
+
 // The Rust example chatbot (sdk/examples/chatbot.rs), built by scripts/test; it reports to
 // the fleet view as the application support-chatbot.
 const chatbotBinary = process.env.PROMPTOS_CHATBOT_BIN;
@@ -614,8 +707,9 @@ after(() => { for (const c of chatbots) c.kill(); });
 
 /// Starts one chatbot instance; its output is kept to explain a failure.
 function startChatbot(key) {
-  const env = { ...process.env, PROMPTOS_URL: base, PROMPTOS_API_KEY: key, PROMPTOS_HEARTBEAT_SECONDS: "1" };
-  for (const name of ["PROMPTOS_NATS_URL", "PROMPTOS_APP_NAME", "PROMPTOS_PROMPT", "PROMPTOS_ENV", "PROMPTOS_CHATBOT_ROUNDS"]) delete env[name];
+  // Staging: production takes changes only through change requests in these tests.
+  const env = { ...process.env, PROMPTOS_URL: base, PROMPTOS_API_KEY: key, PROMPTOS_HEARTBEAT_SECONDS: "1", PROMPTOS_ENV: "staging" };
+  for (const name of ["PROMPTOS_NATS_URL", "PROMPTOS_APP_NAME", "PROMPTOS_PROMPT", "PROMPTOS_CHATBOT_ROUNDS"]) delete env[name];
   const child = spawn(chatbotBinary, [], { env, stdio: ["ignore", "ignore", "pipe"] });
   child.log = "";
   child.stderr.on("data", (d) => { child.log = (child.log + d).slice(-4000); });
@@ -633,23 +727,23 @@ test("fleet: two running chatbots pick up a deploy made in the UI; the rollout l
     await api("/prompts/customer-support-agent/versions/", { method: "POST", body: JSON.stringify({ version_string: v, text }) }, token);
   }
   await api("/deployments/", { method: "POST",
-    body: JSON.stringify({ prompt_name: "customer-support-agent", environment: "production", version_string: "v1" }) }, token);
+    body: JSON.stringify({ prompt_name: "customer-support-agent", environment: "staging", version_string: "v1" }) }, token);
   const { key } = await api("/api-keys/", { method: "POST",
-    body: JSON.stringify({ name: "support-chatbot", environments: ["production"] }) }, token);
+    body: JSON.stringify({ name: "support-chatbot", environments: ["staging"] }) }, token);
   const running = [startChatbot(key), startChatbot(key)];
   try {
     await withPage("fleet", async (page) => {
       await login(page, "admin", ADMIN);
       await page.goto(base + "/ui/prompts/customer-support-agent/deployments");
-      const rollout = page.getByTestId("rollout-production");
+      const rollout = page.getByTestId("rollout-staging");
       await until("both chatbots serving v1", async () =>
         (await rollout.innerText()).includes("2 of 2 instances of support-chatbot serve v1"), 20000);
 
-      await page.getByLabel("Environment", { exact: true }).selectOption("production");
+      await page.getByLabel("Environment", { exact: true }).selectOption("staging");
       await page.getByLabel("Version", { exact: true }).selectOption("v2");
       const clicked = Date.now();
       await page.getByRole("button", { name: "Deploy" }).click();
-      await page.locator('tr[data-env="production"] .live-version', { hasText: "v2" }).waitFor();
+      await page.locator('tr[data-env="staging"] .live-version', { hasText: "v2" }).waitFor();
       // No reload: the line follows the instances as they apply the change.
       await until("both chatbots serving v2", async () =>
         (await rollout.innerText()).includes("2 of 2 instances of support-chatbot serve v2"), 15000);
@@ -670,7 +764,7 @@ test("fleet: two running chatbots pick up a deploy made in the UI; the rollout l
         const row = rows.nth(i);
         assert.equal(await row.locator(".status").innerText(), "current");
         assert.match(await row.innerText(), /rust \S+/);
-        await row.getByText("customer-support-agent in production → v2").waitFor();
+        await row.getByText("customer-support-agent in staging → v2").waitFor();
       }
 
       // It refreshes by itself: a chatbot that stops is gone after three missed heartbeats.
