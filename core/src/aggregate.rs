@@ -20,6 +20,8 @@ pub struct Users;
 pub struct ApiKeys;
 /// Change requests for environments that need approvals.
 pub struct ChangeRequests;
+/// Webhook subscriptions.
+pub struct Webhooks;
 
 impl Aggregate for Prompts {
     type State = PromptState;
@@ -62,5 +64,16 @@ impl Aggregate for ChangeRequests {
     }
     fn evolve(state: Self::State, event: &Event) -> Self::State {
         change_request::evolve(state, event)
+    }
+}
+
+impl Aggregate for Webhooks {
+    type State = crate::webhook::WebhookState;
+    type Command = crate::webhook::WebhookCommand;
+    fn decide(state: &Self::State, _: &Context, command: Self::Command) -> Result<Vec<Event>, DomainError> {
+        crate::webhook::decide(state, command)
+    }
+    fn evolve(state: Self::State, event: &Event) -> Self::State {
+        crate::webhook::evolve(state, event)
     }
 }

@@ -72,6 +72,10 @@ pub enum DomainError {
     ChangeRequestOutdated { moved: String },
     #[error("{message}")]
     InvalidChangeRequest { field: &'static str, message: String },
+    #[error("webhook {0:?} not found")]
+    WebhookNotFound(String),
+    #[error("{message}")]
+    InvalidWebhook { field: &'static str, message: String },
     /// A change in the request does not apply (its index in the request, and why).
     #[error("change {index} ({change}): {reason}")]
     ChangeDoesNotApply { index: usize, change: String, reason: Box<DomainError> },
@@ -92,6 +96,7 @@ impl DomainError {
             DomainError::SameRole { .. } => Some("role"),
             DomainError::InvalidChangeRequest { field, .. } => Some(field),
             DomainError::ChangeDoesNotApply { .. } => Some("changes"),
+            DomainError::InvalidWebhook { field, .. } => Some(field),
             _ => None,
         }
     }

@@ -8,6 +8,9 @@ pub use crate::change_request::events::{
 use crate::content::{ChatMessage, ModelConfig, PromptKind};
 use crate::experiment::SplitVariant;
 use crate::names::{CommitMessage, Description, EnvironmentName, PromptName, Role, Tag, Username, VersionString};
+pub use crate::webhook::events::{
+    WebhookCreated, WebhookDeleted, WebhookDisabled, WebhookSecretRotated, WebhookUpdated,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -273,6 +276,11 @@ pub enum Event {
     ChangeRequestApplied(ChangeRequestApplied),
     ChangeRequestWithdrawn(ChangeRequestWithdrawn),
     ChangeRequestExpired(ChangeRequestExpired),
+    WebhookCreated(WebhookCreated),
+    WebhookUpdated(WebhookUpdated),
+    WebhookSecretRotated(WebhookSecretRotated),
+    WebhookDisabled(WebhookDisabled),
+    WebhookDeleted(WebhookDeleted),
 }
 
 /// An event type this build does not know, or a payload that does not fit its type.
@@ -304,7 +312,7 @@ impl Event {
     ];
 
     /// Payload fields that hold credentials; the API shows them as `[redacted]`.
-    pub const SECRET_FIELDS: &'static [&'static str] = &["password_hash", "key_hash"];
+    pub const SECRET_FIELDS: &'static [&'static str] = &["password_hash", "key_hash", "secret"];
 
     /// The name stored with the event: its variant's name.
     pub fn event_type(&self) -> &'static str {
@@ -338,6 +346,11 @@ impl Event {
             Event::ChangeRequestApplied(e) => serde_json::to_string(e),
             Event::ChangeRequestWithdrawn(e) => serde_json::to_string(e),
             Event::ChangeRequestExpired(e) => serde_json::to_string(e),
+            Event::WebhookCreated(e) => serde_json::to_string(e),
+            Event::WebhookUpdated(e) => serde_json::to_string(e),
+            Event::WebhookSecretRotated(e) => serde_json::to_string(e),
+            Event::WebhookDisabled(e) => serde_json::to_string(e),
+            Event::WebhookDeleted(e) => serde_json::to_string(e),
         };
         result.expect("event payloads are plain data and always serialize")
     }
@@ -371,6 +384,11 @@ impl Event {
             "ChangeRequestApplied" => Event::ChangeRequestApplied(de(event_type, payload)?),
             "ChangeRequestWithdrawn" => Event::ChangeRequestWithdrawn(de(event_type, payload)?),
             "ChangeRequestExpired" => Event::ChangeRequestExpired(de(event_type, payload)?),
+            "WebhookCreated" => Event::WebhookCreated(de(event_type, payload)?),
+            "WebhookUpdated" => Event::WebhookUpdated(de(event_type, payload)?),
+            "WebhookSecretRotated" => Event::WebhookSecretRotated(de(event_type, payload)?),
+            "WebhookDisabled" => Event::WebhookDisabled(de(event_type, payload)?),
+            "WebhookDeleted" => Event::WebhookDeleted(de(event_type, payload)?),
             other => return Err(DecodeError::UnknownType(other.to_owned())),
         })
     }
@@ -435,6 +453,11 @@ impl Event {
             Event::PasswordChanged(e) => user_stream(&e.username),
             Event::ApiKeyCreated(e) => api_key_stream(&e.key_id),
             Event::ApiKeyRevoked(e) => api_key_stream(&e.key_id),
+            Event::WebhookCreated(e) => crate::webhook::events::webhook_stream(&e.webhook_id),
+            Event::WebhookUpdated(e) => crate::webhook::events::webhook_stream(&e.webhook_id),
+            Event::WebhookSecretRotated(e) => crate::webhook::events::webhook_stream(&e.webhook_id),
+            Event::WebhookDisabled(e) => crate::webhook::events::webhook_stream(&e.webhook_id),
+            Event::WebhookDeleted(e) => crate::webhook::events::webhook_stream(&e.webhook_id),
             e if e.change_request().is_some() => {
                 crate::change_request::events::change_request_stream(e.change_request().expect("checked"))
             }
@@ -511,6 +534,11 @@ mod tests {
                 "ChangeRequestApplied",
                 "ChangeRequestWithdrawn",
                 "ChangeRequestExpired",
+                "WebhookCreated",
+                "WebhookUpdated",
+                "WebhookSecretRotated",
+                "WebhookDisabled",
+                "WebhookDeleted",
             ]
         );
         assert!(Event::TYPES.iter().all(|t| !matches!(Event::decode(t, "{}"), Err(DecodeError::UnknownType(_)))));

@@ -289,6 +289,8 @@ fn domain_status(e: &DomainError) -> (StatusCode, &'static str) {
         DomainError::ChangeRequestOutdated { .. } => (StatusCode::CONFLICT, "change_request_outdated"),
         DomainError::InvalidChangeRequest { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_change_request"),
         DomainError::ChangeDoesNotApply { reason, .. } => domain_status(reason),
+        DomainError::WebhookNotFound(_) => (StatusCode::NOT_FOUND, "webhook_not_found"),
+        DomainError::InvalidWebhook { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_webhook"),
     }
 }
 
