@@ -15,5 +15,6 @@ pub mod http;
 pub mod metrics;
 pub mod optimize;
 pub mod startup;
+pub mod webhooks;
 
 pub use app::AppState;
