@@ -1,3 +1,4 @@
 //! Webhooks: delivering the log's events, signed, to the tools a team already uses.
 
 pub mod crypto;
+pub mod guard;
