@@ -7,12 +7,14 @@
 //! - [`includes`]: resolving `{% include %}` against what is deployed;
 //! - [`changes`] and [`publisher`]: the change messages for each batch, and publishing
 //!   them on NATS;
+//! - [`outbox`]: the webhook deliveries each batch calls for, enqueued with it;
 //! - [`rebuild`] and [`verify`]: maintenance over the whole log.
 
 pub mod changes;
 pub mod checkpoints;
 pub mod deployed;
 pub mod includes;
+pub mod outbox;
 pub mod projector;
 pub mod publisher;
 pub mod queries;

@@ -126,6 +126,7 @@ impl Projector {
             }
         }
         deferred.flush(&mut tx).await?;
+        crate::outbox::enqueue(&mut tx, events, chrono::Utc::now().timestamp_millis()).await?;
         checkpoints::notify_projected(&mut tx, last).await?;
         tx.commit().await?;
         promptos_store::failpoint::hit("projector.after_commit");

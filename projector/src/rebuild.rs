@@ -216,6 +216,7 @@ fn tables(model: &ReadModel) -> Vec<(&'static str, &'static str, Box<dyn Iterato
             change_requests::ACTIVITY_COLUMNS,
             Box::new(model.change_requests.activity.values().map(|r| r.cells())),
         ),
+        (webhooks::TABLE, webhooks::COLUMNS, Box::new(model.webhooks.values().map(|r| r.cells()))),
         (
             change_requests::PROMPTS_TABLE,
             change_requests::PROMPTS_COLUMNS,

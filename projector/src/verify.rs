@@ -92,6 +92,10 @@ pub async fn load_read_model(db: &Db) -> Result<(i64, ReadModel), sqlx::Error> {
         for row in sqlx::query_as::<_, (String, String)>(&sql).fetch_all(&mut *conn).await? {
             m.change_requests.prompts.insert(row);
         }
+        let sql = all(crate::views::webhooks::COLUMNS, crate::views::webhooks::TABLE);
+        for row in sqlx::query_as::<_, WebhookRow>(&sql).fetch_all(&mut *conn).await? {
+            m.webhooks.insert(row.webhook_id.clone(), row);
+        }
         checkpoint
     });
     tx.commit().await?;
@@ -189,6 +193,7 @@ pub fn compare(expected: &ReadModel, found: &ReadModel) -> Option<Difference> {
             &found.change_requests.activity,
             |r| r.position,
         ),
+        diff_table("rm_webhooks", &expected.webhooks, &found.webhooks, |r| r.last_position),
         diff_table(
             "rm_change_request_prompts",
             &pairs(&expected.change_requests.prompts),

@@ -16,6 +16,7 @@ pub mod index;
 pub mod prompts;
 pub mod users;
 pub mod versions;
+pub mod webhooks;
 
 pub use api_keys::ApiKeyRow;
 pub use change_requests::{ActivityRow, ChangeRequestRow};
@@ -26,6 +27,7 @@ pub use index::IndexRow;
 pub use prompts::PromptRow;
 pub use users::UserRow;
 pub use versions::VersionRow;
+pub use webhooks::WebhookRow;
 
 /// The columns of each view's table, in its row type's order.
 pub use api_keys::COLUMNS as API_KEY_COLUMNS;
@@ -67,6 +69,7 @@ pub enum RowOp {
     Users(users::Op),
     ApiKeys(api_keys::Op),
     ChangeRequests(change_requests::Op),
+    Webhooks(webhooks::Op),
 }
 
 /// The row operations that follow from one event, view by view.
@@ -89,6 +92,7 @@ pub fn row_ops(stored: &StoredEvent) -> Result<Vec<RowOp>, DecodeError> {
     users::fold(&event, &e, &mut ops);
     api_keys::fold(&event, &e, &mut ops);
     change_requests::fold(&event, &e, &mut ops);
+    webhooks::fold(&event, &e, &mut ops);
     Ok(ops)
 }
 
@@ -106,6 +110,7 @@ pub struct ReadModel {
     pub users: BTreeMap<String, UserRow>,
     pub api_keys: BTreeMap<String, ApiKeyRow>,
     pub change_requests: change_requests::Tables,
+    pub webhooks: BTreeMap<String, WebhookRow>,
 }
 
 impl ReadModel {
@@ -121,6 +126,7 @@ impl ReadModel {
             RowOp::Users(op) => users::apply(&mut self.users, op),
             RowOp::ApiKeys(op) => api_keys::apply(&mut self.api_keys, op),
             RowOp::ChangeRequests(op) => change_requests::apply(&mut self.change_requests, op),
+            RowOp::Webhooks(op) => webhooks::apply(&mut self.webhooks, op),
         }
     }
 
@@ -149,6 +155,7 @@ pub const READ_MODEL_TABLES: &[&str] = &[
     change_requests::TABLE,
     change_requests::ACTIVITY_TABLE,
     change_requests::PROMPTS_TABLE,
+    webhooks::TABLE,
 ];
 
 /// Applies one row operation inside the projector's transaction.
@@ -164,6 +171,7 @@ pub async fn apply_sql(tx: &mut Tx<'_>, op: RowOp) -> Result<(), sqlx::Error> {
         RowOp::Users(op) => users::apply_sql(tx, op).await,
         RowOp::ApiKeys(op) => api_keys::apply_sql(tx, op).await,
         RowOp::ChangeRequests(op) => change_requests::apply_sql(tx, op).await,
+        RowOp::Webhooks(op) => webhooks::apply_sql(tx, op).await,
     }
 }
 
