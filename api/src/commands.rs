@@ -5,7 +5,7 @@
 //! they do not conflict with each other; between processes the append's expected
 //! stream version catches the race.
 
-use promptos_core::aggregate::{Aggregate, ApiKeys, ChangeRequests, Prompts, Users};
+use promptos_core::aggregate::{Aggregate, ApiKeys, ChangeRequests, Prompts, Users, Webhooks};
 use promptos_core::prompt::Context;
 use promptos_core::DomainError;
 use promptos_store::{AppendError, AppendRequest, Db, EventLog, Metadata, StoredEvent, Writer};
@@ -213,6 +213,7 @@ fn name_missing(e: DomainError, stream_id: &str) -> DomainError {
         DomainError::UserNotFound(n) if n.is_empty() => DomainError::UserNotFound(name),
         DomainError::ApiKeyNotFound(n) if n.is_empty() => DomainError::ApiKeyNotFound(name),
         DomainError::ChangeRequestNotFound(n) if n.is_empty() => DomainError::ChangeRequestNotFound(name),
+        DomainError::WebhookNotFound(n) if n.is_empty() => DomainError::WebhookNotFound(name),
         other => other,
     }
 }
@@ -257,6 +258,7 @@ pub struct Commands {
     pub users: Executor<Users>,
     pub api_keys: Executor<ApiKeys>,
     pub change_requests: Executor<ChangeRequests>,
+    pub webhooks: Executor<Webhooks>,
     writer: Writer,
     context: Arc<Context>,
 }
@@ -268,7 +270,8 @@ impl Commands {
             prompts: Executor::new(db.clone(), writer.clone(), context.clone()),
             users: Executor::new(db.clone(), writer.clone(), context.clone()),
             api_keys: Executor::new(db.clone(), writer.clone(), context.clone()),
-            change_requests: Executor::new(db, writer.clone(), context.clone()),
+            change_requests: Executor::new(db.clone(), writer.clone(), context.clone()),
+            webhooks: Executor::new(db, writer.clone(), context.clone()),
             writer,
             context,
         }

@@ -55,6 +55,9 @@ pub struct Metrics {
     fleet_instances: prometheus::IntGaugeVec,
     fleet_behind: prometheus::IntGaugeVec,
     convergence: prometheus::Histogram,
+    webhook_deliveries: IntCounterVec,
+    webhook_queue_depth: IntGauge,
+    webhook_oldest_pending: prometheus::Gauge,
 }
 
 impl Default for Metrics {
@@ -115,6 +118,19 @@ impl Metrics {
                 .buckets(BUCKETS.to_vec()),
             )
             .expect("valid metric"),
+            webhook_deliveries: IntCounterVec::new(
+                Opts::new(
+                    "webhook_deliveries_total",
+                    "Webhook delivery attempts, by outcome (delivered, retried, failed)",
+                ),
+                &["outcome"],
+            )
+            .expect("valid metric"),
+            webhook_queue_depth: gauge("webhook_queue_depth", "Webhook deliveries waiting to be sent"),
+            webhook_oldest_pending: float(
+                "webhook_oldest_pending_seconds",
+                "Age of the oldest webhook delivery waiting to be sent (0 when none waits)",
+            ),
             registry,
             requests,
             latency,
@@ -124,13 +140,15 @@ impl Metrics {
         m.registry.register(Box::new(m.fleet_instances.clone())).expect("registered once");
         m.registry.register(Box::new(m.fleet_behind.clone())).expect("registered once");
         m.registry.register(Box::new(m.convergence.clone())).expect("registered once");
+        m.registry.register(Box::new(m.webhook_deliveries.clone())).expect("registered once");
         for c in [&m.cache_hits, &m.cache_misses, &m.publish_failures] {
             m.registry.register(Box::new(c.clone())).expect("registered once");
         }
-        for g in [&m.log_head, &m.projected, &m.lag_events, &m.sse_clients, &m.resident_memory] {
+        for g in [&m.log_head, &m.projected, &m.lag_events, &m.sse_clients, &m.resident_memory, &m.webhook_queue_depth]
+        {
             m.registry.register(Box::new(g.clone())).expect("registered once");
         }
-        for g in [&m.lag_seconds, &m.cache_hit_ratio] {
+        for g in [&m.lag_seconds, &m.cache_hit_ratio, &m.webhook_oldest_pending] {
             m.registry.register(Box::new(g.clone())).expect("registered once");
         }
         m
@@ -146,6 +164,17 @@ impl Metrics {
     /// Counts how long a change took to reach one SDK instance.
     pub fn observe_convergence(&self, seconds: f64) {
         self.convergence.observe(seconds);
+    }
+
+    /// Counts one webhook delivery attempt by what came of it.
+    pub fn webhook_delivery(&self, outcome: &str) {
+        self.webhook_deliveries.with_label_values(&[outcome]).inc();
+    }
+
+    /// The webhook outbox as the dispatcher last saw it.
+    pub fn webhook_queue(&self, depth: i64, oldest_pending_ms: i64) {
+        self.webhook_queue_depth.set(depth);
+        self.webhook_oldest_pending.set(oldest_pending_ms as f64 / 1000.0);
     }
 
     /// Renders the registry with the current `figures`.
