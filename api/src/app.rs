@@ -23,6 +23,8 @@ pub struct Settings {
     pub change_requests: crate::change_requests::Policy,
     /// Whether admins may bypass a policy with `force`.
     pub allow_force: bool,
+    /// Whether webhooks may go to private addresses and plain http://.
+    pub webhook_allow_private: bool,
     pub consistency_timeout: Duration,
     pub max_body_bytes: usize,
     pub body_timeout: Duration,
@@ -58,6 +60,10 @@ pub struct Shared {
     pub metrics: Arc<crate::metrics::Metrics>,
     pub gate: Arc<crate::gate::DbGate>,
     pub verify: Arc<crate::caches::VerifyCache>,
+    /// Seals webhook signing secrets before they reach the log.
+    pub webhook_key: Arc<crate::webhooks::crypto::SealingKey>,
+    /// Wakes this process's webhook dispatcher (a test ping, a redelivery).
+    pub webhook_wake: Arc<tokio::sync::Notify>,
 }
 
 /// What start-up did that the operator must know about.
@@ -110,6 +116,9 @@ impl AppState {
             Some(progress)
         };
         let caches = Caches::new(args.cache_capacity);
+        let projected = in_process.clone();
+        let webhook_key =
+            Arc::new(crate::webhooks::sealing_key(&db, args.webhooks.webhook_key.as_ref().map(|k| k.expose())).await?);
         let follower = Follower::start(db.clone(), caches.clone(), environments.clone(), in_process).await?;
         let secret = tokens::signing_secret(&db, args.jwt_secret.as_deref()).await?;
         let context = Context { environments, protected_environments: protected_environments.clone() };
@@ -133,6 +142,7 @@ impl AppState {
                     ttl: chrono::Duration::from_std(args.change_request_ttl)?,
                 },
                 allow_force: args.approvals_allow_force,
+                webhook_allow_private: args.webhooks.webhook_allow_private,
                 consistency_timeout: Duration::from_millis(args.consistency_timeout_ms),
                 max_body_bytes: args.max_body_bytes,
                 body_timeout: Duration::from_secs(args.body_timeout_secs),
@@ -141,12 +151,27 @@ impl AppState {
             optimizer,
             metrics,
             verify: Arc::default(),
+            webhook_key,
+            webhook_wake: Arc::default(),
         }));
         let bootstrap = state.bootstrap_admin(args.admin_password.clone()).await?;
         if state.optimizer.configured() {
             goals::seed(&state).await?;
         }
         crate::change_requests::scheduler::start(state.db.clone(), state.commands.clone());
+        // Webhooks go out from the process that runs the projector (whose batches wake
+        // the dispatcher); with --no-projector, `promptos projector` sends them.
+        if let Some(projected) = projected {
+            let settings = args.webhooks.delivery();
+            crate::webhooks::dispatch::Dispatcher::new(
+                state.db.clone(),
+                state.commands.clone(),
+                state.webhook_key.clone(),
+                settings,
+                state.metrics.clone(),
+            )
+            .start(projected, state.webhook_wake.clone());
+        }
         Ok((state, bootstrap))
     }
 

@@ -37,6 +37,49 @@ pub struct ProjectorArgs {
     pub db: DatabaseArgs,
     #[command(flatten)]
     pub feed: FeedArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+/// Webhooks: sealing their secrets, and delivering (where the projector runs).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Webhooks")]
+pub struct WebhookArgs {
+    /// Base64 of 32 bytes that seals webhook signing secrets in the log. When unset, one
+    /// is generated and kept in the database. Give every server (and `promptos
+    /// projector`) the same key, and keep it with your backups.
+    #[arg(long, env = "PROMPTOS_WEBHOOK_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub webhook_key: Option<Secret>,
+
+    /// Allow webhooks to loopback, private and link-local addresses, and plain http://
+    /// (on-premises installs and tests).
+    #[arg(long, env = "PROMPTOS_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
+
+    /// Waits before the 2nd, 3rd, … attempt of a failing delivery (each ±20 %); the last
+    /// repeats.
+    #[arg(long, env = "PROMPTOS_WEBHOOK_RETRY_SCHEDULE", value_delimiter = ',',
+        default_value = "5s,5m,30m,2h,5h,10h", value_parser = parse_duration)]
+    pub webhook_retry_schedule: Vec<std::time::Duration>,
+
+    /// A delivery failing this long after its event is given up, and its webhook disabled.
+    #[arg(long, env = "PROMPTOS_WEBHOOK_GIVE_UP_AFTER", default_value = "1d", value_parser = parse_duration)]
+    pub webhook_give_up_after: std::time::Duration,
+
+    /// Seconds a receiver has to answer a delivery.
+    #[arg(long, env = "PROMPTOS_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
+    pub webhook_timeout_secs: u64,
+}
+
+impl WebhookArgs {
+    pub fn delivery(&self) -> crate::webhooks::dispatch::DeliverySettings {
+        crate::webhooks::dispatch::DeliverySettings {
+            allow_private: self.webhook_allow_private,
+            timeout: std::time::Duration::from_secs(self.webhook_timeout_secs.max(1)),
+            retry_schedule: self.webhook_retry_schedule.clone(),
+            give_up_after: self.webhook_give_up_after,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -46,6 +89,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub feed: FeedArgs,
+
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
 
     /// Address and port to listen on.
     #[arg(long, env = "PROMPTOS_BIND", default_value = "127.0.0.1:8080")]
@@ -251,17 +297,18 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (n, unit) = s.split_at(split);
     let n: u64 = n.parse().map_err(|_| format!("{s:?}: write a number and a unit, e.g. 7d, 36h, 30m or 90s"))?;
-    let secs = match unit {
-        "d" => n * 86_400,
-        "h" => n * 3_600,
-        "m" => n * 60,
-        "s" => n,
-        _ => return Err(format!("{s:?}: the unit must be d, h, m or s (e.g. 7d)")),
+    let ms = match unit {
+        "d" => n * 86_400_000,
+        "h" => n * 3_600_000,
+        "m" => n * 60_000,
+        "s" => n * 1_000,
+        "ms" => n,
+        _ => return Err(format!("{s:?}: the unit must be d, h, m, s or ms (e.g. 7d)")),
     };
-    if secs == 0 || secs > 10 * 365 * 86_400 {
+    if ms == 0 || ms > 10 * 365 * 86_400_000 {
         return Err(format!("{s:?}: must be more than nothing and at most 10 years"));
     }
-    Ok(std::time::Duration::from_secs(secs))
+    Ok(std::time::Duration::from_millis(ms))
 }
 
 fn parse_approvals(s: &str) -> Result<(EnvironmentName, u8), String> {

@@ -153,7 +153,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 Backend::Postgres => Wakeup::Listen,
                 Backend::Sqlite => Wakeup::Poll(Duration::from_millis(100)),
             };
-            let projector = Projector::new(db, ProjectorOptions::default()).with_change_feed(args.feed.nats_url);
+            let key = std::sync::Arc::new(
+                crate::webhooks::sealing_key(&db, args.webhooks.webhook_key.as_ref().map(|k| k.expose())).await?,
+            );
+            let projector =
+                Projector::new(db.clone(), ProjectorOptions::default()).with_change_feed(args.feed.nats_url);
+            // This process sends the webhooks its projector enqueues.
+            let commands = crate::commands::Commands::new(
+                db.clone(),
+                promptos_store::Writer::start(db.clone()),
+                promptos_core::prompt::Context::default(),
+            );
+            let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
+            crate::webhooks::dispatch::Dispatcher::new(db, commands, key, args.webhooks.delivery(), metrics)
+                .start(projector.progress(), std::sync::Arc::default());
             tokio::select! {
                 _ = projector.run(wakeup) => {}
                 _ = shutdown_signal() => tracing::info!("projector stopping"),

@@ -55,12 +55,13 @@ impl Dispatcher {
         Self { db, commands, key, client, settings, metrics }
     }
 
-    /// Works the outbox as long as the process runs, woken by `projected`.
-    pub fn start(self, projected: watch::Receiver<i64>) {
-        tokio::spawn(self.run(projected));
+    /// Works the outbox as long as the process runs, woken by `projected` (each batch
+    /// the projector commits) and by `wake` (a test ping, a redelivery).
+    pub fn start(self, projected: watch::Receiver<i64>, wake: Arc<tokio::sync::Notify>) {
+        tokio::spawn(self.run(projected, wake));
     }
 
-    async fn run(self, mut projected: watch::Receiver<i64>) {
+    async fn run(self, mut projected: watch::Receiver<i64>, wake: Arc<tokio::sync::Notify>) {
         let _leadership = match self.db.backend() {
             Backend::Postgres => Some(self.lead().await),
             Backend::Sqlite => None,
@@ -74,7 +75,11 @@ impl Dispatcher {
                     IDLE
                 }
             };
-            let _ = tokio::time::timeout(wait, projected.changed()).await;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = projected.changed() => {}
+                _ = wake.notified() => {}
+            }
         }
     }
 

@@ -8,3 +8,16 @@ pub mod crypto;
 pub mod dispatch;
 pub mod guard;
 pub mod queue;
+
+/// The key that seals webhook secrets: `PROMPTOS_WEBHOOK_KEY`, or one generated once and
+/// kept in the database (two servers starting together agree on one).
+pub async fn sealing_key(db: &promptos_store::Db, configured: Option<&str>) -> anyhow::Result<crypto::SealingKey> {
+    let encoded = match configured {
+        Some(k) => k.to_owned(),
+        None => {
+            promptos_store::secrets::server_secret(db, "webhook-sealing-key", &crypto::SealingKey::generate_base64())
+                .await?
+        }
+    };
+    crypto::SealingKey::from_base64(&encoded).map_err(|e| anyhow::anyhow!("PROMPTOS_WEBHOOK_KEY: {e}"))
+}
