@@ -342,3 +342,14 @@ pub async fn due_change_requests(db: &Db, now: &str) -> Result<Vec<ChangeRequest
     );
     on_pool!(db, pool => sqlx::query_as(&sql).bind(now).bind(now).fetch_all(pool).await)
 }
+
+/// Webhooks that are not deleted, oldest first.
+pub async fn webhooks(db: &Db) -> Result<Vec<WebhookRow>, sqlx::Error> {
+    let sql = format!("SELECT {} FROM rm_webhooks WHERE deleted = 0 ORDER BY created_position", webhooks::COLUMNS);
+    on_pool!(db, pool => sqlx::query_as(&sql).fetch_all(pool).await)
+}
+
+pub async fn webhook(db: &Db, id: &str) -> Result<Option<WebhookRow>, sqlx::Error> {
+    let sql = format!("SELECT {} FROM rm_webhooks WHERE webhook_id = $1 AND deleted = 0", webhooks::COLUMNS);
+    on_pool!(db, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)
+}

@@ -20,6 +20,7 @@ pub mod support;
 pub mod ui;
 pub mod users;
 pub mod versions;
+pub mod webhooks;
 
 use crate::app::AppState;
 use axum::extract::DefaultBodyLimit;
@@ -55,6 +56,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "api-keys", description = "Read-only keys for applications (admins)"),
         (name = "optimize", description = "LLM suggestions for a prompt's text, reviewed before they are saved"),
         (name = "change-requests", description = "Four-eyes approval and scheduled changes for environments with a policy (PROMPTOS_APPROVALS)"),
+        (name = "webhooks", description = "Every change, signed (Standard Webhooks), delivered at least once to other tools (admins)"),
         (name = "fleet", description = "Which running application instances serve which version, and how fast a rollout converged"),
     )
 )]
@@ -192,6 +194,7 @@ pub fn router(state: AppState) -> Router {
         .merge(optimize::routes())
         .merge(fleet::routes())
         .merge(change_requests::routes())
+        .merge(webhooks::routes())
         .split_for_parts();
     CommonResponses.modify(&mut doc);
     api.fallback(|| async { ApiError::NotFound("no such endpoint; see /docs".into()) })

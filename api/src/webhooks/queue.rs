@@ -103,3 +103,85 @@ pub async fn depth(db: &Db, now_ms: i64) -> Result<(i64, i64), sqlx::Error> {
     let (count, oldest): (i64, i64) = on_pool!(db, pool => sqlx::query_as(SQL).fetch_one(pool).await)?;
     Ok((count, if count == 0 { 0 } else { now_ms - oldest }))
 }
+
+/// A delivery as the delivery log shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Delivery {
+    pub delivery_id: String,
+    pub position: i64,
+    pub event_type: String,
+    pub status: String,
+    pub attempts: i64,
+    pub created_ms: i64,
+    pub next_attempt_ms: i64,
+    pub finished_ms: Option<i64>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// A webhook's deliveries, newest first.
+pub async fn deliveries(db: &Db, webhook_id: &str, limit: i64) -> Result<Vec<Delivery>, sqlx::Error> {
+    const SQL: &str = "SELECT delivery_id, position, event_type, status, attempts, created_ms, next_attempt_ms, \
+         finished_ms, last_status, last_error FROM webhook_deliveries WHERE webhook_id = $1 \
+         ORDER BY position DESC, delivery_id DESC LIMIT $2";
+    on_pool!(db, pool => sqlx::query_as(SQL).bind(webhook_id).bind(limit).fetch_all(pool).await)
+}
+
+/// One attempt as the delivery log shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttemptRow {
+    pub attempt: i64,
+    pub at_ms: i64,
+    pub status_code: Option<i64>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+    pub response: Option<String>,
+}
+
+/// The attempts of one delivery, in order.
+pub async fn attempts(db: &Db, delivery_id: &str) -> Result<Vec<AttemptRow>, sqlx::Error> {
+    const SQL: &str = "SELECT attempt, at_ms, status_code, latency_ms, error, response FROM webhook_attempts \
+         WHERE delivery_id = $1 ORDER BY attempt";
+    on_pool!(db, pool => sqlx::query_as(SQL).bind(delivery_id).fetch_all(pool).await)
+}
+
+/// Queues a delivery that is not an event of the log (a test ping) after everything
+/// already queued for the webhook.
+pub async fn enqueue_extra(
+    db: &Db,
+    webhook_id: &str,
+    position: i64,
+    event_type: &str,
+    body: &str,
+    now_ms: i64,
+) -> Result<String, sqlx::Error> {
+    let delivery_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+    const SQL: &str = "INSERT INTO webhook_deliveries (delivery_id, webhook_id, position, event_type, body, status, \
+         attempts, created_ms, next_attempt_ms) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7)";
+    on_pool!(db, pool => {
+        sqlx::query(SQL)
+            .bind(&delivery_id)
+            .bind(webhook_id)
+            .bind(position)
+            .bind(event_type)
+            .bind(body)
+            .bind(now_ms)
+            .bind(now_ms)
+            .execute(pool)
+            .await
+            .map(|_| ())
+    })?;
+    Ok(delivery_id)
+}
+
+/// Sends a delivery again, with the same `webhook-id`, as soon as its turn comes; false
+/// when the webhook has no such delivery.
+pub async fn redeliver(db: &Db, webhook_id: &str, delivery_id: &str, now_ms: i64) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE webhook_deliveries SET status = 'pending', next_attempt_ms = $1, created_ms = $2, \
+         finished_ms = NULL WHERE delivery_id = $3 AND webhook_id = $4";
+    let done = on_pool!(db, pool => {
+        sqlx::query(SQL).bind(now_ms).bind(now_ms).bind(delivery_id).bind(webhook_id).execute(pool).await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(done == 1)
+}

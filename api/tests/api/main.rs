@@ -22,4 +22,5 @@ mod projector_faults;
 mod scale_out;
 mod seed_client;
 mod ui;
+mod webhooks;
 mod workflow;
