@@ -265,3 +265,107 @@ both_backends!(private_addresses_are_refused_and_redirects_elsewhere_not_followe
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 });
+
+both_backends!(a_thousand_deploys_are_all_delivered_in_order_once, |backend| async move {
+    let app = spawn_app_with(backend, private_allowed).await;
+    let (receiver, url) = Receiver::start(vec![]).await;
+    let (_, secret) =
+        subscribe(&app, json!({"url": url, "event_types": ["prompt.version.deployed"], "format": "standard"})).await;
+    app.create_prompt("bot").await;
+    app.create_version("bot", "v1", "Hello").await;
+    app.create_version("bot", "v2", "Hi").await;
+    const DEPLOYS: usize = 1000;
+    for i in 0..DEPLOYS {
+        let v = if i % 2 == 0 { "v2" } else { "v1" };
+        expect_status(app.deploy("bot", "production", v).await, StatusCode::OK).await;
+    }
+    let got = receiver.wait_for(DEPLOYS).await;
+    let mut ids = std::collections::HashSet::new();
+    let mut positions = Vec::new();
+    for r in &got {
+        if ids.insert(r.id.clone()) {
+            positions.push(r.json()["data"]["position"].as_i64().unwrap());
+        }
+    }
+    assert_eq!(ids.len(), DEPLOYS, "every deploy once, after de-duplicating by webhook-id");
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "in log order");
+    assert!(got.iter().all(|r| verify(&secret, r)));
+});
+
+both_backends!(a_slack_webhook_gets_a_short_text, |backend| async move {
+    let app = spawn_app_with(backend, private_allowed).await;
+    let (receiver, url) = Receiver::start(vec![]).await;
+    subscribe(&app, json!({"url": url, "format": "slack", "event_types": ["prompt.version.deployed"]})).await;
+    app.create_prompt("bot").await;
+    app.create_version("bot", "v1", "Hello").await;
+    expect_status(app.deploy("bot", "production", "v1").await, StatusCode::OK).await;
+    let got = receiver.wait_for(1).await;
+    let text = got[0].json()["text"].as_str().unwrap().to_owned();
+    assert_eq!(text, "PromptOS: prompt.version.deployed — bot v1 in production by user:admin");
+});
+
+/// `promptos serve` as a process with webhooks to private addresses allowed and quick
+/// retries, as a [`TestApp`] once it answers.
+async fn serve(scratch: &promptos_testkit::Scratch) -> (Child, TestApp) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let extra = ["--webhook-allow-private", "true", "--webhook-retry-schedule", "300ms"];
+    let child = serve_process(&scratch.url, port, &extra);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
+        assert!(Instant::now() < deadline, "{base} did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let db = promptos_store::Db::connect_and_migrate(&scratch.url).await.unwrap();
+    let mut app = TestApp { base, http, db, scratch: scratch.beside(), token: String::new() };
+    app.token = app.login("admin", ADMIN_PASSWORD).await;
+    (child, app)
+}
+
+#[tokio::test]
+async fn a_delivery_pending_when_the_server_stops_is_delivered_after_the_restart() {
+    let scratch = promptos_testkit::scratch(promptos_store::Backend::Sqlite).await;
+    // The receiver fails until the server has been restarted.
+    let (receiver, url) = Receiver::start((0..1000).map(|_| (503, vec![])).collect()).await;
+    let (server, app) = serve(&scratch).await;
+    let (_, secret) = subscribe(&app, json!({"url": url, "event_types": ["prompt.*"]})).await;
+    app.create_prompt("bot").await;
+    let first = receiver.wait_for(1).await[0].clone();
+    drop(server);
+    receiver.script.lock().unwrap().clear();
+    let seen_before = receiver.received().len();
+    let (_server, _app) = serve(&scratch).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = receiver.received();
+        if got.len() > seen_before {
+            let after = got.last().unwrap();
+            assert_eq!(after.id, first.id, "the same delivery, with the same webhook-id");
+            assert!(verify(&secret, after));
+            break;
+        }
+        assert!(Instant::now() < deadline, "nothing was delivered after the restart");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_servers_on_postgres_deliver_each_event_once() {
+    let scratch = promptos_testkit::scratch(promptos_store::Backend::Postgres).await;
+    let (receiver, url) = Receiver::start(vec![]).await;
+    let (_a, app) = serve(&scratch).await;
+    let (_b, other) = serve(&scratch).await;
+    subscribe(&app, json!({"url": url, "event_types": ["prompt.version.deployed"]})).await;
+    app.create_prompt("bot").await;
+    app.create_version("bot", "v1", "Hello").await;
+    app.create_version("bot", "v2", "Hi").await;
+    for i in 0..20 {
+        let server = if i % 2 == 0 { &app } else { &other };
+        expect_status(server.deploy("bot", "staging", if i % 2 == 0 { "v2" } else { "v1" }).await, StatusCode::OK)
+            .await;
+    }
+    let got = receiver.wait_for(20).await;
+    let ids: std::collections::HashSet<&str> = got.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!((got.len(), ids.len()), (20, 20), "one delivery per deploy, none twice");
+}
