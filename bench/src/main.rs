@@ -11,6 +11,7 @@ mod procs;
 mod propagation;
 mod seed;
 mod table;
+mod webhooks;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -81,11 +82,21 @@ pub enum Bench {
     Sdk,
     /// #8: deploy commit → the server knowing every SDK instance applied it.
     Fleet,
+    /// #9: deploy commit → a local receiver has the signed webhook delivery.
+    Webhooks,
 }
 
 impl Bench {
-    const ALL: [Bench; 7] =
-        [Bench::Read, Bench::Write, Bench::Rebuild, Bench::Memory, Bench::Fanout, Bench::Sdk, Bench::Fleet];
+    const ALL: [Bench; 8] = [
+        Bench::Read,
+        Bench::Write,
+        Bench::Rebuild,
+        Bench::Memory,
+        Bench::Fanout,
+        Bench::Sdk,
+        Bench::Fleet,
+        Bench::Webhooks,
+    ];
 }
 
 fn main() -> Result<()> {
@@ -130,6 +141,7 @@ pub async fn run_all(selected: &[Bench], sizes: &table::Sizes, postgres_url: &st
             Bench::Fanout => crate::propagation::fanout(sizes).await,
             Bench::Sdk => crate::propagation::sdk(sizes).await,
             Bench::Fleet => crate::fleet::fleet(sizes).await,
+            Bench::Webhooks => crate::webhooks::webhooks(sizes).await,
         }
         .with_context(|| format!("benchmark {bench:?}"))?;
         for r in &new {

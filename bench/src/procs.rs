@@ -95,6 +95,11 @@ pub struct Server {
 
 impl Server {
     pub async fn start(database_url: &str, nats_url: Option<&str>) -> Result<Self> {
+        Self::start_with(database_url, nats_url, &[]).await
+    }
+
+    /// [`Server::start`] with more settings in its environment.
+    pub async fn start_with(database_url: &str, nats_url: Option<&str>, env: &[(&str, &str)]) -> Result<Self> {
         let port = free_port()?;
         let mut cmd = Command::new(sibling("promptos")?);
         cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}")])
@@ -110,6 +115,7 @@ impl Server {
             Some(url) => cmd.env("PROMPTOS_NATS_URL", url),
             None => cmd.env_remove("PROMPTOS_NATS_URL"),
         };
+        cmd.envs(env.iter().copied());
         let started = Instant::now();
         let process = Process(cmd.spawn().context("starting promptos serve")?);
         let base = format!("http://127.0.0.1:{port}");

@@ -21,6 +21,7 @@ pub struct Sizes {
     pub(crate) sdk_deploys: usize,
     pub(crate) fleet_instances: usize,
     pub(crate) fleet_deploys: usize,
+    pub(crate) webhook_deploys: usize,
 }
 
 impl Sizes {
@@ -43,6 +44,7 @@ impl Sizes {
             sdk_deploys: 500,
             fleet_instances: 100,
             fleet_deploys: 100,
+            webhook_deploys: 1000,
         }
     }
 
@@ -65,6 +67,7 @@ impl Sizes {
             sdk_deploys: 5,
             fleet_instances: 3,
             fleet_deploys: 3,
+            webhook_deploys: 5,
         }
     }
 }
