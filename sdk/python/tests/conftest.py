@@ -73,7 +73,7 @@ class Nats:
 class Server:
     """`promptos serve` with an admin token for setting things up over HTTP."""
 
-    def __init__(self, workdir: Path, nats_url: Optional[str]) -> None:
+    def __init__(self, workdir: Path, nats_url: Optional[str], extra_env: Optional[Dict[str, str]] = None) -> None:
         binary = os.environ.get("PROMPTOS_BIN")
         assert binary and os.path.exists(binary), "set PROMPTOS_BIN to the promptos binary (scripts/test does)"
         self.port = free_port()
@@ -87,6 +87,7 @@ class Server:
         env.pop("PROMPTOS_NATS_URL", None)
         if nats_url:
             env["PROMPTOS_NATS_URL"] = nats_url
+        env.update(extra_env or {})
         self.process = subprocess.Popen(
             [binary, "serve", "--bind", f"127.0.0.1:{self.port}"],
             env=env,
