@@ -141,6 +141,7 @@ impl VariableCheck {
 
 pub mod diff;
 pub mod export;
+pub mod webhook_form;
 
 #[cfg(target_arch = "wasm32")]
 mod api;
