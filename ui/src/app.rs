@@ -7,6 +7,7 @@ use crate::pages::{
     login::Login,
     prompt::PromptPage,
     prompts::PromptsPage,
+    webhooks::WebhooksPage,
 };
 use serde_json::Value;
 use sycamore::prelude::*;
@@ -71,6 +72,8 @@ enum Route {
     ChangeRequests,
     /// `/ui/change-requests/{id}`: one request, to review and apply.
     ChangeRequest(String),
+    /// `/ui/webhooks`: the URLs subscribed to the log's events (admins).
+    Webhooks,
 }
 
 impl Route {
@@ -78,8 +81,10 @@ impl Route {
         if !logged_in || path == "/ui/login" {
             return Route::Login;
         }
-        if path.trim_end_matches('/') == "/ui/fleet" {
-            return Route::Fleet;
+        match path.trim_end_matches('/') {
+            "/ui/fleet" => return Route::Fleet,
+            "/ui/webhooks" => return Route::Webhooks,
+            _ => {}
         }
         if let Some(rest) = path.trim_end_matches('/').strip_prefix("/ui/change-requests") {
             return match rest.strip_prefix('/') {
@@ -128,6 +133,7 @@ pub fn App() -> View {
         Route::Fleet => view! { FleetPage {} },
         Route::ChangeRequests => view! { Inbox {} },
         Route::ChangeRequest(id) => view! { ChangeRequestPage(id=id) },
+        Route::Webhooks => view! { WebhooksPage {} },
     };
 
     view! {
@@ -142,6 +148,14 @@ pub fn App() -> View {
                         a(href="/ui/change-requests",
                             "aria-current"=move || matches!(route.get_clone(), Route::ChangeRequests | Route::ChangeRequest(_)).then_some("page"),
                             on:click=move |e: web_sys::MouseEvent| { e.prevent_default(); session.navigate("/ui/change-requests"); }) { "Change requests" }
+                        (if session.role() == "admin" {
+                            view! {
+                                a(href="/ui/webhooks", "aria-current"=move || (route.get_clone() == Route::Webhooks).then_some("page"),
+                                    on:click=move |e: web_sys::MouseEvent| { e.prevent_default(); session.navigate("/ui/webhooks"); }) { "Webhooks" }
+                            }
+                        } else {
+                            view! {}
+                        })
                     }
                     span(class="who", "data-testid"="whoami") { (who) }
                     button(class="link", on:click=move |_| session.logout()) { "Log out" }

@@ -2,8 +2,9 @@
 //! `promptos serve` at `/ui/`. Build it with `scripts/build-ui`.
 //!
 //! Pages map one-to-one to routes (`/ui/login`, `/ui/`, `/ui/prompts/{name}/{tab}`,
-//! `/ui/fleet`, `/ui/change-requests` and `/ui/change-requests/{id}`); the session and the current user go through Sycamore context; every API
-//! call goes through [`api`], which turns error responses into sentences a person can read.
+//! `/ui/fleet`, `/ui/change-requests`, `/ui/change-requests/{id}` and `/ui/webhooks`);
+//! the session and the current user go through Sycamore context; every API call goes
+//! through [`api`], which turns error responses into sentences a person can read.
 
 /// Prompt names follow the server's rule; checked as the user types.
 pub fn prompt_name_problem(name: &str) -> Option<String> {

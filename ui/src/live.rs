@@ -36,7 +36,7 @@ enum End {
 }
 
 /// Waits `ms` milliseconds without blocking the page.
-async fn pause(ms: i32) {
+pub(crate) async fn pause(ms: i32) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
         if let Some(w) = web_sys::window() {
             let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);

@@ -3,3 +3,4 @@ pub mod fleet;
 pub mod login;
 pub mod prompt;
 pub mod prompts;
+pub mod webhooks;
