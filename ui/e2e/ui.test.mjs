@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join, dirname, resolve } from "node:path";
 import { createServer } from "node:net";
 import { createServer as createHttpServer, get as httpGet } from "node:http";
+import { createHmac } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
@@ -78,7 +79,8 @@ async function api(path, options = {}, token) {
 // into an empty folder and started there with the defaults: no PROMPTOS_UI_DIR, the
 // SQLite file ./promptos.db. The UI it serves is the one built into it. Production takes
 // changes only through change requests with one approval (PROMPTOS_APPROVALS), so tests
-// that deploy directly do it in staging.
+// that deploy directly do it in staging. Webhooks may reach this machine over plain http
+// (PROMPTOS_WEBHOOK_ALLOW_PRIVATE), where the webhook test's receiver listens.
 let serverDir;
 before(async () => {
   assert.ok(existsSync(binary), `${binary} is missing: cargo build --release --bin promptos`);
@@ -90,6 +92,7 @@ before(async () => {
   assert.deepEqual(readdirSync(serverDir), ["promptos"]);
   llm = await startFakeLlm();
   const env = { ...process.env, PROMPTOS_ADMIN_PASSWORD: ADMIN, PROMPTOS_LOG: "warn", PROMPTOS_APPROVALS: "production:1",
+    PROMPTOS_WEBHOOK_ALLOW_PRIVATE: "true",
     PROMPTOS_LLM_COMPATIBLE_BASE_URL: `http://127.0.0.1:${llm.address().port}/v1`,
     PROMPTOS_LLM_COMPATIBLE_MODEL: "fake-model" };
   delete env.PROMPTOS_UI_DIR;
@@ -777,5 +780,147 @@ test("fleet: two running chatbots pick up a deploy made in the UI; the rollout l
     throw e;
   } finally {
     for (const c of running) c.kill();
+  }
+});
+
+/// A webhook receiver on this machine: keeps every request (path, headers, body) and
+/// answers 200.
+async function startReceiver() {
+  const requests = [];
+  const server = createHttpServer(async (req, res) => {
+    let body = "";
+    for await (const chunk of req) body += chunk;
+    requests.push({ path: req.url, headers: req.headers, body });
+    res.writeHead(200, { "content-type": "text/plain" });
+    res.end("thanks, got it");
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  return { server, requests, url: `http://127.0.0.1:${server.address().port}/hook` };
+}
+
+/// The `v1,` signatures of a delivery that `secret` (whsec_…) made, as the Standard
+/// Webhooks specification computes them: HMAC-SHA256 over "id.timestamp.body".
+function signedBy(request, secret) {
+  const { "webhook-id": id, "webhook-timestamp": timestamp, "webhook-signature": header } = request.headers;
+  const expected = createHmac("sha256", Buffer.from(secret.slice("whsec_".length), "base64"))
+    .update(`${id}.${timestamp}.${request.body}`).digest("base64");
+  return header.split(" ").filter((s) => s.startsWith("v1,")).map((s) => s.slice(3)).includes(expected);
+}
+
+test("webhooks: an admin adds one and sees its secret once; a test ping reaches the receiver signed with it, and the delivery log shows it delivered", async () => {
+  const token = await adminToken();
+  await api("/users/", { method: "POST", body: JSON.stringify({ username: "wendy", role: "editor", password: "editor-password-5" }) }, token);
+  const receiver = await startReceiver();
+  try {
+    await withPage("webhooks", async (page) => {
+      await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+      // Only admins see the page in the top bar; others are told it is for admins.
+      await login(page, "wendy", "editor-password-5");
+      const nav = page.getByRole("navigation", { name: "Main" });
+      await nav.getByRole("link", { name: "Change requests" }).waitFor();
+      assert.equal(await nav.getByRole("link", { name: "Webhooks" }).count(), 0);
+      await page.goto(base + "/ui/webhooks");
+      await page.getByTestId("webhooks-admins-only").waitFor();
+      await page.getByRole("button", { name: "Log out" }).click();
+
+      await login(page, "admin", ADMIN);
+      await nav.getByRole("link", { name: "Webhooks" }).click();
+      await page.getByRole("heading", { name: "Webhooks", exact: true }).waitFor();
+      assert.equal(new URL(page.url()).pathname, "/ui/webhooks");
+      const form = page.getByRole("form", { name: "Add a webhook" });
+      await form.getByLabel("URL").fill(receiver.url);
+      await form.getByLabel("Description (optional)").fill("Tells CI about deploys");
+      // An unknown event type is caught as it is typed.
+      const types = form.getByLabel("Event types (optional)");
+      await types.fill("prompt.version.deployed, prompt.deployd");
+      await form.getByText('"prompt.deployd" is not an event type').waitFor();
+      assert.ok(await form.getByRole("button", { name: "Add webhook" }).isDisabled());
+      await types.fill("prompt.version.deployed");
+      await form.getByText("Known event types").click();
+      await form.getByRole("button", { name: "prompt.deployment.rolled_back", exact: true }).click();
+      assert.equal(await types.inputValue(), "prompt.version.deployed, prompt.deployment.rolled_back");
+      await form.getByRole("button", { name: "Add webhook" }).click();
+
+      // The secret, once, with a warning and a Copy button that fills the clipboard.
+      const reveal = page.getByTestId("webhook-secret");
+      await reveal.getByText("you will not see it again").waitFor();
+      const secret = await reveal.getByTestId("webhook-secret-value").innerText();
+      assert.match(secret, /^whsec_[A-Za-z0-9+/]+=*$/);
+      await reveal.getByRole("button", { name: "Copy" }).click();
+      await reveal.getByText("Copied to the clipboard.").waitFor();
+      assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
+
+      const card = page.getByRole("region", { name: `Webhook ${receiver.url}` });
+      await card.getByTestId("webhook-state").getByText("enabled", { exact: true }).waitFor();
+      assert.equal(await card.getByTestId("webhook-filter").innerText(), "prompt.version.deployed, prompt.deployment.rolled_back");
+      await card.getByText("Tells CI about deploys").waitFor();
+      await card.getByTestId("deliveries-empty").waitFor();
+
+      // After a reload the secret is nowhere: not on the page, not in what the API lists.
+      await page.reload();
+      await card.getByTestId("webhook-state").waitFor();
+      assert.equal(await page.getByTestId("webhook-secret").count(), 0);
+      assert.ok(!(await page.content()).includes(secret.slice(6)), "the secret is not on the page after a reload");
+      const listed = await api("/webhooks/", {}, token);
+      assert.ok(!JSON.stringify(listed).includes(secret.slice(6)), "the API does not list the secret");
+      const webhookId = listed.items.find((w) => w.url === receiver.url).id;
+
+      // Send test: the receiver gets a webhook.test ping signed with that secret.
+      await card.getByRole("button", { name: "Send test" }).click();
+      await card.getByTestId("webhook-notice").getByText(/^Test ping queued/).waitFor();
+      await until("the receiver to get the test ping", async () => receiver.requests.length === 1);
+      const [ping] = receiver.requests;
+      assert.equal(ping.path, "/hook");
+      assert.match(ping.body, /"type":"webhook.test"/);
+      assert.equal(JSON.parse(ping.body).data.webhook_id, webhookId);
+      assert.ok(signedBy(ping, secret), `signature ${ping.headers["webhook-signature"]} verifies with the secret shown`);
+      assert.ok(Math.abs(Date.now() / 1000 - Number(ping.headers["webhook-timestamp"])) < 300);
+
+      // The delivery log shows it delivered, with the receiver's answer in its attempts.
+      const row = card.locator(`tr[data-delivery-id="${ping.headers["webhook-id"]}"]`);
+      await card.locator(`tr[data-delivery-id="${ping.headers["webhook-id"]}"][data-status="delivered"]`).waitFor();
+      assert.equal(await row.locator("td.event-type").innerText(), "webhook.test");
+      assert.equal(await row.locator("td.last-answer").innerText(), "200");
+      assert.equal(await row.locator("td.attempt-count").innerText(), "1");
+      await row.getByRole("button", { name: "Attempts" }).click();
+      const attempts = card.getByTestId("attempts");
+      assert.equal(await attempts.locator("tbody tr").count(), 1);
+      assert.equal(await attempts.locator("td.status-code").innerText(), "200");
+      await attempts.getByText("thanks, got it").waitFor();
+
+      // Redeliver: the same webhook-id again, a second attempt in the log.
+      await row.getByRole("button", { name: "Redeliver" }).click();
+      await until("the redelivery", async () => receiver.requests.length === 2);
+      assert.equal(receiver.requests[1].headers["webhook-id"], ping.headers["webhook-id"]);
+      await until("two attempts in the log", async () => (await row.locator("td.attempt-count").innerText()) === "2");
+      await card.locator(`tr[data-delivery-id="${ping.headers["webhook-id"]}"][data-status="delivered"]`).waitFor();
+      await until("the open row to list both attempts", async () => (await attempts.locator("tbody tr").count()) === 2);
+
+      // Rotate: a new secret, shown once in the card; pings are signed with both for a day.
+      await card.getByRole("button", { name: "Rotate secret" }).click();
+      const rotated = card.getByTestId("webhook-secret");
+      await rotated.getByText("you will not see it again").waitFor();
+      const second = await rotated.getByTestId("webhook-secret-value").innerText();
+      assert.match(second, /^whsec_/);
+      assert.notEqual(second, secret);
+      await card.getByTestId("webhook-notice").getByText(/previous secret signs deliveries too until/).waitFor();
+      await card.getByRole("button", { name: "Send test" }).click();
+      await until("the second test ping", async () => receiver.requests.length === 3);
+      assert.ok(signedBy(receiver.requests[2], second), "signed with the new secret");
+      assert.ok(signedBy(receiver.requests[2], secret), "and with the previous one, during the overlap");
+
+      // Disable and enable again; delete after confirming.
+      await card.getByRole("button", { name: "Disable" }).click();
+      await card.getByTestId("webhook-state").getByText("disabled", { exact: true }).waitFor();
+      assert.equal((await api(`/webhooks/${webhookId}`, {}, token)).enabled, false);
+      await card.getByRole("button", { name: "Enable" }).click();
+      await card.getByTestId("webhook-state").getByText("enabled", { exact: true }).waitFor();
+      page.once("dialog", (d) => d.accept());
+      await card.getByRole("button", { name: "Delete" }).click();
+      await card.waitFor({ state: "detached" });
+      assert.deepEqual((await api("/webhooks/", {}, token)).items.filter((w) => w.id === webhookId), []);
+    });
+  } finally {
+    receiver.server.close();
   }
 });
