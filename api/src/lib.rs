@@ -5,6 +5,7 @@ pub mod auth;
 pub mod build_info;
 pub mod caches;
 pub mod change_requests;
+pub mod checkpoint;
 pub mod cli;
 pub mod commands;
 pub mod config;
