@@ -218,6 +218,21 @@ impl Db {
         }
     }
 
+    /// Waits until this process holds the session lock `key` (PostgreSQL; `what` names
+    /// the role in the log), retrying every second; the lock lasts as long as the
+    /// returned connection. On SQLite there is one process: `None` at once.
+    pub async fn lead(&self, key: i64, what: &str) -> Option<sqlx::PgConnection> {
+        let Pool::Postgres(_) = &self.pool else { return None };
+        loop {
+            match self.try_session_lock(key).await {
+                Ok(Some(conn)) => return Some(conn),
+                Ok(None) => {}
+                Err(e) => tracing::debug!(error = %e, what, "cannot reach the database for a leadership lock"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+
     /// Takes the PostgreSQL session advisory lock `key` on a connection of its own, if
     /// no other session holds it; the lock lasts as long as the returned connection.
     /// `Ok(None)` when another session holds it (always `Ok(None)` on SQLite).

@@ -14,7 +14,7 @@ use chrono::Utc;
 use promptos_core::change_request::{change_request_stream, ChangeRequestCommand};
 use promptos_core::DomainError;
 use promptos_projector::queries;
-use promptos_store::{format_timestamp, Backend, Db, Metadata};
+use promptos_store::{format_timestamp, Db, Metadata};
 use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;
@@ -30,10 +30,7 @@ pub fn start(db: Db, commands: Commands) {
 }
 
 async fn run(db: Db, commands: Commands) {
-    let _leadership = match db.backend() {
-        Backend::Postgres => Some(lead(&db).await),
-        Backend::Sqlite => None,
-    };
+    let _leadership = db.lead(SCHEDULER_LOCK_KEY, "change-request scheduler").await;
     // The last failure per request, so a request that cannot be applied (not yet
     // approved, outdated) is reported once, not every tick.
     let mut reported: HashMap<String, String> = HashMap::new();
@@ -42,18 +39,6 @@ async fn run(db: Db, commands: Commands) {
             tracing::warn!(error = %e, "could not look for scheduled change requests; retrying");
         }
         tokio::time::sleep(TICK).await;
-    }
-}
-
-/// Waits until this process holds the scheduler lock.
-async fn lead(db: &Db) -> Option<promptos_store::sqlx::PgConnection> {
-    loop {
-        match db.try_session_lock(SCHEDULER_LOCK_KEY).await {
-            Ok(Some(conn)) => return Some(conn),
-            Ok(None) => {}
-            Err(e) => tracing::debug!(error = %e, "cannot reach the database for the scheduler lock"),
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

@@ -9,7 +9,7 @@ use super::queue::{self, Attempt, Due, Next};
 use crate::commands::Commands;
 use chrono::Utc;
 use promptos_core::webhook::{webhook_stream, WebhookCommand};
-use promptos_store::{Backend, Db, Metadata};
+use promptos_store::{Db, Metadata};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -62,10 +62,7 @@ impl Dispatcher {
     }
 
     async fn run(self, mut projected: watch::Receiver<i64>, wake: Arc<tokio::sync::Notify>) {
-        let _leadership = match self.db.backend() {
-            Backend::Postgres => Some(self.lead().await),
-            Backend::Sqlite => None,
-        };
+        let _leadership = self.db.lead(DISPATCHER_LOCK_KEY, "webhook dispatcher").await;
         loop {
             let wait = match self.round().await {
                 Ok(true) => continue,
@@ -80,17 +77,6 @@ impl Dispatcher {
                 _ = projected.changed() => {}
                 _ = wake.notified() => {}
             }
-        }
-    }
-
-    async fn lead(&self) -> Option<promptos_store::sqlx::PgConnection> {
-        loop {
-            match self.db.try_session_lock(DISPATCHER_LOCK_KEY).await {
-                Ok(Some(conn)) => return Some(conn),
-                Ok(None) => {}
-                Err(e) => tracing::debug!(error = %e, "cannot reach the database for the dispatcher lock"),
-            }
-            tokio::time::sleep(IDLE).await;
         }
     }
 

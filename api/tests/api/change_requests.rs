@@ -407,22 +407,9 @@ both_backends!(a_request_that_does_not_apply_is_refused_with_what_is_wrong, |bac
     expect_error(call(&app, &viewer, "/change-requests/", body).await, StatusCode::FORBIDDEN, "forbidden").await;
 });
 
-/// `promptos serve` as a process on the scratch database, with production under a
-/// one-approval policy, as a [`TestApp`] once it answers.
+/// `promptos serve` as a process with production under a one-approval policy.
 async fn serve(scratch: &promptos_testkit::Scratch) -> (Child, TestApp) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = serve_process(&scratch.url, port, &["--approvals", "production:1"]);
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
-        assert!(Instant::now() < deadline, "{base} did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let db = promptos_store::Db::connect_and_migrate(&scratch.url).await.unwrap();
-    let mut app = TestApp { base, http, db, scratch: scratch.beside(), token: String::new() };
-    app.token = app.login("admin", ADMIN_PASSWORD).await;
-    (child, app)
+    serve_app(scratch, &["--approvals", "production:1"]).await
 }
 
 /// Opens and approves a request to deploy v2 of bot, scheduled `secs` from now.

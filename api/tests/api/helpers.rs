@@ -194,3 +194,22 @@ pub fn serve_process(database_url: &str, port: u16, extra: &[&str]) -> Child {
         .expect("start promptos serve");
     Child(child)
 }
+
+/// `promptos serve` as a process on the scratch database with `extra` flags, as a
+/// [`TestApp`] logged in as the admin once it answers.
+pub async fn serve_app(scratch: &Scratch, extra: &[&str]) -> (Child, TestApp) {
+    use std::time::{Duration, Instant};
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = serve_process(&scratch.url, port, extra);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
+        assert!(Instant::now() < deadline, "{base} did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let db = Db::connect_and_migrate(&scratch.url).await.unwrap();
+    let mut app = TestApp { base, http, db, scratch: scratch.beside(), token: String::new() };
+    app.token = app.login("admin", ADMIN_PASSWORD).await;
+    (child, app)
+}

@@ -304,23 +304,9 @@ both_backends!(a_slack_webhook_gets_a_short_text, |backend| async move {
     assert_eq!(text, "PromptOS: prompt.version.deployed — bot v1 in production by user:admin");
 });
 
-/// `promptos serve` as a process with webhooks to private addresses allowed and quick
-/// retries, as a [`TestApp`] once it answers.
+/// `promptos serve` as a process with webhooks to private addresses allowed and quick retries.
 async fn serve(scratch: &promptos_testkit::Scratch) -> (Child, TestApp) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let extra = ["--webhook-allow-private", "true", "--webhook-retry-schedule", "300ms"];
-    let child = serve_process(&scratch.url, port, &extra);
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
-        assert!(Instant::now() < deadline, "{base} did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let db = promptos_store::Db::connect_and_migrate(&scratch.url).await.unwrap();
-    let mut app = TestApp { base, http, db, scratch: scratch.beside(), token: String::new() };
-    app.token = app.login("admin", ADMIN_PASSWORD).await;
-    (child, app)
+    serve_app(scratch, &["--webhook-allow-private", "true", "--webhook-retry-schedule", "300ms"]).await
 }
 
 #[tokio::test]
