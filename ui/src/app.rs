@@ -2,11 +2,14 @@
 
 use crate::api;
 use crate::pages::{
+    api_keys::ApiKeysPage,
     change_requests::{detail::ChangeRequestPage, Inbox},
+    environments::EnvironmentsPage,
     fleet::FleetPage,
     login::Login,
     prompt::PromptPage,
     prompts::PromptsPage,
+    users::UsersPage,
     webhooks::WebhooksPage,
 };
 use serde_json::Value;
@@ -74,6 +77,12 @@ enum Route {
     ChangeRequest(String),
     /// `/ui/webhooks`: the URLs subscribed to the log's events (admins).
     Webhooks,
+    /// `/ui/users`: accounts and roles (admins).
+    Users,
+    /// `/ui/api-keys`: the keys applications read with (admins).
+    ApiKeys,
+    /// `/ui/environments`: what is live where, prompts × environments.
+    Environments,
 }
 
 impl Route {
@@ -84,6 +93,9 @@ impl Route {
         match path.trim_end_matches('/') {
             "/ui/fleet" => return Route::Fleet,
             "/ui/webhooks" => return Route::Webhooks,
+            "/ui/users" => return Route::Users,
+            "/ui/api-keys" => return Route::ApiKeys,
+            "/ui/environments" => return Route::Environments,
             _ => {}
         }
         if let Some(rest) = path.trim_end_matches('/').strip_prefix("/ui/change-requests") {
@@ -134,6 +146,9 @@ pub fn App() -> View {
         Route::ChangeRequests => view! { Inbox {} },
         Route::ChangeRequest(id) => view! { ChangeRequestPage(id=id) },
         Route::Webhooks => view! { WebhooksPage {} },
+        Route::Users => view! { UsersPage {} },
+        Route::ApiKeys => view! { ApiKeysPage {} },
+        Route::Environments => view! { EnvironmentsPage {} },
     };
 
     view! {
@@ -148,10 +163,16 @@ pub fn App() -> View {
                         a(href="/ui/change-requests",
                             "aria-current"=move || matches!(route.get_clone(), Route::ChangeRequests | Route::ChangeRequest(_)).then_some("page"),
                             on:click=move |e: web_sys::MouseEvent| { e.prevent_default(); session.navigate("/ui/change-requests"); }) { "Change requests" }
+                        a(href="/ui/environments", "aria-current"=move || (route.get_clone() == Route::Environments).then_some("page"),
+                            on:click=move |e: web_sys::MouseEvent| { e.prevent_default(); session.navigate("/ui/environments"); }) { "Environments" }
                         (if session.role() == "admin" {
                             view! {
                                 a(href="/ui/webhooks", "aria-current"=move || (route.get_clone() == Route::Webhooks).then_some("page"),
                                     on:click=move |e: web_sys::MouseEvent| { e.prevent_default(); session.navigate("/ui/webhooks"); }) { "Webhooks" }
+                                a(href="/ui/users", "aria-current"=move || (route.get_clone() == Route::Users).then_some("page"),
+                                    on:click=move |e: web_sys::MouseEvent| { e.prevent_default(); session.navigate("/ui/users"); }) { "Users" }
+                                a(href="/ui/api-keys", "aria-current"=move || (route.get_clone() == Route::ApiKeys).then_some("page"),
+                                    on:click=move |e: web_sys::MouseEvent| { e.prevent_default(); session.navigate("/ui/api-keys"); }) { "API keys" }
                             }
                         } else {
                             view! {}

@@ -2,7 +2,8 @@
 //! `promptos serve` at `/ui/`. Build it with `scripts/build-ui`.
 //!
 //! Pages map one-to-one to routes (`/ui/login`, `/ui/`, `/ui/prompts/{name}/{tab}`,
-//! `/ui/fleet`, `/ui/change-requests`, `/ui/change-requests/{id}` and `/ui/webhooks`);
+//! `/ui/fleet`, `/ui/change-requests`, `/ui/change-requests/{id}`, `/ui/webhooks`,
+//! `/ui/users`, `/ui/api-keys` and `/ui/environments`);
 //! the session and the current user go through Sycamore context; every API call goes
 //! through [`api`], which turns error responses into sentences a person can read.
 
@@ -140,7 +141,9 @@ impl VariableCheck {
     }
 }
 
+pub mod accounts;
 pub mod diff;
+pub mod environment_matrix;
 pub mod export;
 pub mod webhook_form;
 

@@ -68,11 +68,19 @@ where
 /// Calls `on_change` for every change to `prompt` (and once after each reconnect, to catch
 /// up), until the reactive scope that called `follow` is disposed.
 pub fn follow(prompt: String, status: Signal<Status>, on_change: impl Fn() + Clone + 'static) {
+    follow_path(format!("/changes/stream?prompt={}", api::encode(&prompt)), status, on_change);
+}
+
+/// As [`follow`], for a change to any prompt.
+pub fn follow_all(status: Signal<Status>, on_change: impl Fn() + Clone + 'static) {
+    follow_path("/changes/stream".to_owned(), status, on_change);
+}
+
+fn follow_path(path: String, status: Signal<Status>, on_change: impl Fn() + Clone + 'static) {
     let Ok(controller) = AbortController::new() else { return };
     let abort = controller.clone();
     on_cleanup(move || abort.abort());
     wasm_bindgen_futures::spawn_local(async move {
-        let path = format!("/changes/stream?prompt={}", api::encode(&prompt));
         let mut last_event_id: Option<String> = None;
         let mut delay = 500;
         let mut first = true;

@@ -1,6 +1,11 @@
+pub mod admins_only;
+pub mod api_keys;
 pub mod change_requests;
+pub mod environments;
 pub mod fleet;
 pub mod login;
 pub mod prompt;
 pub mod prompts;
+pub mod secret;
+pub mod users;
 pub mod webhooks;

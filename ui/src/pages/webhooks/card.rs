@@ -3,7 +3,7 @@
 //! secret, Enable/Disable, Delete) and its delivery log.
 
 use super::deliveries::{time_of, DeliveryLog};
-use super::{SecretReveal, Subscriptions};
+use super::{SigningSecret, Subscriptions};
 use crate::api;
 use crate::app::deliver;
 use crate::pages::prompt::text;
@@ -141,7 +141,7 @@ pub(super) fn WebhookCard(id: String, hooks: Subscriptions) -> View {
             }
             p(class="hint", role="status", "data-testid"="webhook-notice") { (notice.get_clone()) }
             p(class="error", role="alert", "data-testid"="webhook-error") { (action_error.get_clone()) }
-            SecretReveal(secret=secret)
+            SigningSecret(secret=secret)
             DeliveryLog(webhook_path=path.get_clone_untracked(), watch=watch)
         }
     }
