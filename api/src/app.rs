@@ -64,6 +64,8 @@ pub struct Shared {
     pub webhook_key: Arc<crate::webhooks::crypto::SealingKey>,
     /// Wakes this process's webhook dispatcher (a test ping, a redelivery).
     pub webhook_wake: Arc<tokio::sync::Notify>,
+    /// Signs checkpoints of the log; `None` without a signing key.
+    pub checkpointer: Option<Arc<crate::checkpoint::Checkpointer>>,
 }
 
 /// What start-up did that the operator must know about.
@@ -102,6 +104,7 @@ impl AppState {
             }
         }
         let ui = crate::http::ui::UiSource::new(args.ui_dir.clone())?;
+        let checkpointer = crate::checkpoint::Checkpointer::load(db.clone(), &args.checkpoints)?;
         let writer = Writer::start(db.clone());
         // The write side's catalog is folded from the log in the background, so the
         // start is not held up by a long log.
@@ -153,12 +156,16 @@ impl AppState {
             verify: Arc::default(),
             webhook_key,
             webhook_wake: Arc::default(),
+            checkpointer,
         }));
         let bootstrap = state.bootstrap_admin(args.admin_password.clone()).await?;
         if state.optimizer.configured() {
             goals::seed(&state).await?;
         }
         crate::change_requests::scheduler::start(state.db.clone(), state.commands.clone());
+        if let Some(checkpointer) = &state.checkpointer {
+            checkpointer.clone().start();
+        }
         // Webhooks go out from the process that runs the projector (whose batches wake
         // the dispatcher); with --no-projector, `promptos projector` sends them.
         if let Some(projected) = projected {

@@ -82,6 +82,31 @@ impl WebhookArgs {
     }
 }
 
+/// Signed checkpoints of the log (`GET /audit/checkpoints`): off without a key.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Signed checkpoints")]
+pub struct CheckpointArgs {
+    /// The Ed25519 key that signs checkpoints, made by `promptos keygen`. Keep it out of
+    /// the database and its backups: whoever holds it can vouch for any log. Retired
+    /// keys' public keys are read from `<file>.retired` when it exists.
+    #[arg(long, env = "PROMPTOS_SIGNING_KEY_FILE")]
+    pub signing_key_file: Option<std::path::PathBuf>,
+
+    /// How often a checkpoint is signed when the log grew.
+    #[arg(long, env = "PROMPTOS_CHECKPOINT_INTERVAL", default_value = "1m", value_parser = parse_duration)]
+    pub checkpoint_interval: std::time::Duration,
+
+    /// Also append every checkpoint as a JSON line to this file (`-`: standard output),
+    /// for shipping somewhere the database's writers cannot reach.
+    #[arg(long, env = "PROMPTOS_CHECKPOINT_LOG")]
+    pub checkpoint_log: Option<std::path::PathBuf>,
+
+    /// The log's name in its checkpoints (default: `promptos/` and the start of the first
+    /// event's hash, which no other log shares).
+    #[arg(long, env = "PROMPTOS_LOG_ORIGIN")]
+    pub log_origin: Option<String>,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -92,6 +117,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+
+    #[command(flatten)]
+    pub checkpoints: CheckpointArgs,
 
     /// Address and port to listen on.
     #[arg(long, env = "PROMPTOS_BIND", default_value = "127.0.0.1:8080")]

@@ -13,6 +13,7 @@
 
 mod append;
 pub mod bulk;
+pub mod checkpoints;
 mod db;
 pub mod event;
 pub mod failpoint;

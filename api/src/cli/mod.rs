@@ -1,6 +1,7 @@
 //! The `promptos` command line.
 
 mod access;
+mod audit;
 
 use crate::config::{DatabaseArgs, ProjectorArgs, ServeArgs};
 use anyhow::Context as _;
@@ -44,6 +45,11 @@ pub enum Command {
     Users(access::UsersArgs),
     /// Manage API keys for applications: create, list, revoke.
     ApiKeys(access::ApiKeysArgs),
+    /// Make the Ed25519 key that signs checkpoints of the log
+    /// (PROMPTOS_SIGNING_KEY_FILE), or rotate it.
+    Keygen(audit::KeygenArgs),
+    /// For auditors: check an exported log against signed checkpoints, offline.
+    Audit(audit::AuditArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -53,6 +59,10 @@ pub struct VerifyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also check the stored signed checkpoints against these verifier keys (one per
+    /// line, `GET /audit/public-key?format=text`).
+    #[arg(long)]
+    pub public_key: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,39 +88,14 @@ const IMPORT_CHUNK: usize = 10_000;
 
 /// Reads an export: every line a stored event, in order, each continuing the chain.
 fn read_export(input: &std::path::Path) -> anyhow::Result<Vec<promptos_store::StoredEvent>> {
-    use std::io::BufRead;
-    let reader: Box<dyn BufRead> = if input.as_os_str() == "-" {
-        Box::new(std::io::BufReader::new(std::io::stdin().lock()))
-    } else {
-        Box::new(std::io::BufReader::new(
-            std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?,
-        ))
-    };
     let spinner = ProgressBar::new_spinner();
     spinner.set_style(ProgressStyle::with_template("{msg:>10} {pos} events ({per_sec})").expect("valid template"));
     spinner.set_message("check");
     let mut events = Vec::new();
-    let mut prev = promptos_store::GENESIS_HASH.to_owned();
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.with_context(|| format!("cannot read line {}", i + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let e: promptos_store::StoredEvent =
-            serde_json::from_str(&line).with_context(|| format!("line {}: not an exported event", i + 1))?;
-        let expected = events.len() as i64 + 1;
-        anyhow::ensure!(
-            e.position == expected,
-            "line {}: position {} where {expected} was expected (is the export complete and in order?)",
-            i + 1,
-            e.position
-        );
-        anyhow::ensure!(e.prev_hash == prev, "line {}: its prev_hash does not match the event before it", i + 1);
-        anyhow::ensure!(e.hash == e.expected_hash(), "line {}: its content does not match its hash", i + 1);
-        prev = e.hash.clone();
+    audit::walk_export(input, |e| {
         events.push(e);
         spinner.set_position(events.len() as u64);
-    }
+    })?;
     spinner.finish_and_clear();
     Ok(events)
 }
@@ -146,6 +131,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Serve(args) => serve(args).await.map(|_| 0),
         Command::Users(args) => access::users(args).await,
         Command::ApiKeys(args) => access::api_keys(args).await,
+        Command::Keygen(args) => audit::keygen(&args),
+        Command::Audit(args) => match &args.command {
+            audit::AuditCommand::Verify(args) => audit::verify_offline(args),
+        },
         Command::Projector(args) => {
             let db = open(&args.db).await?;
             tracing::info!(database = %db.redacted_url(), "projector starting");
@@ -202,8 +191,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             })
             .await?;
             chain_bar.finish_and_clear();
+            let trusted = match &args.public_key {
+                Some(path) => Some(crate::checkpoint::read_verifier_keys(
+                    &std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+                )?),
+                None => None,
+            };
+            let checkpoints = crate::checkpoint::check_stored(&db, trusted.as_deref()).await?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                let mut out = serde_json::to_value(&report)?;
+                out["checkpoints"] = serde_json::to_value(&checkpoints)?;
+                out["ok"] = (report.ok && checkpoints.ok).into();
+                println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 match &report.chain.first_bad {
                     None => println!("hash chain: intact ({} events)", report.chain.events_checked),
@@ -226,8 +225,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                         d.found
                     ),
                 }
+                if checkpoints.enabled {
+                    println!("checkpoints: {} checked: {}", checkpoints.checked, checkpoints.statement);
+                    for f in &checkpoints.failures {
+                        println!("  position {} (key {}): {}", f.position, f.key_id, f.reason);
+                    }
+                }
             }
-            Ok(if report.ok { 0 } else { 1 })
+            Ok(if report.ok && checkpoints.ok { 0 } else { 1 })
         }
         Command::Import(args) => {
             let events = read_export(&args.input)?;

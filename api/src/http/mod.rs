@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod change_requests;
 pub mod changes;
+pub mod checkpoints;
 pub mod deployed;
 pub mod deployments;
 pub mod environments;
@@ -186,6 +187,7 @@ pub fn router(state: AppState) -> Router {
         .merge(changes::routes())
         .merge(environments::routes())
         .merge(audit::routes())
+        .merge(checkpoints::routes())
         .merge(health::routes())
         .merge(metrics::routes())
         .merge(auth::routes())

@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod change_requests;
 mod changes;
+mod checkpoints;
 mod cli;
 mod composition;
 mod concurrency;

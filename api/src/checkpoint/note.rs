@@ -1,5 +1,4 @@
-//! Signed checkpoints of the log (issue 25, first part): the head of the hash chain at a
-//! position, signed with an Ed25519 key kept outside the database, in the C2SP
+//! The checkpoint's bytes: the head of the hash chain at a position, signed with an Ed25519 key kept outside the database, in the C2SP
 //! signed-note format (<https://c2sp.org/signed-note>) that Go's checksum database and
 //! Sigstore use, with a checkpoint body after <https://c2sp.org/tlog-checkpoint>:
 //!
@@ -89,6 +88,7 @@ fn key_id(name: &str, public: &[u8]) -> [u8; 4] {
 /// An Ed25519 key that signs checkpoints, under a name.
 pub struct CheckpointKey {
     name: String,
+    seed: [u8; 32],
     pair: Ed25519KeyPair,
 }
 
@@ -104,9 +104,53 @@ impl CheckpointKey {
         if name.is_empty() || name.contains(['+', ' ', '\n']) {
             return Err(CheckpointError::BadKey("a key name is non-empty, without spaces, '+' or newlines".into()));
         }
-        let pair = Ed25519KeyPair::from_seed_unchecked(seed)
+        let seed: [u8; 32] = seed.try_into().map_err(|_| CheckpointError::BadKey("not a 32-byte seed".into()))?;
+        let pair = Ed25519KeyPair::from_seed_unchecked(&seed)
             .map_err(|_| CheckpointError::BadKey("not a 32-byte seed".into()))?;
-        Ok(Self { name: name.to_owned(), pair })
+        Ok(Self { name: name.to_owned(), seed, pair })
+    }
+
+    /// A new random key.
+    pub fn generate(name: &str) -> Result<Self, CheckpointError> {
+        let mut seed = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut seed)
+            .map_err(|_| CheckpointError::BadKey("the system has no randomness".into()))?;
+        Self::from_seed(name, &seed)
+    }
+
+    /// The key's file text, `PRIVATE+KEY+<name>+<key id>+<base64 of 0x01 and the seed>`
+    /// (the signer-key format of Go's `golang.org/x/mod/sumdb/note`).
+    pub fn private_text(&self) -> String {
+        let mut encoded = vec![ED25519_ALG];
+        encoded.extend_from_slice(&self.seed);
+        format!("PRIVATE+KEY+{}+{}+{}\n", self.name, self.key_id(), B64.encode(encoded))
+    }
+
+    /// Reads [`Self::private_text`] back.
+    pub fn from_private_text(text: &str) -> Result<Self, CheckpointError> {
+        let bad = |m: &str| CheckpointError::BadKey(m.to_owned());
+        let rest = text.trim().strip_prefix("PRIVATE+KEY+").ok_or_else(|| bad("not a PromptOS signing key file"))?;
+        let mut parts = rest.splitn(3, '+');
+        let (Some(name), Some(id), Some(encoded)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad("expected PRIVATE+KEY+name+id+key"));
+        };
+        let encoded = B64.decode(encoded).map_err(|_| bad("the key is not base64"))?;
+        let Some((&ED25519_ALG, seed)) = encoded.split_first() else { return Err(bad("not an Ed25519 key")) };
+        let key = Self::from_seed(name, seed)?;
+        if key.key_id() != id {
+            return Err(bad("the key id does not match the key"));
+        }
+        Ok(key)
+    }
+
+    /// The key's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The key id, hex (8 digits).
+    pub fn key_id(&self) -> String {
+        hex::encode(key_id(&self.name, self.pair.public_key().as_ref()))
     }
 
     /// `<name>+<key id>+<base64 of 0x01 and the public key>`: what verifiers are given.
@@ -124,6 +168,11 @@ impl CheckpointKey {
         signature.extend_from_slice(self.pair.sign(body.as_bytes()).as_ref());
         Ok(format!("{body}\n{DASH}{} {}\n", self.name, B64.encode(signature)))
     }
+}
+
+/// The key id (hex) a verifier key names, if it is well-formed.
+pub fn verifier_key_id(verifier_key: &str) -> Option<&str> {
+    verifier_key.trim().split('+').nth(1)
 }
 
 /// Checks a signed note against a verifier key and returns what it states.
@@ -195,6 +244,21 @@ mod tests {
         let other = CheckpointKey::from_seed("promptos.example", &[8u8; 32]).unwrap();
         assert!(matches!(verify(&note, &other.verifier_key()), Err(CheckpointError::NotSigned(_))));
         assert!(matches!(verify(&note, "promptos.example+00000000+AQ=="), Err(CheckpointError::BadKey(_))));
+    }
+
+    #[test]
+    fn a_key_file_reads_back_as_the_same_key_and_a_damaged_one_is_refused() {
+        let (key, _) = fixed();
+        let text = key.private_text();
+        assert!(text.starts_with("PRIVATE+KEY+promptos.example+8b20337c+"), "{text}");
+        let back = CheckpointKey::from_private_text(&text).unwrap();
+        assert_eq!(back.verifier_key(), GOLDEN_KEY);
+        assert_eq!(verifier_key_id(GOLDEN_KEY), Some("8b20337c"));
+        let wrong_id = text.replace("+8b20337c+", "+00000000+");
+        assert!(matches!(CheckpointKey::from_private_text(&wrong_id), Err(CheckpointError::BadKey(_))));
+        assert!(CheckpointKey::from_private_text(GOLDEN_KEY).is_err(), "a public key is not a signing key");
+        let fresh = CheckpointKey::generate("x").unwrap();
+        assert_ne!(fresh.verifier_key(), CheckpointKey::generate("x").unwrap().verifier_key());
     }
 
     const GOLDEN_KEY: &str = "promptos.example+8b20337c+AepKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs";
