@@ -33,6 +33,7 @@ pub mod fleet;
 pub mod names;
 pub mod prompt;
 pub mod template;
+pub mod time_travel;
 pub mod webhook;
 pub mod wire;
 

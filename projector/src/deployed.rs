@@ -188,6 +188,43 @@ pub async fn deployed_as_of(
     let prompt: Option<PromptRow> =
         on_pool!(db, pool => sqlx::query_as(&sql).bind(name).bind(at).fetch_optional(pool).await)?;
     let Some(prompt) = prompt else { return Ok(None) };
+    prompt_deployed_as_of(db, prompt, environment, at).await
+}
+
+/// Every prompt live in `environment` at time `at`, by name: for each, exactly what
+/// [`deployed_as_of`] answers for it.
+pub async fn deployed_in_as_of(db: &Db, environment: &str, at: &str) -> Result<Vec<DeployedItem>, sqlx::Error> {
+    // The incarnation alive at `at` (at most one per name), among those ever deployed
+    // in the environment by then.
+    let sql = format!(
+        "SELECT {PROMPT_COLUMNS} FROM rm_prompts p WHERE created_at <= $1 \
+         AND (deleted_at IS NULL OR deleted_at > $1) \
+         AND EXISTS (SELECT 1 FROM rm_deployment_history h WHERE h.prompt_id = p.prompt_id \
+                     AND h.environment = $2 AND h.at <= $1) \
+         ORDER BY name, first_position DESC"
+    );
+    let prompts: Vec<PromptRow> =
+        on_pool!(db, pool => sqlx::query_as(&sql).bind(at).bind(environment).fetch_all(pool).await)?;
+    let mut items = Vec::with_capacity(prompts.len());
+    let mut last_name = None;
+    for prompt in prompts {
+        if last_name.as_ref() == Some(&prompt.name) {
+            continue;
+        }
+        last_name = Some(prompt.name.clone());
+        if let Some(item) = prompt_deployed_as_of(db, prompt, environment, at).await? {
+            items.push(item);
+        }
+    }
+    Ok(items)
+}
+
+async fn prompt_deployed_as_of(
+    db: &Db,
+    prompt: PromptRow,
+    environment: &str,
+    at: &str,
+) -> Result<Option<DeployedItem>, sqlx::Error> {
     let sql = format!(
         "SELECT {HISTORY_COLUMNS} FROM rm_deployment_history WHERE prompt_id = $1 AND environment = $2 \
          AND at <= $3 ORDER BY position DESC LIMIT 1"

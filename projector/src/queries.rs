@@ -144,7 +144,8 @@ pub struct EventFilter {
     pub prompt_name: Option<String>,
     pub prompt_id: Option<String>,
     pub environment: Option<String>,
-    pub event_type: Option<String>,
+    /// Any of these types (all types when empty).
+    pub event_types: Vec<String>,
     pub actor: Option<String>,
     /// Inclusive bounds on recorded_at (fixed-width UTC text).
     pub from: Option<String>,
@@ -174,8 +175,13 @@ pub async fn events(db: &Db, f: &EventFilter) -> Result<Vec<StoredEvent>, sqlx::
         if let Some(v) = &f.environment {
             q.push(" AND i.environment = ").push_bind(v.clone());
         }
-        if let Some(v) = &f.event_type {
-            q.push(" AND e.event_type = ").push_bind(v.clone());
+        if !f.event_types.is_empty() {
+            q.push(" AND e.event_type IN (");
+            let mut types = q.separated(", ");
+            for t in &f.event_types {
+                types.push_bind(t.clone());
+            }
+            q.push(")");
         }
         if let Some(v) = &f.actor {
             q.push(" AND i.actor = ").push_bind(v.clone());

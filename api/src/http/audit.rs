@@ -79,10 +79,12 @@ pub struct EventParams {
     /// Prompt name (every incarnation).
     pub prompt: Option<String>,
     pub environment: Option<String>,
-    /// Event type, e.g. `VersionDeployed`.
+    /// Event type, e.g. `VersionDeployed`, or several separated by commas
+    /// (`VersionDeployed,RolledBack`).
     #[serde(rename = "type")]
     #[param(rename = "type")]
     pub event_type: Option<String>,
+    /// Who caused it, e.g. `user:alice` or `api_key:<id>`.
     pub actor: Option<String>,
     /// Earliest recorded time, RFC 3339 (inclusive).
     #[param(format = DateTime)]
@@ -112,6 +114,11 @@ fn time_bound(field: &str, value: Option<&str>) -> ApiResult<Option<String>> {
         .transpose()
 }
 
+/// `A,B` → `[A, B]`.
+fn event_types(list: Option<&str>) -> Vec<String> {
+    list.unwrap_or_default().split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
+}
+
 fn filter(p: &EventParams, limit: i64) -> ApiResult<EventFilter> {
     let descending = match p.order.as_deref() {
         None | Some("asc") => false,
@@ -126,7 +133,7 @@ fn filter(p: &EventParams, limit: i64) -> ApiResult<EventFilter> {
         prompt_name: p.prompt.clone(),
         prompt_id: None,
         environment: p.environment.clone(),
-        event_type: p.event_type.clone(),
+        event_types: event_types(p.event_type.as_deref()),
         actor: p.actor.clone(),
         from: time_bound("from", p.from.as_deref())?,
         to: time_bound("to", p.to.as_deref())?,
@@ -215,30 +222,68 @@ pub async fn history(
     Ok(axum::Json(page(&state, f).await?))
 }
 
-/// The whole log as JSON Lines, with positions and hashes (for backups and audits).
-#[utoipa::path(get, path = "/events/export", tag = "audit",
+#[derive(Debug, Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    /// Prompt name (every incarnation).
+    pub prompt: Option<String>,
+    pub environment: Option<String>,
+    /// Event type, or several separated by commas.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub event_type: Option<String>,
+    pub actor: Option<String>,
+    /// Earliest recorded time, RFC 3339 (inclusive).
+    #[param(format = DateTime)]
+    pub from: Option<String>,
+    /// Latest recorded time, RFC 3339 (inclusive).
+    #[param(format = DateTime)]
+    pub to: Option<String>,
+}
+
+/// Events written per round of the export.
+const EXPORT_BATCH: i64 = 1000;
+
+/// The log as JSON Lines, with positions and hashes: unfiltered, a backup that
+/// `promptos import` restores and `promptos audit verify` checks; with the filters of
+/// `GET /events`, the matching events.
+#[utoipa::path(get, path = "/events/export", tag = "audit", params(ExportParams),
     responses((status = 200, description = "One stored event per line", content_type = "application/x-ndjson")))]
-pub async fn export(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+pub async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(p): Query<ExportParams>,
+) -> ApiResult<Response> {
     // Unredacted (password and key hashes included): it is a backup.
     caller.require(Role::Admin)?;
-    let stream = futures::stream::unfold((state, 0i64, false), |(state, after, done)| async move {
+    let params = EventParams {
+        prompt: p.prompt,
+        environment: p.environment,
+        event_type: p.event_type,
+        actor: p.actor,
+        from: p.from,
+        to: p.to,
+        ..Default::default()
+    };
+    let filter = filter(&params, EXPORT_BATCH)?;
+    let stream = futures::stream::unfold((state, filter, false), |(state, mut f, done)| async move {
         if done {
             return None;
         }
-        match promptos_store::EventLog::read_after(&state.db, after, 1000).await {
+        match queries::events(&state.db, &f).await {
             Ok(batch) if batch.is_empty() => None,
             Ok(batch) => {
-                let last = batch.last().map_or(after, |e| e.position);
+                f.after_position = batch.last().map(|e| e.position);
                 let mut out = Vec::new();
                 for e in &batch {
                     serde_json::to_writer(&mut out, e).expect("events serialize");
                     out.push(b'\n');
                 }
-                Some((Ok::<_, std::io::Error>(out), (state, last, false)))
+                Some((Ok::<_, std::io::Error>(out), (state, f, false)))
             }
             Err(e) => {
                 tracing::error!(error = %e, "export failed part-way");
-                Some((Err(std::io::Error::other("export failed; see the server log")), (state, after, true)))
+                Some((Err(std::io::Error::other("export failed; see the server log")), (state, f, true)))
             }
         }
     });

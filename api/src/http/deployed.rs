@@ -133,13 +133,7 @@ pub async fn get(
     state.commands.context().check_environment(&environment)?;
     let not_found = || ApiError::NotFound(format!("no version of prompt {name:?} is deployed in {:?}", p.environment));
     if let Some(as_of) = &p.as_of {
-        let at = chrono::DateTime::parse_from_rfc3339(as_of).map_err(|e| {
-            ApiError::bad_query(
-                Some("as_of".into()),
-                format!("as_of must be an RFC 3339 time such as 2026-01-31T12:00:00Z: {e}"),
-            )
-        })?;
-        let at = format_timestamp(at.with_timezone(&chrono::Utc));
+        let at = moment("as_of", as_of)?;
         let found =
             queries::deployed_as_of(&state.db, &name, environment.as_str(), &at).await?.ok_or_else(not_found)?;
         let found = if p.resolve == Some(true) { resolve(&state, found, Some(&at)).await? } else { found };
@@ -169,6 +163,32 @@ pub async fn get(
     }
 }
 
+/// A moment given in the query (`field`), as the log's fixed-width UTC text.
+pub(crate) fn moment(field: &str, value: &str) -> ApiResult<String> {
+    let at = chrono::DateTime::parse_from_rfc3339(value).map_err(|e| {
+        ApiError::bad_query(
+            Some(field.into()),
+            format!("{field} must be an RFC 3339 time such as 2026-01-31T12:00:00Z (use %2B for +): {e}"),
+        )
+    })?;
+    Ok(format_timestamp(at.with_timezone(&chrono::Utc)))
+}
+
+/// What was live in `environment` at `at` (every prompt, by name), as answered.
+pub(crate) async fn live_at(
+    state: &AppState,
+    environment: &EnvironmentName,
+    at: &str,
+    resolved: bool,
+) -> ApiResult<Vec<DeployedPrompt>> {
+    let mut items = Vec::new();
+    for d in queries::deployed_in_as_of(&state.db, environment.as_str(), at).await? {
+        let d = if resolved { resolve(state, d, Some(at)).await? } else { d };
+        items.push(answer(d));
+    }
+    Ok(items)
+}
+
 /// On a 404 of `GET /prompts/{name}/deployed/`: the log position the answer includes.
 pub const POSITION_HEADER: &str = "x-promptos-position";
 
@@ -180,17 +200,24 @@ pub struct EnvironmentParams {
     pub environment: String,
     /// Resolve includes, as for one prompt.
     pub resolve: Option<bool>,
+    /// RFC 3339 time: every prompt live at that moment (each exactly as
+    /// `GET /prompts/{name}/deployed/?as_of=` answers it).
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeployedList {
     pub environment: String,
+    /// The moment asked for (`as_of`), as the log writes times; absent for now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
     /// Log position the answer includes: resume the change feed after it.
     pub position: i64,
     pub items: Vec<DeployedPrompt>,
 }
 
-/// Every prompt deployed in an environment, in one response (to warm a cache).
+/// Every prompt deployed in an environment, in one response (to warm a cache), or at a
+/// moment in the past (`as_of`).
 #[utoipa::path(get, path = "/deployed/", tag = "deployments", params(EnvironmentParams),
     responses((status = 200, body = DeployedList), (status = 403, body = super::error::ErrorBody),
         (status = 422, body = super::error::ErrorBody)))]
@@ -203,10 +230,15 @@ pub async fn list(
     caller.require_read(&environment)?;
     state.commands.context().check_environment(&environment)?;
     let position = state.follower.visible();
+    if let Some(as_of) = &p.as_of {
+        let at = moment("as_of", as_of)?;
+        let items = live_at(&state, &environment, &at, p.resolve == Some(true)).await?;
+        return Ok(axum::Json(DeployedList { environment: environment.to_string(), as_of: Some(at), position, items }));
+    }
     let mut items = Vec::new();
     for d in queries::deployed_in(&state.db, environment.as_str()).await? {
         let d = if p.resolve == Some(true) { resolve(&state, d, None).await? } else { d };
         items.push(answer(d));
     }
-    Ok(axum::Json(DeployedList { environment: environment.to_string(), position, items }))
+    Ok(axum::Json(DeployedList { environment: environment.to_string(), as_of: None, position, items }))
 }

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod optimize;
 pub mod prompts;
 pub mod support;
+pub mod time_travel;
 pub mod ui;
 pub mod users;
 pub mod versions;
@@ -188,6 +189,7 @@ pub fn router(state: AppState) -> Router {
         .merge(environments::routes())
         .merge(audit::routes())
         .merge(checkpoints::routes())
+        .merge(time_travel::routes())
         .merge(health::routes())
         .merge(metrics::routes())
         .merge(auth::routes())

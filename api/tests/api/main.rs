@@ -22,6 +22,7 @@ mod outage;
 mod projector_faults;
 mod scale_out;
 mod seed_client;
+mod time_travel;
 mod ui;
 mod webhooks;
 mod workflow;
