@@ -42,6 +42,12 @@ impl Failure {
 
 /// Sends a request; `body` is JSON, or form-encoded when `form` is true.
 pub async fn call(method: &str, path: &str, body: Option<String>, form: bool) -> Result<Value, Failure> {
+    let text = send(method, path, body, form).await?;
+    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Sends a request and answers the body of a success as text.
+async fn send(method: &str, path: &str, body: Option<String>, form: bool) -> Result<String, Failure> {
     let init = RequestInit::new();
     init.set_method(method);
     let headers = web_sys::Headers::new().map_err(Failure::network)?;
@@ -60,15 +66,15 @@ pub async fn call(method: &str, path: &str, body: Option<String>, form: bool) ->
         JsFuture::from(window.fetch_with_request(&request)).await.map_err(Failure::network)?.unchecked_into();
     let text = JsFuture::from(response.text().map_err(Failure::network)?).await.map_err(Failure::network)?;
     let text = text.as_string().unwrap_or_default();
-    let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     if response.ok() {
-        return Ok(json);
+        return Ok(text);
     }
     let status = response.status();
     if status == 401 && path != "/auth/token" {
         // The session ended (expired token, password changed, account disabled).
         store_token(None);
     }
+    let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let error = serde_json::from_value::<promptos_core::wire::ErrorBody>(json).ok().map(|b| b.error);
     let field = error.as_ref().and_then(|e| e.field.clone());
     let message = error.map(|e| e.message).unwrap_or_else(|| match status {
@@ -83,6 +89,11 @@ pub async fn call(method: &str, path: &str, body: Option<String>, form: bool) ->
         message = first.to_uppercase() + &message[1..];
     }
     Err(Failure { status, message, field })
+}
+
+/// A GET whose answer is plain text (a key or a signed note to save as a file).
+pub async fn get_text(path: &str) -> Result<String, Failure> {
+    send("GET", path, None, false).await
 }
 
 pub async fn get(path: &str) -> Result<Value, Failure> {

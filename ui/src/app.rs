@@ -3,12 +3,14 @@
 use crate::api;
 use crate::pages::{
     api_keys::ApiKeysPage,
+    audit::AuditPage,
     change_requests::{detail::ChangeRequestPage, Inbox},
     environments::EnvironmentsPage,
     fleet::FleetPage,
     login::Login,
     prompt::PromptPage,
     prompts::PromptsPage,
+    time_travel::TimeTravelPage,
     users::UsersPage,
     webhooks::WebhooksPage,
 };
@@ -83,6 +85,10 @@ enum Route {
     ApiKeys,
     /// `/ui/environments`: what is live where, prompts × environments.
     Environments,
+    /// `/ui/audit`: the whole event log, its export and its verification.
+    Audit,
+    /// `/ui/time-travel`: what was live at a moment, and what changed since.
+    TimeTravel,
 }
 
 impl Route {
@@ -96,6 +102,8 @@ impl Route {
             "/ui/users" => return Route::Users,
             "/ui/api-keys" => return Route::ApiKeys,
             "/ui/environments" => return Route::Environments,
+            "/ui/audit" => return Route::Audit,
+            "/ui/time-travel" => return Route::TimeTravel,
             _ => {}
         }
         if let Some(rest) = path.trim_end_matches('/').strip_prefix("/ui/change-requests") {
@@ -149,6 +157,8 @@ pub fn App() -> View {
         Route::Users => view! { UsersPage {} },
         Route::ApiKeys => view! { ApiKeysPage {} },
         Route::Environments => view! { EnvironmentsPage {} },
+        Route::Audit => view! { AuditPage {} },
+        Route::TimeTravel => view! { TimeTravelPage {} },
     };
 
     view! {
@@ -165,6 +175,10 @@ pub fn App() -> View {
                             on:click=move |e: web_sys::MouseEvent| { e.prevent_default(); session.navigate("/ui/change-requests"); }) { "Change requests" }
                         a(href="/ui/environments", "aria-current"=move || (route.get_clone() == Route::Environments).then_some("page"),
                             on:click=move |e: web_sys::MouseEvent| { e.prevent_default(); session.navigate("/ui/environments"); }) { "Environments" }
+                        a(href="/ui/audit", "aria-current"=move || (route.get_clone() == Route::Audit).then_some("page"),
+                            on:click=move |e: web_sys::MouseEvent| { e.prevent_default(); session.navigate("/ui/audit"); }) { "Audit" }
+                        a(href="/ui/time-travel", "aria-current"=move || (route.get_clone() == Route::TimeTravel).then_some("page"),
+                            on:click=move |e: web_sys::MouseEvent| { e.prevent_default(); session.navigate("/ui/time-travel"); }) { "Time travel" }
                         (if session.role() == "admin" {
                             view! {
                                 a(href="/ui/webhooks", "aria-current"=move || (route.get_clone() == Route::Webhooks).then_some("page"),

@@ -3,7 +3,7 @@
 //!
 //! Pages map one-to-one to routes (`/ui/login`, `/ui/`, `/ui/prompts/{name}/{tab}`,
 //! `/ui/fleet`, `/ui/change-requests`, `/ui/change-requests/{id}`, `/ui/webhooks`,
-//! `/ui/users`, `/ui/api-keys` and `/ui/environments`);
+//! `/ui/users`, `/ui/api-keys`, `/ui/environments`, `/ui/audit` and `/ui/time-travel`);
 //! the session and the current user go through Sycamore context; every API call goes
 //! through [`api`], which turns error responses into sentences a person can read.
 
@@ -142,15 +142,20 @@ impl VariableCheck {
 }
 
 pub mod accounts;
+pub mod audit;
 pub mod diff;
 pub mod environment_matrix;
 pub mod export;
+pub mod moment;
+pub mod time_travel;
 pub mod webhook_form;
 
 #[cfg(target_arch = "wasm32")]
 mod api;
 #[cfg(target_arch = "wasm32")]
 mod app;
+#[cfg(target_arch = "wasm32")]
+mod download;
 #[cfg(target_arch = "wasm32")]
 mod live;
 #[cfg(target_arch = "wasm32")]

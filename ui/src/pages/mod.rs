@@ -1,5 +1,6 @@
 pub mod admins_only;
 pub mod api_keys;
+pub mod audit;
 pub mod change_requests;
 pub mod environments;
 pub mod fleet;
@@ -7,5 +8,6 @@ pub mod login;
 pub mod prompt;
 pub mod prompts;
 pub mod secret;
+pub mod time_travel;
 pub mod users;
 pub mod webhooks;

@@ -6,11 +6,11 @@
 use super::{text, when, Data};
 use crate::api;
 use crate::app::{deliver, Session};
+use crate::download::download;
 use crate::export;
 use promptos_core::events::Event;
 use serde_json::Value;
 use sycamore::prelude::*;
-use wasm_bindgen::{JsCast, JsValue};
 
 /// A one-line account of an event, in the product's words.
 fn summary(e: &Value) -> String {
@@ -68,21 +68,6 @@ fn history_path(name: &str, event_type: &str, cursor: Option<&str>, limit: u32, 
         path.push_str(&format!("&cursor={}", api::encode(c)));
     }
     path
-}
-
-/// Offers `contents` to the user as a file download.
-fn download(file_name: &str, mime: &str, contents: &str) -> Result<(), JsValue> {
-    let parts = js_sys::Array::of1(&JsValue::from_str(contents));
-    let options = web_sys::BlobPropertyBag::new();
-    options.set_type(mime);
-    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob)?;
-    let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
-    let link: web_sys::HtmlAnchorElement = document.create_element("a")?.unchecked_into();
-    link.set_href(&url);
-    link.set_download(file_name);
-    link.click();
-    web_sys::Url::revoke_object_url(&url)
 }
 
 #[component(inline_props)]
