@@ -1,29 +1,20 @@
 // The UI in a real browser against a real server: Debian's headless Chromium driven by
-// playwright-core, `promptos serve` on a free port with a fresh SQLite database. Run by
+// playwright-core, `promptos serve` on a free port with a fresh SQLite database (started
+// by harness.mjs, which the other test files share). Run by
 // scripts/test with the release binary (PROMPTOS_BIN) and the example chatbot
 // (PROMPTOS_CHATBOT_BIN). On failure a screenshot is saved in ui/e2e/artifacts/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, existsSync, copyFileSync, chmodSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, dirname, resolve } from "node:path";
-import { createServer } from "node:net";
+import { join } from "node:path";
 import { createServer as createHttpServer, get as httpGet } from "node:http";
 import { createHmac } from "node:crypto";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { ADMIN, artifacts, base, browser, serverDir, until, api, startServer, stopServer, watchForCrashes, withPage,
+  adminToken, login } from "./harness.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, "../..");
-const targetDir = process.env.CARGO_TARGET_DIR || join(root, "target");
-const binary = resolve(process.env.PROMPTOS_BIN || join(targetDir, "release", "promptos"));
-const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
-const ADMIN = "ui-tests-admin-password";
-const artifacts = join(here, "artifacts");
-
-let server, base, browser, llm;
+let llm;
 
 // A local stand-in for an OpenAI-compatible server (the only fake these tests use: an LLM
 // is a paid outside service). It answers /v1/chat/completions with the queued replies and
@@ -51,106 +42,21 @@ function startFakeLlm() {
   });
 }
 
-function freePort() {
-  return new Promise((ok) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => ok(port)); });
-  });
-}
-
-async function until(what, check, ms = 15000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try { if (await check()) return; } catch {}
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function api(path, options = {}, token) {
-  const headers = { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) };
-  const r = await fetch(base + path, { ...options, headers });
-  const body = await r.json().catch(() => null);
-  if (!r.ok) throw new Error(`${path}: ${r.status} ${JSON.stringify(body)}`);
-  return body;
-}
-
-// The server is the binary a user runs (scripts/test passes the release build), copied
-// into an empty folder and started there with the defaults: no PROMPTOS_UI_DIR, the
-// SQLite file ./promptos.db. The UI it serves is the one built into it. Production takes
-// changes only through change requests with one approval (PROMPTOS_APPROVALS), so tests
-// that deploy directly do it in staging. Webhooks may reach this machine over plain http
-// (PROMPTOS_WEBHOOK_ALLOW_PRIVATE), where the webhook test's receiver listens.
-let serverDir;
+// The server (harness.mjs) takes production changes only through change requests with
+// one approval (PROMPTOS_APPROVALS), so tests that deploy directly do it in staging.
+// Webhooks may reach this machine over plain http (PROMPTOS_WEBHOOK_ALLOW_PRIVATE), where
+// the webhook test's receiver listens.
 before(async () => {
-  assert.ok(existsSync(binary), `${binary} is missing: cargo build --release --bin promptos`);
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  serverDir = mkdtempSync(join(tmpdir(), "promptos-ui-"));
-  copyFileSync(binary, join(serverDir, "promptos"));
-  chmodSync(join(serverDir, "promptos"), 0o755);
-  assert.deepEqual(readdirSync(serverDir), ["promptos"]);
   llm = await startFakeLlm();
-  const env = { ...process.env, PROMPTOS_ADMIN_PASSWORD: ADMIN, PROMPTOS_LOG: "warn", PROMPTOS_APPROVALS: "production:1",
-    PROMPTOS_WEBHOOK_ALLOW_PRIVATE: "true",
+  await startServer({ PROMPTOS_APPROVALS: "production:1", PROMPTOS_WEBHOOK_ALLOW_PRIVATE: "true",
     PROMPTOS_LLM_COMPATIBLE_BASE_URL: `http://127.0.0.1:${llm.address().port}/v1`,
-    PROMPTOS_LLM_COMPATIBLE_MODEL: "fake-model" };
-  delete env.PROMPTOS_UI_DIR;
-  delete env.PROMPTOS_DATABASE_URL;
-  server = spawn("./promptos", ["serve", "--bind", `127.0.0.1:${port}`], { cwd: serverDir, env, stdio: "ignore" });
-  await until("the server", async () => (await fetch(base + "/readyz")).ok);
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+    PROMPTOS_LLM_COMPATIBLE_MODEL: "fake-model" });
 });
 
 after(async () => {
-  await browser?.close();
-  server?.kill();
+  await stopServer();
   llm?.close();
 });
-
-/// Fails the test if the app panics or throws, or the page breaks its Content-Security-Policy:
-/// a broken page must not pass unnoticed.
-function watchForCrashes(page) {
-  const crashes = [];
-  page.on("pageerror", (e) => crashes.push(String(e)));
-  page.on("console", (m) => {
-    if (m.type() === "error" && /panicked|Content Security Policy/.test(m.text())) crashes.push(m.text());
-  });
-  return () => assert.deepEqual(crashes, [], "the app crashed in the browser");
-}
-
-/// Runs `body` with a fresh page; saves a screenshot if it fails.
-async function withPage(name, body) {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  const noCrashes = watchForCrashes(page);
-  try {
-    await body(page);
-    noCrashes();
-  } catch (e) {
-    mkdirSync(artifacts, { recursive: true });
-    await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true }).catch(() => {});
-    throw e;
-  } finally {
-    await page.close();
-  }
-}
-
-async function adminToken() {
-  const { access_token } = await api("/auth/token", { method: "POST", body: JSON.stringify({ username: "admin", password: ADMIN }) });
-  return access_token;
-}
-
-async function login(page, username, password) {
-  await page.goto(base + "/");
-  await page.getByLabel("Username").fill(username);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Log in" }).click();
-  await page.getByRole("heading", { name: "Prompts" }).waitFor();
-}
 
 /// A GET with exactly these headers, answered as sent (no decompression).
 function rawGet(path, headers = {}) {
