@@ -132,7 +132,7 @@ pub fn TimeTravelPage() -> View {
                 "What was live in an environment at a past moment, and what changed between then and now (or a "
                 "second moment), each change with the events in the log that made it."
             }
-            div(class="time-travel-form", role="group", "aria-label"="Moment") {
+            div(class="time-travel-form", role="group", "aria-label"="What to show") {
                 label(r#for="tt-environment") { "Environment" }
                 select(id="tt-environment", bind:value=environment) { (env_options()) }
                 label(r#for="tt-moment") { "Moment" }

@@ -103,25 +103,27 @@ fn LiveRow(deployed: Value) -> View {
 #[component(inline_props)]
 pub(super) fn LiveTable(answer: Value) -> View {
     let items = answer["items"].as_array().cloned().unwrap_or_default();
-    let heading = format!("Live in {}", text(&answer, "environment"));
-    let position = format!("The log up to position {}.", answer["position"]);
+    let heading = format!("Live in {} at {}", text(&answer, "environment"), readable_time(&text(&answer, "as_of")));
+    // The answer includes the log up to here (read then, about the moment asked for).
+    let position = format!("Read from the log up to position {}.", answer["position"]);
     let rows = items.into_iter().map(|d| view! { LiveRow(deployed=d) }).collect::<Vec<View>>();
-    let empty = if rows.is_empty() {
+    let table = if rows.is_empty() {
         view! { p(class="hint", "data-testid"="live-empty") { "Nothing was deployed here at that moment." } }
     } else {
-        view! {}
-    };
-    view! {
-        section(class="card", "aria-label"="Live at that moment") {
-            h2 { (heading) }
-            p(class="hint", "data-testid"="live-position") { (position) }
+        view! {
             div(class="scroll") {
                 table(class="as-of", "data-testid"="live-table") {
                     thead { tr { th { "Prompt" } th { "Serving" } th { "Deployed" } th { "By" } th { "Position" } th {} } }
                     tbody { (rows) }
                 }
             }
-            (empty)
+        }
+    };
+    view! {
+        section(class="card", "aria-label"="Live at that moment") {
+            h2 { (heading) }
+            (table)
+            p(class="hint", "data-testid"="live-position") { (position) }
         }
     }
 }
@@ -169,21 +171,22 @@ pub(super) fn ChangesTable(answer: Value) -> View {
     };
     let heading = format!("Changes from {} to {to}", readable_time(&text(&answer, "from")));
     let rows = changes.iter().map(change_row).collect::<Vec<View>>();
-    let empty = if rows.is_empty() {
+    let table = if rows.is_empty() {
         view! { p(class="hint", "data-testid"="changes-empty") { "Nothing changed in between." } }
     } else {
-        view! {}
-    };
-    view! {
-        section(class="card", "aria-label"="Changes") {
-            h2 { (heading) }
+        view! {
             div(class="scroll") {
                 table(class="changes", "data-testid"="changes-table") {
                     thead { tr { th { "Prompt" } th { "Change" } th { "Before → after" } th { "Events" } th {} } }
                     tbody { (rows) }
                 }
             }
-            (empty)
+        }
+    };
+    view! {
+        section(class="card", "aria-label"="Changes") {
+            h2 { (heading) }
+            (table)
         }
     }
 }
