@@ -14,7 +14,8 @@ import { chromium } from "playwright-core";
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "../..");
 const targetDir = process.env.CARGO_TARGET_DIR || join(root, "target");
-const binary = resolve(process.env.PROMPTOS_BIN || join(targetDir, "release", "promptos"));
+/// The server binary the tests start (also for its other commands, e.g. `keygen`).
+export const binary = resolve(process.env.PROMPTOS_BIN || join(targetDir, "release", "promptos"));
 const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 /// The password of the server's first admin (`admin`).
 export const ADMIN = "ui-tests-admin-password";
