@@ -222,50 +222,22 @@ pub async fn history(
     Ok(axum::Json(page(&state, f).await?))
 }
 
-#[derive(Debug, Deserialize, IntoParams, Default)]
-#[into_params(parameter_in = Query)]
-pub struct ExportParams {
-    /// Prompt name (every incarnation).
-    pub prompt: Option<String>,
-    pub environment: Option<String>,
-    /// Event type, or several separated by commas.
-    #[serde(rename = "type")]
-    #[param(rename = "type")]
-    pub event_type: Option<String>,
-    pub actor: Option<String>,
-    /// Earliest recorded time, RFC 3339 (inclusive).
-    #[param(format = DateTime)]
-    pub from: Option<String>,
-    /// Latest recorded time, RFC 3339 (inclusive).
-    #[param(format = DateTime)]
-    pub to: Option<String>,
-}
-
 /// Events written per round of the export.
 const EXPORT_BATCH: i64 = 1000;
 
 /// The log as JSON Lines, with positions and hashes: unfiltered, a backup that
 /// `promptos import` restores and `promptos audit verify` checks; with the filters of
 /// `GET /events`, the matching events.
-#[utoipa::path(get, path = "/events/export", tag = "audit", params(ExportParams),
-    responses((status = 200, description = "One stored event per line", content_type = "application/x-ndjson")))]
+#[utoipa::path(get, path = "/events/export", tag = "audit", params(EventParams),
+    responses((status = 200, description = "One stored event per line; `limit` does not apply", content_type = "application/x-ndjson")))]
 pub async fn export(
     State(state): State<AppState>,
     caller: Caller,
-    Query(p): Query<ExportParams>,
+    Query(p): Query<EventParams>,
 ) -> ApiResult<Response> {
     // Unredacted (password and key hashes included): it is a backup.
     caller.require(Role::Admin)?;
-    let params = EventParams {
-        prompt: p.prompt,
-        environment: p.environment,
-        event_type: p.event_type,
-        actor: p.actor,
-        from: p.from,
-        to: p.to,
-        ..Default::default()
-    };
-    let filter = filter(&params, EXPORT_BATCH)?;
+    let filter = filter(&p, EXPORT_BATCH)?;
     let stream = futures::stream::unfold((state, filter, false), |(state, mut f, done)| async move {
         if done {
             return None;
@@ -273,7 +245,12 @@ pub async fn export(
         match queries::events(&state.db, &f).await {
             Ok(batch) if batch.is_empty() => None,
             Ok(batch) => {
-                f.after_position = batch.last().map(|e| e.position);
+                let last = batch.last().map(|e| e.position);
+                if f.descending {
+                    f.before_position = last;
+                } else {
+                    f.after_position = last;
+                }
                 let mut out = Vec::new();
                 for e in &batch {
                     serde_json::to_writer(&mut out, e).expect("events serialize");
