@@ -4,10 +4,7 @@
 // (PROMPTOS_APPROVALS), so the tests deploy there with `force`, as an admin may.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { ADMIN, artifacts, base, browser, api, startServer, stopServer, watchForCrashes, withPage, adminToken,
-  login } from "./harness.mjs";
+import { ADMIN, base, api, startServer, stopServer, withPage, adminToken, login } from "./harness.mjs";
 
 before(() => startServer({ PROMPTOS_APPROVALS: "production:1" }));
 after(() => stopServer());
@@ -19,24 +16,6 @@ async function promptWithVersions(token, name, versions) {
   await post("/prompts/", { name }, token);
   for (const v of versions) {
     await post(`/prompts/${name}/versions/`, { version_string: v, text: `${name} ${v}` }, token);
-  }
-}
-
-/// Runs `body` with a page in a browser context of its own (its own session storage: a
-/// second person at another computer); saves a screenshot if it fails.
-async function inOtherBrowser(name, body) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  const noCrashes = watchForCrashes(page);
-  try {
-    await body(page);
-    noCrashes();
-  } catch (e) {
-    mkdirSync(artifacts, { recursive: true });
-    await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true }).catch(() => {});
-    throw e;
-  } finally {
-    await context.close();
   }
 }
 
@@ -91,7 +70,7 @@ test("an admin adds a user, changes their role and resets their password, which 
     assert.ok(password.length >= 12, `a strong generated password (${password.length} characters)`);
 
     // The new password logs in, at another computer; the old one no longer does.
-    await inOtherBrowser("users-dana", async (other) => {
+    await withPage("users-dana", async (other) => {
       await other.goto(base + "/");
       await other.getByLabel("Username").fill("dana");
       await other.getByLabel("Password").fill("first-password-1");

@@ -8,12 +8,11 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ADMIN, artifacts, base, binary, browser, until, api, startServer, stopServer, watchForCrashes, adminToken,
-  login } from "./harness.mjs";
+import { ADMIN, base, binary, until, api, startServer, stopServer, withPage, adminToken, login } from "./harness.mjs";
 
 const ZONE = "Asia/Kathmandu";
 
@@ -55,20 +54,8 @@ const readable = (t) => `${t.slice(0, 10)} ${t.slice(11, 19)} UTC`;
 
 /// Runs `body` with a page in a browser context in Kathmandu's time zone; saves a
 /// screenshot if it fails.
-async function inKathmandu(name, body) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: ZONE });
-  const page = await context.newPage();
-  const noCrashes = watchForCrashes(page);
-  try {
-    await body(page);
-    noCrashes();
-  } catch (e) {
-    mkdirSync(artifacts, { recursive: true });
-    await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true }).catch(() => {});
-    throw e;
-  } finally {
-    await context.close();
-  }
+function inKathmandu(name, body) {
+  return withPage(name, body, { timezoneId: ZONE });
 }
 
 /// Clicks `button` and answers the file the page offers.

@@ -93,9 +93,12 @@ export function watchForCrashes(page) {
   return () => assert.deepEqual(crashes, [], "the app crashed in the browser");
 }
 
-/// Runs `body` with a fresh page; saves a screenshot if it fails.
-export async function withPage(name, body) {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+/// Runs `body` with a fresh page in a browser context of its own (its own session
+/// storage: a person at their own computer), with `options` for the context (e.g. a
+/// `timezoneId`); saves a screenshot if it fails.
+export async function withPage(name, body, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...options });
+  const page = await context.newPage();
   const noCrashes = watchForCrashes(page);
   try {
     await body(page);
@@ -105,7 +108,7 @@ export async function withPage(name, body) {
     await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true }).catch(() => {});
     throw e;
   } finally {
-    await page.close();
+    await context.close();
   }
 }
 
