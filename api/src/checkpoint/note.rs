@@ -170,6 +170,21 @@ impl CheckpointKey {
     }
 }
 
+/// A verifier key's name and Ed25519 public key, checked against its key id.
+pub fn parse_verifier_key(verifier_key: &str) -> Result<(&str, Vec<u8>), CheckpointError> {
+    let bad_key = |m: &str| CheckpointError::BadKey(m.to_owned());
+    let mut parts = verifier_key.trim().splitn(3, '+');
+    let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad_key("expected name+id+key"));
+    };
+    let key = B64.decode(key).map_err(|_| bad_key("the key is not base64"))?;
+    let Some((&ED25519_ALG, public)) = key.split_first() else { return Err(bad_key("not an Ed25519 key")) };
+    if public.len() != 32 || hex::encode(key_id(name, public)) != id {
+        return Err(bad_key("the key id does not match the key"));
+    }
+    Ok((name, public.to_vec()))
+}
+
 /// The key id (hex) a verifier key names, if it is well-formed.
 pub fn verifier_key_id(verifier_key: &str) -> Option<&str> {
     verifier_key.trim().split('+').nth(1)
@@ -177,18 +192,8 @@ pub fn verifier_key_id(verifier_key: &str) -> Option<&str> {
 
 /// Checks a signed note against a verifier key and returns what it states.
 pub fn verify(note: &str, verifier_key: &str) -> Result<Checkpoint, CheckpointError> {
-    let bad_key = |m: &str| CheckpointError::BadKey(m.to_owned());
-    let mut parts = verifier_key.trim().splitn(3, '+');
-    let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(bad_key("expected name+id+key"));
-    };
-    let key = B64.decode(key).map_err(|_| bad_key("the key is not base64"))?;
-    let (Some(&ED25519_ALG), public) = (key.first(), &key[1.min(key.len())..]) else {
-        return Err(bad_key("not an Ed25519 key"));
-    };
-    if public.len() != 32 || hex::encode(key_id(name, public)) != id {
-        return Err(bad_key("the key id does not match the key"));
-    }
+    let (name, public) = parse_verifier_key(verifier_key)?;
+    let public = public.as_slice();
     let (body, signatures) = note
         .split_once("\n\n")
         .ok_or_else(|| CheckpointError::Malformed("no blank line before the signatures".into()))?;
