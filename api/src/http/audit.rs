@@ -223,13 +223,13 @@ pub async fn history(
 }
 
 /// Events written per round of the export.
-const EXPORT_BATCH: i64 = 1000;
+const EXPORT_BATCH: i64 = super::support::MAX_PAGE;
 
 /// The log as JSON Lines, with positions and hashes: unfiltered, a backup that
 /// `promptos import` restores and `promptos audit verify` checks; with the filters of
 /// `GET /events`, the matching events.
 #[utoipa::path(get, path = "/events/export", tag = "audit", params(EventParams),
-    responses((status = 200, description = "One stored event per line; `limit` does not apply", content_type = "application/x-ndjson")))]
+    responses((status = 200, description = "One stored event per line: every matching event (`limit` only sets how many are read per round)", content_type = "application/x-ndjson")))]
 pub async fn export(
     State(state): State<AppState>,
     caller: Caller,
@@ -237,7 +237,7 @@ pub async fn export(
 ) -> ApiResult<Response> {
     // Unredacted (password and key hashes included): it is a backup.
     caller.require(Role::Admin)?;
-    let filter = filter(&p, EXPORT_BATCH)?;
+    let filter = filter(&p, page_size(p.limit, EXPORT_BATCH)?)?;
     let stream = futures::stream::unfold((state, filter, false), |(state, mut f, done)| async move {
         if done {
             return None;
