@@ -7,6 +7,7 @@ use crate::config::ServeArgs;
 use crate::follower::Follower;
 use crate::optimize::{goals, Optimizer};
 use promptos_core::access::UserCommand;
+use promptos_core::evaluation::GatePolicy;
 use promptos_core::events::user_stream;
 use promptos_core::names::{EnvironmentName, Role, Username};
 use promptos_core::prompt::Context;
@@ -91,6 +92,9 @@ impl AppState {
         if let Some((env, _)) = args.approvals.iter().find(|(env, _)| !args.environments.contains(env)) {
             anyhow::bail!("PROMPTOS_APPROVALS names {env}, which is not listed in PROMPTOS_ENVIRONMENTS");
         }
+        if let Some(env) = args.evaluations.gated_environments.iter().find(|e| !args.environments.contains(e)) {
+            anyhow::bail!("PROMPTOS_GATED_ENVIRONMENTS names {env}, which is not listed in PROMPTOS_ENVIRONMENTS");
+        }
         // With an LLM provider configured, the optimiser's meta-prompts live in `system`,
         // an environment only admins change.
         let optimizer = Arc::new(Optimizer::new(&args.llm));
@@ -124,7 +128,11 @@ impl AppState {
             Arc::new(crate::webhooks::sealing_key(&db, args.webhooks.webhook_key.as_ref().map(|k| k.expose())).await?);
         let follower = Follower::start(db.clone(), caches.clone(), environments.clone(), in_process).await?;
         let secret = tokens::signing_secret(&db, args.jwt_secret.as_deref()).await?;
-        let context = Context { environments, protected_environments: protected_environments.clone() };
+        let gate = GatePolicy {
+            environments: args.evaluations.gated_environments.clone(),
+            pass_rate: args.evaluations.gate_pass_rate,
+        };
+        let context = Context { environments, protected_environments: protected_environments.clone(), gate };
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let fleet = crate::fleet::Fleet::start(db.clone(), metrics.clone(), follower.subscribe_internal());
         let state = Self(Arc::new(Shared {

@@ -107,6 +107,44 @@ pub struct CheckpointArgs {
     pub log_origin: Option<String>,
 }
 
+/// Test cases, evaluations, the deploy gate and the playground.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Evaluations and the deploy gate")]
+pub struct EvaluationArgs {
+    /// Environments where a version goes live only with a passing evaluation of it, run
+    /// on the prompt's current test cases, comma-separated (e.g. `production`). An admin
+    /// may override with a reason, recorded in the log.
+    #[arg(long, env = "PROMPTOS_GATED_ENVIRONMENTS", value_delimiter = ',', value_parser = parse_environment)]
+    pub gated_environments: Vec<EnvironmentName>,
+
+    /// Percent of an evaluation's cases that must pass for the gate to open.
+    #[arg(long, env = "PROMPTOS_GATE_PASS_RATE", default_value_t = 100,
+        value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub gate_pass_rate: u8,
+
+    /// Cost guard: the most test cases one evaluation runs (a prompt with more is refused).
+    #[arg(long, env = "PROMPTOS_EVAL_MAX_CASES", default_value_t = 100)]
+    pub eval_max_cases: usize,
+
+    /// Cost guard: the most tokens (in and out, judges included) one evaluation may use;
+    /// cases not run when it is reached fail with that reason.
+    #[arg(long, env = "PROMPTOS_EVAL_MAX_TOKENS", default_value_t = 500_000)]
+    pub eval_max_tokens: u64,
+
+    /// Cases of one evaluation sent to the provider at once.
+    #[arg(long, env = "PROMPTOS_EVAL_CONCURRENCY", default_value_t = 4,
+        value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub eval_concurrency: u16,
+
+    /// Playground runs one user may start per minute.
+    #[arg(long, env = "PROMPTOS_PLAYGROUND_RUNS_PER_MINUTE", default_value_t = 20)]
+    pub playground_runs_per_minute: u32,
+
+    /// Cost guard: tokens one user's playground runs may use per hour.
+    #[arg(long, env = "PROMPTOS_PLAYGROUND_TOKENS_PER_HOUR", default_value_t = 200_000)]
+    pub playground_tokens_per_hour: u64,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -120,6 +158,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub checkpoints: CheckpointArgs,
+
+    #[command(flatten)]
+    pub evaluations: EvaluationArgs,
 
     /// Address and port to listen on.
     #[arg(long, env = "PROMPTOS_BIND", default_value = "127.0.0.1:8080")]

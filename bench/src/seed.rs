@@ -128,6 +128,7 @@ pub async fn generate(db: &Db, shape: Shape) -> Result<usize> {
                     environment: environments[e].clone(),
                     version_string: version.clone(),
                     previous_version_string: live[e].replace(version),
+                    gate: None,
                 }),
             );
         }

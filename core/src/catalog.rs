@@ -475,6 +475,7 @@ mod tests {
             environment: env(environment),
             version_string: v(version),
             previous_version_string: None,
+            gate: None,
         })
     }
     fn split(name: &str, environment: &str, versions: &[&str]) -> Event {
@@ -486,6 +487,7 @@ mod tests {
             variants: versions.iter().map(|s| SplitVariant { version_string: v(s), weight: 50 }).collect(),
             buckets: vec![0; 100],
             previous_version_string: None,
+            gates: vec![],
         })
     }
     fn deleted(name: &str) -> Event {

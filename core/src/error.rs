@@ -76,6 +76,20 @@ pub enum DomainError {
     WebhookNotFound(String),
     #[error("{message}")]
     InvalidWebhook { field: &'static str, message: String },
+    #[error("prompt {prompt:?} already has a test case named {case:?}")]
+    TestCaseExists { prompt: String, case: String },
+    #[error("prompt {prompt:?} has no test case {case:?}")]
+    TestCaseNotFound { prompt: String, case: String },
+    #[error("{message}")]
+    InvalidTestCase { field: &'static str, message: String },
+    #[error("prompt {0:?} has no test cases to evaluate; add some first")]
+    NoTestCases(String),
+    #[error("evaluation {0} is not running (it completed, or never started)")]
+    EvaluationNotRunning(String),
+    /// A gated environment refused a version (the cases that failed or must run).
+    #[error("{environment:?} needs a passing evaluation of {prompt:?} {version}: {reason}{}",
+        if cases.is_empty() { String::new() } else { format!(" (cases: {})", cases.join(", ")) })]
+    GateClosed { prompt: String, version: String, environment: String, reason: String, cases: Vec<String> },
     /// A change in the request does not apply (its index in the request, and why).
     #[error("change {index} ({change}): {reason}")]
     ChangeDoesNotApply { index: usize, change: String, reason: Box<DomainError> },
@@ -97,8 +111,18 @@ impl DomainError {
             DomainError::InvalidChangeRequest { field, .. } => Some(field),
             DomainError::ChangeDoesNotApply { .. } => Some("changes"),
             DomainError::InvalidWebhook { field, .. } => Some(field),
+            DomainError::InvalidTestCase { field, .. } => Some(field),
+            DomainError::TestCaseExists { .. } => Some("name"),
+            DomainError::GateClosed { .. } => Some("version_string"),
             _ => None,
         }
+    }
+}
+
+impl From<crate::names::InvalidInput> for DomainError {
+    /// Input refused inside a command (a test case's shape, say).
+    fn from(e: crate::names::InvalidInput) -> Self {
+        DomainError::InvalidTestCase { field: e.field, message: e.message }
     }
 }
 

@@ -6,6 +6,10 @@ pub use crate::change_request::events::{
     ChangeRequestRejected, ChangeRequestScheduled, ChangeRequestWithdrawn,
 };
 use crate::content::{ChatMessage, ModelConfig, PromptKind};
+pub use crate::evaluation::events::{
+    EvaluationCompleted, EvaluationStarted, TestCaseAdded, TestCaseRemoved, TestCaseUpdated,
+};
+use crate::evaluation::DeployGate;
 use crate::experiment::SplitVariant;
 use crate::names::{CommitMessage, Description, EnvironmentName, PromptName, Role, Tag, Username, VersionString};
 pub use crate::webhook::events::{
@@ -131,6 +135,10 @@ pub struct VersionDeployed {
     pub version_string: VersionString,
     /// The version this deployment replaced, if any was live.
     pub previous_version_string: Option<VersionString>,
+    /// In a gated environment: the evaluation that let the version go live, or an
+    /// admin's override with its reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<DeployGate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,6 +165,16 @@ pub struct ExperimentStarted {
     pub buckets: Vec<u8>,
     /// The version live before the split: what stopping with "revert" keeps.
     pub previous_version_string: Option<VersionString>,
+    /// In a gated environment: how each version not already served there passed the gate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<VersionGate>,
+}
+
+/// How one version of a split passed a gated environment's gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionGate {
+    pub version_string: VersionString,
+    pub gate: DeployGate,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -250,37 +268,73 @@ pub struct ApiKeyRevoked {
     pub key_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, strum::IntoStaticStr, strum::VariantNames)]
-pub enum Event {
-    PromptCreated(PromptCreated),
-    PromptUpdated(PromptUpdated),
-    PromptTagged(PromptTagged),
-    PromptDeleted(PromptDeleted),
-    VersionCreated(VersionCreated),
-    VersionDeployed(VersionDeployed),
-    DeploymentRolledBack(DeploymentRolledBack),
-    ExperimentStarted(ExperimentStarted),
-    ExperimentWeightsChanged(ExperimentWeightsChanged),
-    ExperimentStopped(ExperimentStopped),
-    UserCreated(UserCreated),
-    UserRoleChanged(UserRoleChanged),
-    UserDisabled(UserDisabled),
-    PasswordChanged(PasswordChanged),
-    ApiKeyCreated(ApiKeyCreated),
-    ApiKeyRevoked(ApiKeyRevoked),
-    ChangeRequestOpened(ChangeRequestOpened),
-    ChangeRequestApproved(ChangeRequestApproved),
-    ChangeRequestRejected(ChangeRequestRejected),
-    ChangeRequestCommented(ChangeRequestCommented),
-    ChangeRequestScheduled(ChangeRequestScheduled),
-    ChangeRequestApplied(ChangeRequestApplied),
-    ChangeRequestWithdrawn(ChangeRequestWithdrawn),
-    ChangeRequestExpired(ChangeRequestExpired),
-    WebhookCreated(WebhookCreated),
-    WebhookUpdated(WebhookUpdated),
-    WebhookSecretRotated(WebhookSecretRotated),
-    WebhookDisabled(WebhookDisabled),
-    WebhookDeleted(WebhookDeleted),
+/// Declares the [`Event`] enum, one variant per payload type of the same name, with
+/// the code that stores and reads each variant (the name is the stored type).
+macro_rules! events {
+    ($($variant:ident),* $(,)?) => {
+        /// Every change to PromptOS: the variant's name is the type stored in the log.
+        #[derive(Debug, Clone, PartialEq, strum::IntoStaticStr, strum::VariantNames)]
+        pub enum Event {
+            $($variant($variant),)*
+        }
+
+        impl Event {
+            /// The payload as compact JSON, exactly as it is stored and hashed.
+            pub fn payload_json(&self) -> String {
+                let result = match self {
+                    $(Event::$variant(e) => serde_json::to_string(e),)*
+                };
+                result.expect("event payloads are plain data and always serialize")
+            }
+
+            pub fn decode(event_type: &str, payload: &str) -> Result<Self, DecodeError> {
+                fn de<T: for<'de> Deserialize<'de>>(t: &str, p: &str) -> Result<T, DecodeError> {
+                    serde_json::from_str(p).map_err(|source| DecodeError::Payload { event_type: t.to_owned(), source })
+                }
+                Ok(match event_type {
+                    $(stringify!($variant) => Event::$variant(de(event_type, payload)?),)*
+                    other => return Err(DecodeError::UnknownType(other.to_owned())),
+                })
+            }
+        }
+    };
+}
+
+events! {
+    PromptCreated,
+    PromptUpdated,
+    PromptTagged,
+    PromptDeleted,
+    VersionCreated,
+    VersionDeployed,
+    DeploymentRolledBack,
+    ExperimentStarted,
+    ExperimentWeightsChanged,
+    ExperimentStopped,
+    UserCreated,
+    UserRoleChanged,
+    UserDisabled,
+    PasswordChanged,
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    ChangeRequestOpened,
+    ChangeRequestApproved,
+    ChangeRequestRejected,
+    ChangeRequestCommented,
+    ChangeRequestScheduled,
+    ChangeRequestApplied,
+    ChangeRequestWithdrawn,
+    ChangeRequestExpired,
+    WebhookCreated,
+    WebhookUpdated,
+    WebhookSecretRotated,
+    WebhookDisabled,
+    WebhookDeleted,
+    TestCaseAdded,
+    TestCaseUpdated,
+    TestCaseRemoved,
+    EvaluationStarted,
+    EvaluationCompleted,
 }
 
 /// An event type this build does not know, or a payload that does not fit its type.
@@ -308,6 +362,11 @@ impl Event {
         "ExperimentStarted",
         "ExperimentWeightsChanged",
         "ExperimentStopped",
+        "TestCaseAdded",
+        "TestCaseUpdated",
+        "TestCaseRemoved",
+        "EvaluationStarted",
+        "EvaluationCompleted",
         "PromptDeleted",
     ];
 
@@ -317,80 +376,6 @@ impl Event {
     /// The name stored with the event: its variant's name.
     pub fn event_type(&self) -> &'static str {
         self.into()
-    }
-
-    /// The payload as compact JSON, exactly as it is stored and hashed.
-    pub fn payload_json(&self) -> String {
-        let result = match self {
-            Event::PromptCreated(e) => serde_json::to_string(e),
-            Event::PromptUpdated(e) => serde_json::to_string(e),
-            Event::PromptTagged(e) => serde_json::to_string(e),
-            Event::PromptDeleted(e) => serde_json::to_string(e),
-            Event::VersionCreated(e) => serde_json::to_string(e),
-            Event::VersionDeployed(e) => serde_json::to_string(e),
-            Event::DeploymentRolledBack(e) => serde_json::to_string(e),
-            Event::ExperimentStarted(e) => serde_json::to_string(e),
-            Event::ExperimentWeightsChanged(e) => serde_json::to_string(e),
-            Event::ExperimentStopped(e) => serde_json::to_string(e),
-            Event::UserCreated(e) => serde_json::to_string(e),
-            Event::UserRoleChanged(e) => serde_json::to_string(e),
-            Event::UserDisabled(e) => serde_json::to_string(e),
-            Event::PasswordChanged(e) => serde_json::to_string(e),
-            Event::ApiKeyCreated(e) => serde_json::to_string(e),
-            Event::ApiKeyRevoked(e) => serde_json::to_string(e),
-            Event::ChangeRequestOpened(e) => serde_json::to_string(e),
-            Event::ChangeRequestApproved(e) => serde_json::to_string(e),
-            Event::ChangeRequestRejected(e) => serde_json::to_string(e),
-            Event::ChangeRequestCommented(e) => serde_json::to_string(e),
-            Event::ChangeRequestScheduled(e) => serde_json::to_string(e),
-            Event::ChangeRequestApplied(e) => serde_json::to_string(e),
-            Event::ChangeRequestWithdrawn(e) => serde_json::to_string(e),
-            Event::ChangeRequestExpired(e) => serde_json::to_string(e),
-            Event::WebhookCreated(e) => serde_json::to_string(e),
-            Event::WebhookUpdated(e) => serde_json::to_string(e),
-            Event::WebhookSecretRotated(e) => serde_json::to_string(e),
-            Event::WebhookDisabled(e) => serde_json::to_string(e),
-            Event::WebhookDeleted(e) => serde_json::to_string(e),
-        };
-        result.expect("event payloads are plain data and always serialize")
-    }
-
-    pub fn decode(event_type: &str, payload: &str) -> Result<Self, DecodeError> {
-        fn de<T: for<'de> Deserialize<'de>>(t: &str, p: &str) -> Result<T, DecodeError> {
-            serde_json::from_str(p).map_err(|source| DecodeError::Payload { event_type: t.to_owned(), source })
-        }
-        Ok(match event_type {
-            "PromptCreated" => Event::PromptCreated(de(event_type, payload)?),
-            "PromptUpdated" => Event::PromptUpdated(de(event_type, payload)?),
-            "PromptTagged" => Event::PromptTagged(de(event_type, payload)?),
-            "PromptDeleted" => Event::PromptDeleted(de(event_type, payload)?),
-            "VersionCreated" => Event::VersionCreated(de(event_type, payload)?),
-            "VersionDeployed" => Event::VersionDeployed(de(event_type, payload)?),
-            "DeploymentRolledBack" => Event::DeploymentRolledBack(de(event_type, payload)?),
-            "ExperimentStarted" => Event::ExperimentStarted(de(event_type, payload)?),
-            "ExperimentWeightsChanged" => Event::ExperimentWeightsChanged(de(event_type, payload)?),
-            "ExperimentStopped" => Event::ExperimentStopped(de(event_type, payload)?),
-            "UserCreated" => Event::UserCreated(de(event_type, payload)?),
-            "UserRoleChanged" => Event::UserRoleChanged(de(event_type, payload)?),
-            "UserDisabled" => Event::UserDisabled(de(event_type, payload)?),
-            "PasswordChanged" => Event::PasswordChanged(de(event_type, payload)?),
-            "ApiKeyCreated" => Event::ApiKeyCreated(de(event_type, payload)?),
-            "ApiKeyRevoked" => Event::ApiKeyRevoked(de(event_type, payload)?),
-            "ChangeRequestOpened" => Event::ChangeRequestOpened(de(event_type, payload)?),
-            "ChangeRequestApproved" => Event::ChangeRequestApproved(de(event_type, payload)?),
-            "ChangeRequestRejected" => Event::ChangeRequestRejected(de(event_type, payload)?),
-            "ChangeRequestCommented" => Event::ChangeRequestCommented(de(event_type, payload)?),
-            "ChangeRequestScheduled" => Event::ChangeRequestScheduled(de(event_type, payload)?),
-            "ChangeRequestApplied" => Event::ChangeRequestApplied(de(event_type, payload)?),
-            "ChangeRequestWithdrawn" => Event::ChangeRequestWithdrawn(de(event_type, payload)?),
-            "ChangeRequestExpired" => Event::ChangeRequestExpired(de(event_type, payload)?),
-            "WebhookCreated" => Event::WebhookCreated(de(event_type, payload)?),
-            "WebhookUpdated" => Event::WebhookUpdated(de(event_type, payload)?),
-            "WebhookSecretRotated" => Event::WebhookSecretRotated(de(event_type, payload)?),
-            "WebhookDisabled" => Event::WebhookDisabled(de(event_type, payload)?),
-            "WebhookDeleted" => Event::WebhookDeleted(de(event_type, payload)?),
-            other => return Err(DecodeError::UnknownType(other.to_owned())),
-        })
     }
 
     /// The prompt the event is about, for prompt events.
@@ -406,7 +391,7 @@ impl Event {
             Event::ExperimentStarted(e) => Some((&e.prompt_id, &e.name)),
             Event::ExperimentWeightsChanged(e) => Some((&e.prompt_id, &e.name)),
             Event::ExperimentStopped(e) => Some((&e.prompt_id, &e.name)),
-            _ => None,
+            other => crate::evaluation::suite::prompt_of(other),
         }
     }
 
@@ -489,6 +474,7 @@ mod tests {
             environment: EnvironmentName::parse("production").unwrap(),
             version_string: VersionString::parse("v2").unwrap(),
             previous_version_string: Some(VersionString::parse("v1").unwrap()),
+            gate: None,
         });
         let back = Event::decode(e.event_type(), &e.payload_json()).unwrap();
         assert_eq!(back, e);
@@ -539,6 +525,11 @@ mod tests {
                 "WebhookSecretRotated",
                 "WebhookDisabled",
                 "WebhookDeleted",
+                "TestCaseAdded",
+                "TestCaseUpdated",
+                "TestCaseRemoved",
+                "EvaluationStarted",
+                "EvaluationCompleted",
             ]
         );
         assert!(Event::TYPES.iter().all(|t| !matches!(Event::decode(t, "{}"), Err(DecodeError::UnknownType(_)))));

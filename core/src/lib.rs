@@ -27,6 +27,7 @@ pub mod catalog;
 pub mod change_request;
 pub mod content;
 pub mod error;
+pub mod evaluation;
 pub mod events;
 pub mod experiment;
 pub mod fleet;

@@ -187,6 +187,9 @@ pub struct ErrorDetail {
     /// For template errors: 1-based column of the problem.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub column: Option<usize>,
+    /// For a closed evaluation gate: the test cases that failed or still have to run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cases: Vec<String>,
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ fn deploy_of(created: &Event, v: &str, previous: Option<&str>) -> Event {
         environment: EnvironmentName::parse("production").unwrap(),
         version_string: VersionString::parse(v).unwrap(),
         previous_version_string: previous.map(|p| VersionString::parse(p).unwrap()),
+        gate: None,
     })
 }
 

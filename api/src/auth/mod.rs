@@ -76,6 +76,23 @@ impl Caller {
         }
     }
 
+    /// An override of the evaluation gate: only admins may give one, with a reason of 1
+    /// to 500 characters (recorded in the deploy's event).
+    pub fn gate_override(&self, reason: Option<&str>) -> Result<Option<String>, ApiError> {
+        let Some(reason) = reason else { return Ok(None) };
+        self.require(Role::Admin)
+            .map_err(|_| ApiError::Forbidden("only admins may override the evaluation gate".into()))?;
+        let reason = reason.trim();
+        let len = reason.chars().count();
+        if len == 0 || len > 500 {
+            return Err(ApiError::invalid(
+                "gate_override",
+                format!("give a reason of 1 to 500 characters (got {len})"),
+            ));
+        }
+        Ok(Some(reason.to_owned()))
+    }
+
     /// A direct deploy, rollback or split in `env`. Where a change-request policy applies
     /// (`PROMPTOS_APPROVALS`) it answers 409 unless an admin passes `force` and forcing
     /// is allowed; a forced change is marked so in the log.

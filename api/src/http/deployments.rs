@@ -29,6 +29,10 @@ pub struct Deploy {
     /// Admins only: bypass a change-request policy on the environment (recorded).
     #[serde(default)]
     pub force: bool,
+    /// Admins only: deploy to a gated environment (`PROMPTOS_GATED_ENVIRONMENTS`)
+    /// without a passing evaluation, for this reason (recorded in the event).
+    #[schema(min_length = 1, max_length = 500)]
+    pub gate_override: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -191,6 +195,7 @@ pub(crate) fn routes() -> super::Routes {
 /// Deploy a version to an environment (moves the environment's pointer).
 #[utoipa::path(post, path = "/deployments/", tag = "deployments", request_body = Deploy,
     responses((status = 200, body = DeployResult), (status = 404, body = super::error::ErrorBody),
+        (status = 409, description = "A gated environment needs a passing evaluation of the version (`evaluation_gate_closed`, with the `cases` that failed or must run)", body = super::error::ErrorBody),
         (status = 422, body = super::error::ErrorBody)))]
 pub async fn deploy(
     State(state): State<AppState>,
@@ -205,7 +210,8 @@ pub async fn deploy(
     // A policy speaks first: everyone, editor or admin, is pointed to change requests.
     caller.require_direct_change(&state, &environment, body.force)?;
     caller.require_deploy(&state, &environment)?;
-    let command = PromptCommand::Deploy { environment: environment.clone(), version_string };
+    let gate_override = caller.gate_override(body.gate_override.as_deref())?;
+    let command = PromptCommand::Deploy { environment: environment.clone(), version_string, gate_override };
     run(&state, name, environment, command, caller.meta).await.map_err(|e| e.on_field("version_string"))
 }
 

@@ -1,4 +1,5 @@
-//! `GET /environments`: where prompts can be deployed, and which places are protected.
+//! `GET /environments`: where prompts can be deployed, which places are protected, and
+//! which need approvals or passing evaluations.
 
 use super::error::ApiResult;
 use crate::app::AppState;
@@ -16,6 +17,9 @@ pub struct EnvironmentDto {
     /// Set where changes go through change requests (`PROMPTOS_APPROVALS`): the
     /// approvals by distinct admins each request needs.
     pub approvals_required: Option<u8>,
+    /// Set where a version goes live only with a passing evaluation
+    /// (`PROMPTOS_GATED_ENVIRONMENTS`): the percent of its test cases that must pass.
+    pub gate_pass_rate: Option<u8>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -42,6 +46,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<ax
             name: e.to_string(),
             protected: state.settings.protected_environments.contains(e),
             approvals_required: state.settings.change_requests.approvals.get(e).copied(),
+            gate_pass_rate: state.commands.context().gate.gates(e).then_some(state.commands.context().gate.pass_rate),
         })
         .collect();
     Ok(axum::Json(EnvironmentList { items }))

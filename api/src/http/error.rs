@@ -153,6 +153,7 @@ impl ApiError {
             field,
             line: None,
             column: None,
+            cases: Vec::new(),
         };
         match self {
             ApiError::BadRequest { code, message, field } => {
@@ -177,6 +178,7 @@ impl ApiError {
                     field: Some("text".into()),
                     line: Some(e.line),
                     column: Some(e.column),
+                    cases: Vec::new(),
                 },
             ),
             ApiError::MessageTemplate { index, error } => (
@@ -187,6 +189,7 @@ impl ApiError {
                     field: Some(format!("messages[{index}].content")),
                     line: Some(error.line),
                     column: Some(error.column),
+                    cases: Vec::new(),
                 },
             ),
             ApiError::Include { status, code, message, field } => {
@@ -195,7 +198,11 @@ impl ApiError {
             ApiError::Domain(e) => {
                 let field = e.field().map(str::to_owned);
                 let (status, code) = domain_status(e);
-                (status, detail(code, e.to_string(), field))
+                let mut detail = detail(code, e.to_string(), field);
+                if let DomainError::GateClosed { cases, .. } = e {
+                    detail.cases = cases.clone();
+                }
+                (status, detail)
             }
             ApiError::Unauthorized(message) => {
                 (StatusCode::UNAUTHORIZED, detail("unauthorized", message.clone(), None))
@@ -291,6 +298,12 @@ fn domain_status(e: &DomainError) -> (StatusCode, &'static str) {
         DomainError::ChangeDoesNotApply { reason, .. } => domain_status(reason),
         DomainError::WebhookNotFound(_) => (StatusCode::NOT_FOUND, "webhook_not_found"),
         DomainError::InvalidWebhook { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_webhook"),
+        DomainError::TestCaseExists { .. } => (StatusCode::CONFLICT, "test_case_exists"),
+        DomainError::TestCaseNotFound { .. } => (StatusCode::NOT_FOUND, "test_case_not_found"),
+        DomainError::InvalidTestCase { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_test_case"),
+        DomainError::NoTestCases(_) => (StatusCode::CONFLICT, "no_test_cases"),
+        DomainError::EvaluationNotRunning(_) => (StatusCode::CONFLICT, "evaluation_not_running"),
+        DomainError::GateClosed { .. } => (StatusCode::CONFLICT, "evaluation_gate_closed"),
     }
 }
 

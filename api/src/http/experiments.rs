@@ -42,6 +42,10 @@ pub struct Split {
     /// Admins only: bypass a change-request policy on the environment (recorded).
     #[serde(default)]
     pub force: bool,
+    /// Admins only: start the split in a gated environment without passing evaluations
+    /// of its new versions, for this reason (recorded in the event).
+    #[schema(min_length = 1, max_length = 500)]
+    pub gate_override: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -212,10 +216,12 @@ pub async fn start(
     // A policy speaks first: everyone, editor or admin, is pointed to change requests.
     caller.require_direct_change(&state, &environment, body.force)?;
     caller.require_deploy(&state, &environment)?;
+    let gate_override = caller.gate_override(body.gate_override.as_deref())?;
     let command = PromptCommand::StartExperiment {
         environment: environment.clone(),
         experiment_id: uuid::Uuid::now_v7(),
         variants,
+        gate_override,
     };
     let outcome = state
         .commands

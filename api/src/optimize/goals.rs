@@ -96,7 +96,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
                 commit_message: None,
                 origin: None,
             },
-            PromptCommand::Deploy { environment: system.clone(), version_string: v1 },
+            PromptCommand::Deploy { environment: system.clone(), version_string: v1, gate_override: None },
         ];
         for command in commands {
             match state.commands.prompts.execute(prompt_stream(&name), command, Metadata::new("system")).await {

@@ -221,6 +221,7 @@ async fn five_thousand_events(url: &str) {
                 environment: EnvironmentName::parse(environments[e]).unwrap(),
                 version_string: version.clone(),
                 previous_version_string: live[e].replace(version),
+                gate: None,
             }));
         }
         let request = AppendRequest {

@@ -34,6 +34,7 @@ async fn many_prompts(url: &str, count: usize) {
                 environment: production.clone(),
                 version_string: version(v),
                 previous_version_string: previous.map(version),
+                gate: None,
             })
         };
         let mut events = vec![Event::PromptCreated(PromptCreated {

@@ -49,12 +49,14 @@ impl Change {
     pub fn command(&self, environment: &EnvironmentName) -> PromptCommand {
         let environment = environment.clone();
         match self.clone() {
-            Change::Deploy { version_string, .. } => PromptCommand::Deploy { environment, version_string },
+            Change::Deploy { version_string, .. } => {
+                PromptCommand::Deploy { environment, version_string, gate_override: None }
+            }
             Change::Rollback { to_version_string, .. } => {
                 PromptCommand::Rollback { environment, to: Some(to_version_string) }
             }
             Change::StartExperiment { experiment_id, variants, .. } => {
-                PromptCommand::StartExperiment { environment, experiment_id, variants }
+                PromptCommand::StartExperiment { environment, experiment_id, variants, gate_override: None }
             }
             Change::ChangeExperimentWeights { variants, .. } => {
                 PromptCommand::ChangeExperimentWeights { environment, variants }

@@ -127,6 +127,11 @@ pub const WEBHOOK_TYPES: &[(&str, &str)] = &[
     ("WebhookSecretRotated", "webhook.secret_rotated"),
     ("WebhookDisabled", "webhook.disabled"),
     ("WebhookDeleted", "webhook.deleted"),
+    ("TestCaseAdded", "prompt.test_case.added"),
+    ("TestCaseUpdated", "prompt.test_case.updated"),
+    ("TestCaseRemoved", "prompt.test_case.removed"),
+    ("EvaluationStarted", "prompt.evaluation.started"),
+    ("EvaluationCompleted", "prompt.evaluation.completed"),
 ];
 
 /// The webhook type of a log event type (`VersionDeployed` → `prompt.version.deployed`).

@@ -1,11 +1,15 @@
 //! The prompt aggregate: the state a command is checked against, the commands, and the
 //! two pure functions of the decider pattern.
 
+mod evolve;
+
 use crate::content::{ModelConfig, VersionContent};
 pub use crate::error::DomainError;
+use crate::evaluation::{gate, EvaluationCommand, GatePolicy, Suite};
 use crate::events::*;
 use crate::experiment::{allocate, check_split, SplitVariant};
 use crate::names::{CommitMessage, Description, EnvironmentName, PromptName, Tag, VersionString};
+pub use evolve::evolve;
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
@@ -38,6 +42,8 @@ pub struct LivePrompt {
     /// that environment's deployment stack, which is what clients unaware of
     /// experiments are served.
     pub experiments: BTreeMap<EnvironmentName, RunningExperiment>,
+    /// Test cases, version hashes and evaluations (see [`crate::evaluation`]).
+    pub suite: Suite,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -63,12 +69,14 @@ impl PromptState {
     }
 }
 
-/// What the caller knows that the log does not: which environments exist, and which
-/// of them are protected (only admins change what they serve).
+/// What the caller knows that the log does not: which environments exist, which of
+/// them are protected (only admins change what they serve), and which are gated by
+/// evaluations.
 #[derive(Debug, Clone)]
 pub struct Context {
     pub environments: Vec<EnvironmentName>,
     pub protected_environments: Vec<EnvironmentName>,
+    pub gate: GatePolicy,
 }
 
 impl Context {
@@ -87,6 +95,7 @@ impl Default for Context {
         Self {
             environments: EnvironmentName::defaults(),
             protected_environments: vec![EnvironmentName::parse("production").expect("a valid name")],
+            gate: GatePolicy::default(),
         }
     }
 }
@@ -118,9 +127,12 @@ pub enum PromptCommand {
         commit_message: Option<CommitMessage>,
         origin: Option<crate::events::VersionOrigin>,
     },
+    /// Make a version live. In a gated environment it needs a passing evaluation, or
+    /// an override reason (the caller lets only admins give one).
     Deploy {
         environment: EnvironmentName,
         version_string: VersionString,
+        gate_override: Option<String>,
     },
     Rollback {
         environment: EnvironmentName,
@@ -132,6 +144,7 @@ pub enum PromptCommand {
         environment: EnvironmentName,
         experiment_id: Uuid,
         variants: Vec<SplitVariant>,
+        gate_override: Option<String>,
     },
     /// New weights for the running experiment's versions.
     ChangeExperimentWeights {
@@ -143,6 +156,8 @@ pub enum PromptCommand {
         environment: EnvironmentName,
         keep: VersionString,
     },
+    /// Test cases and evaluations.
+    Evaluation(EvaluationCommand),
 }
 
 /// Checks `command` against `state` and returns the events that follow from it. An empty
@@ -211,24 +226,34 @@ pub fn decide(state: &PromptState, ctx: &Context, command: PromptCommand) -> Res
                 origin,
             })])
         }
-        PromptCommand::Deploy { environment, version_string } => {
+        PromptCommand::Evaluation(command) => crate::evaluation::suite::decide(p, command),
+        PromptCommand::Deploy { environment, version_string, gate_override } => {
             ctx.check_environment(&environment)?;
             check_version(p, &version_string)?;
             // A plain deploy ends a running experiment, and says so.
             let mut events = stop_for(p, &environment, &version_string, ExperimentOutcome::EndedByDeploy);
             let previous = p.live_version(&environment).cloned();
             if previous.as_ref() != Some(&version_string) {
+                let gate = gate::check(
+                    &p.suite,
+                    &ctx.gate,
+                    name.as_str(),
+                    &environment,
+                    &version_string,
+                    gate_override.as_deref(),
+                )?;
                 events.push(Event::VersionDeployed(VersionDeployed {
                     prompt_id,
                     name,
                     environment,
                     version_string,
                     previous_version_string: previous,
+                    gate,
                 }));
             }
             Ok(events)
         }
-        PromptCommand::StartExperiment { environment, experiment_id, variants } => {
+        PromptCommand::StartExperiment { environment, experiment_id, variants, gate_override } => {
             ctx.check_environment(&environment)?;
             if p.experiments.contains_key(&environment) {
                 return Err(DomainError::ExperimentRunning {
@@ -240,8 +265,23 @@ pub fn decide(state: &PromptState, ctx: &Context, command: PromptCommand) -> Res
             for v in &variants {
                 check_version(p, &v.version_string)?;
             }
+            // Versions served there already passed (or predate) the gate; the others must.
+            let served = served_in(p, &environment);
+            let mut gates = Vec::new();
+            for v in variants.iter().filter(|v| !served.contains(&v.version_string)) {
+                let passed = gate::check(
+                    &p.suite,
+                    &ctx.gate,
+                    name.as_str(),
+                    &environment,
+                    &v.version_string,
+                    gate_override.as_deref(),
+                )?;
+                gates.extend(passed.map(|gate| VersionGate { version_string: v.version_string.clone(), gate }));
+            }
             let weights: Vec<u8> = variants.iter().map(|v| v.weight).collect();
             let first = variants[0].version_string.clone();
+            let first_gate = gates.iter().find(|g| g.version_string == first).map(|g| g.gate.clone());
             let previous = p.live_version(&environment).cloned();
             let mut events = vec![Event::ExperimentStarted(ExperimentStarted {
                 prompt_id,
@@ -251,6 +291,7 @@ pub fn decide(state: &PromptState, ctx: &Context, command: PromptCommand) -> Res
                 buckets: allocate(&weights, None),
                 variants,
                 previous_version_string: previous.clone(),
+                gates,
             })];
             // The first variant is what clients unaware of experiments are served.
             if previous.as_ref() != Some(&first) {
@@ -260,6 +301,7 @@ pub fn decide(state: &PromptState, ctx: &Context, command: PromptCommand) -> Res
                     environment,
                     version_string: first,
                     previous_version_string: previous,
+                    gate: first_gate,
                 }));
             }
             Ok(events)
@@ -328,12 +370,15 @@ pub fn decide(state: &PromptState, ctx: &Context, command: PromptCommand) -> Res
             let mut events = stop_for(p, &environment, &keep, outcome);
             let previous = p.live_version(&environment).cloned();
             if previous.as_ref() != Some(&keep) {
+                // Keeping a variant or the version live before: each already passed (or
+                // predates) the gate.
                 events.push(Event::VersionDeployed(VersionDeployed {
                     prompt_id,
                     name,
                     environment,
                     version_string: keep,
                     previous_version_string: previous,
+                    gate: None,
                 }));
             }
             Ok(events)
@@ -409,6 +454,15 @@ fn stop_for(
     }
 }
 
+/// The versions `environment` serves now: the live one and a running split's.
+fn served_in(p: &LivePrompt, environment: &EnvironmentName) -> BTreeSet<VersionString> {
+    let mut out: BTreeSet<VersionString> = p.live_version(environment).into_iter().cloned().collect();
+    if let Some(x) = p.experiments.get(environment) {
+        out.extend(x.variants.iter().map(|v| v.version_string.clone()));
+    }
+    out
+}
+
 fn version_list(variants: &[SplitVariant]) -> String {
     variants.iter().map(|v| v.version_string.as_str()).collect::<Vec<_>>().join(", ")
 }
@@ -418,79 +472,6 @@ fn check_version(p: &LivePrompt, v: &VersionString) -> Result<(), DomainError> {
         Ok(())
     } else {
         Err(DomainError::VersionNotFound { prompt: p.name.to_string(), version: v.to_string() })
-    }
-}
-
-/// Folds one event into the state. Events come from the log and were valid when they
-/// were decided, so this never fails.
-pub fn evolve(state: PromptState, event: &Event) -> PromptState {
-    match (state, event) {
-        (_, Event::PromptCreated(e)) => PromptState::Live(LivePrompt {
-            prompt_id: e.prompt_id,
-            name: e.name.clone(),
-            description: e.description.clone(),
-            tags: Vec::new(),
-            versions: BTreeSet::new(),
-            includes: BTreeMap::new(),
-            deployments: BTreeMap::new(),
-            experiments: BTreeMap::new(),
-        }),
-        (PromptState::Live(p), Event::PromptDeleted(_)) => PromptState::Deleted { prompt_id: p.prompt_id },
-        (PromptState::Live(mut p), Event::PromptUpdated(e)) => {
-            p.description = e.description.clone();
-            PromptState::Live(p)
-        }
-        (PromptState::Live(mut p), Event::PromptTagged(e)) => {
-            p.tags = e.tags.clone();
-            PromptState::Live(p)
-        }
-        (PromptState::Live(mut p), Event::VersionCreated(e)) => {
-            p.versions.insert(e.version_string.clone());
-            if !e.includes.is_empty() {
-                p.includes.insert(e.version_string.clone(), e.includes.clone());
-            }
-            PromptState::Live(p)
-        }
-        (PromptState::Live(mut p), Event::VersionDeployed(e)) => {
-            p.deployments.entry(e.environment.clone()).or_default().push(e.version_string.clone());
-            PromptState::Live(p)
-        }
-        (PromptState::Live(mut p), Event::DeploymentRolledBack(e)) => {
-            let stack = p.deployments.entry(e.environment.clone()).or_default();
-            // Without an explicit target the rollback returns to the previous entry; with
-            // one it may jump anywhere, and the jump itself becomes the new top.
-            if stack.len() >= 2 && stack[stack.len() - 2] == e.to_version_string {
-                stack.pop();
-            } else {
-                stack.pop();
-                stack.push(e.to_version_string.clone());
-            }
-            PromptState::Live(p)
-        }
-        (PromptState::Live(mut p), Event::ExperimentStarted(e)) => {
-            p.experiments.insert(
-                e.environment.clone(),
-                RunningExperiment {
-                    experiment_id: e.experiment_id,
-                    variants: e.variants.clone(),
-                    buckets: e.buckets.clone(),
-                    previous_version_string: e.previous_version_string.clone(),
-                },
-            );
-            PromptState::Live(p)
-        }
-        (PromptState::Live(mut p), Event::ExperimentWeightsChanged(e)) => {
-            if let Some(running) = p.experiments.get_mut(&e.environment) {
-                running.variants = e.variants.clone();
-                running.buckets = e.buckets.clone();
-            }
-            PromptState::Live(p)
-        }
-        (PromptState::Live(mut p), Event::ExperimentStopped(e)) => {
-            p.experiments.remove(&e.environment);
-            PromptState::Live(p)
-        }
-        (state, _) => state,
     }
 }
 
@@ -564,7 +545,7 @@ mod tests {
     }
 
     fn deploy(e: &str, s: &str) -> PromptCommand {
-        PromptCommand::Deploy { environment: env(e), version_string: v(s) }
+        PromptCommand::Deploy { environment: env(e), version_string: v(s), gate_override: None }
     }
 
     fn rollback(e: &str, to: Option<&str>) -> PromptCommand {
@@ -651,6 +632,7 @@ mod tests {
             environment: env(e),
             experiment_id: Uuid::from_u128(99),
             variants: variants.iter().map(|(s, w)| SplitVariant { version_string: v(s), weight: *w }).collect(),
+            gate_override: None,
         }
     }
 
