@@ -7,9 +7,8 @@ pub use crate::change_request::events::{
 };
 use crate::content::{ChatMessage, ModelConfig, PromptKind};
 pub use crate::evaluation::events::{
-    EvaluationCompleted, EvaluationStarted, TestCaseAdded, TestCaseRemoved, TestCaseUpdated,
+    DeployGate, EvaluationCompleted, EvaluationStarted, TestCaseAdded, TestCaseRemoved, TestCaseUpdated,
 };
-use crate::evaluation::DeployGate;
 use crate::experiment::SplitVariant;
 use crate::names::{CommitMessage, Description, EnvironmentName, PromptName, Role, Tag, Username, VersionString};
 pub use crate::webhook::events::{
@@ -391,7 +390,12 @@ impl Event {
             Event::ExperimentStarted(e) => Some((&e.prompt_id, &e.name)),
             Event::ExperimentWeightsChanged(e) => Some((&e.prompt_id, &e.name)),
             Event::ExperimentStopped(e) => Some((&e.prompt_id, &e.name)),
-            other => crate::evaluation::suite::prompt_of(other),
+            Event::TestCaseAdded(e) => Some((&e.prompt_id, &e.name)),
+            Event::TestCaseUpdated(e) => Some((&e.prompt_id, &e.name)),
+            Event::TestCaseRemoved(e) => Some((&e.prompt_id, &e.name)),
+            Event::EvaluationStarted(e) => Some((&e.prompt_id, &e.name)),
+            Event::EvaluationCompleted(e) => Some((&e.prompt_id, &e.name)),
+            _ => None,
         }
     }
 

@@ -70,3 +70,15 @@ pub struct EvaluationCompleted {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
 }
+
+/// Why a version could go live in a gated environment, recorded in the event that made
+/// it live, so an auditor sees which evaluation allowed which deploy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum DeployGate {
+    /// A completed evaluation of the version passed.
+    Evaluation { evaluation_id: Uuid, passed: u32, total: u32 },
+    /// An admin deployed without a passing evaluation, for this reason.
+    Override { reason: String },
+}

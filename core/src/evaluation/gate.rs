@@ -2,10 +2,11 @@
 //! evaluation of that version, run on the test cases as they are now, in which enough
 //! cases passed; or when an admin overrides it with a reason.
 
+use super::events::DeployGate;
 use super::suite::Suite;
 use crate::error::DomainError;
 use crate::names::{EnvironmentName, VersionString};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
 
 /// Where deploys need a passing evaluation, and what share of cases must pass.
@@ -26,18 +27,6 @@ impl GatePolicy {
     pub fn gates(&self, env: &EnvironmentName) -> bool {
         self.environments.contains(env)
     }
-}
-
-/// Why a version could go live in a gated environment, recorded in the event that made
-/// it live, so an auditor sees which evaluation allowed which deploy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "by", rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum DeployGate {
-    /// A completed evaluation of the version passed.
-    Evaluation { evaluation_id: Uuid, passed: u32, total: u32 },
-    /// An admin deployed without a passing evaluation, for this reason.
-    Override { reason: String },
 }
 
 /// A version's standing at the gate.

@@ -35,7 +35,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-pub use gate::{DeployGate, GatePolicy};
+pub use events::DeployGate;
+pub use gate::GatePolicy;
 pub use suite::{EvaluationCommand, EvaluationSummary, Suite};
 
 /// Most test cases a prompt may have.

@@ -6,7 +6,6 @@ use super::{CaseName, CaseOutcome, TestCase, MAX_CASES};
 use crate::error::DomainError;
 use crate::events::{Event, VersionCreated};
 use crate::names::{EnvironmentName, PromptName, VersionString};
-use crate::prompt::LivePrompt;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -105,9 +104,13 @@ pub enum EvaluationCommand {
     },
 }
 
-pub(crate) fn decide(p: &LivePrompt, command: EvaluationCommand) -> Result<Vec<Event>, DomainError> {
-    let (prompt_id, name) = (p.prompt_id, p.name.clone());
-    let suite = &p.suite;
+/// The events `command` leads to on the suite of the prompt `name` (`prompt_id`).
+pub(crate) fn decide(
+    suite: &Suite,
+    prompt_id: Uuid,
+    name: PromptName,
+    command: EvaluationCommand,
+) -> Result<Vec<Event>, DomainError> {
     match command {
         EvaluationCommand::AddTestCase { case } => {
             case.check().map_err(DomainError::from)?;
@@ -222,18 +225,6 @@ pub(crate) fn evolve(suite: &mut Suite, event: &Event) {
             );
         }
         _ => {}
-    }
-}
-
-/// The prompt a test-case or evaluation event is about.
-pub(crate) fn prompt_of(event: &Event) -> Option<(&Uuid, &PromptName)> {
-    match event {
-        Event::TestCaseAdded(e) => Some((&e.prompt_id, &e.name)),
-        Event::TestCaseUpdated(e) => Some((&e.prompt_id, &e.name)),
-        Event::TestCaseRemoved(e) => Some((&e.prompt_id, &e.name)),
-        Event::EvaluationStarted(e) => Some((&e.prompt_id, &e.name)),
-        Event::EvaluationCompleted(e) => Some((&e.prompt_id, &e.name)),
-        _ => None,
     }
 }
 

@@ -226,7 +226,7 @@ pub fn decide(state: &PromptState, ctx: &Context, command: PromptCommand) -> Res
                 origin,
             })])
         }
-        PromptCommand::Evaluation(command) => crate::evaluation::suite::decide(p, command),
+        PromptCommand::Evaluation(command) => crate::evaluation::suite::decide(&p.suite, prompt_id, name, command),
         PromptCommand::Deploy { environment, version_string, gate_override } => {
             ctx.check_environment(&environment)?;
             check_version(p, &version_string)?;
