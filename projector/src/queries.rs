@@ -359,3 +359,39 @@ pub async fn webhook(db: &Db, id: &str) -> Result<Option<WebhookRow>, sqlx::Erro
     let sql = format!("SELECT {} FROM rm_webhooks WHERE webhook_id = $1 AND deleted = 0", webhooks::COLUMNS);
     on_pool!(db, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)
 }
+
+/// A prompt's test cases, by name.
+pub async fn test_cases(db: &Db, prompt_id: &str) -> Result<Vec<TestCaseRow>, sqlx::Error> {
+    let sql = format!("SELECT {} FROM rm_test_cases WHERE prompt_id = $1 ORDER BY name", test_cases::COLUMNS);
+    on_pool!(db, pool => sqlx::query_as(&sql).bind(prompt_id).fetch_all(pool).await)
+}
+
+/// A prompt's evaluations, newest first; of one version when `version` is given.
+pub async fn evaluations(
+    db: &Db,
+    prompt_id: &str,
+    version: Option<&str>,
+    limit: i64,
+) -> Result<Vec<EvaluationRow>, sqlx::Error> {
+    let columns = evaluations::COLUMNS;
+    match version {
+        Some(version) => {
+            let sql = format!(
+                "SELECT {columns} FROM rm_evaluations WHERE prompt_id = $1 AND version_string = $2 \
+                 ORDER BY started_position DESC LIMIT $3"
+            );
+            on_pool!(db, pool => sqlx::query_as(&sql).bind(prompt_id).bind(version).bind(limit).fetch_all(pool).await)
+        }
+        None => {
+            let sql = format!(
+                "SELECT {columns} FROM rm_evaluations WHERE prompt_id = $1 ORDER BY started_position DESC LIMIT $2"
+            );
+            on_pool!(db, pool => sqlx::query_as(&sql).bind(prompt_id).bind(limit).fetch_all(pool).await)
+        }
+    }
+}
+
+pub async fn evaluation(db: &Db, evaluation_id: &str) -> Result<Option<EvaluationRow>, sqlx::Error> {
+    let sql = format!("SELECT {} FROM rm_evaluations WHERE evaluation_id = $1", evaluations::COLUMNS);
+    on_pool!(db, pool => sqlx::query_as(&sql).bind(evaluation_id).fetch_optional(pool).await)
+}

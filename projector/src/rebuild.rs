@@ -217,6 +217,8 @@ fn tables(model: &ReadModel) -> Vec<(&'static str, &'static str, Box<dyn Iterato
             Box::new(model.change_requests.activity.values().map(|r| r.cells())),
         ),
         (webhooks::TABLE, webhooks::COLUMNS, Box::new(model.webhooks.values().map(|r| r.cells()))),
+        (test_cases::TABLE, test_cases::COLUMNS, Box::new(model.test_cases.values().map(|r| r.cells()))),
+        (evaluations::TABLE, evaluations::COLUMNS, Box::new(model.evaluations.values().map(|r| r.cells()))),
         (
             change_requests::PROMPTS_TABLE,
             change_requests::PROMPTS_COLUMNS,

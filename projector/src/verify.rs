@@ -96,6 +96,14 @@ pub async fn load_read_model(db: &Db) -> Result<(i64, ReadModel), sqlx::Error> {
         for row in sqlx::query_as::<_, WebhookRow>(&sql).fetch_all(&mut *conn).await? {
             m.webhooks.insert(row.webhook_id.clone(), row);
         }
+        let sql = all(crate::views::test_cases::COLUMNS, crate::views::test_cases::TABLE);
+        for row in sqlx::query_as::<_, crate::views::TestCaseRow>(&sql).fetch_all(&mut *conn).await? {
+            m.test_cases.insert(row.case_id.clone(), row);
+        }
+        let sql = all(crate::views::evaluations::COLUMNS, crate::views::evaluations::TABLE);
+        for row in sqlx::query_as::<_, crate::views::EvaluationRow>(&sql).fetch_all(&mut *conn).await? {
+            m.evaluations.insert(row.evaluation_id.clone(), row);
+        }
         checkpoint
     });
     tx.commit().await?;
@@ -194,6 +202,8 @@ pub fn compare(expected: &ReadModel, found: &ReadModel) -> Option<Difference> {
             |r| r.position,
         ),
         diff_table("rm_webhooks", &expected.webhooks, &found.webhooks, |r| r.last_position),
+        diff_table("rm_test_cases", &expected.test_cases, &found.test_cases, |r| r.last_position),
+        diff_table("rm_evaluations", &expected.evaluations, &found.evaluations, |r| r.last_position),
         diff_table(
             "rm_change_request_prompts",
             &pairs(&expected.change_requests.prompts),

@@ -137,6 +137,83 @@ both_backends!(a_rebuild_reproduces_awkward_text_chat_versions_config_and_tags_e
     assert!(verify(&db, |_, _, _| {}).await.unwrap().ok);
 });
 
+both_backends!(test_cases_and_evaluations_project_and_rebuild_to_the_same_rows, |backend| async move {
+    use promptos_core::evaluation::{CaseName, CaseOutcome, Expectation, TestCase};
+    let (db, _s) = scratch_db(backend).await;
+    let writer = Writer::start(db.clone());
+    seed_prompt(&writer, "bot", 1).await;
+    let c = created("bot");
+    let (id, name) = c.prompt().map(|(i, n)| (*i, n.clone())).unwrap();
+    let case = |n: u128, label: &str| TestCase {
+        case_id: uuid::Uuid::from_u128(n),
+        name: CaseName::parse(label).unwrap(),
+        variables: [("who".to_owned(), serde_json::json!("Ada\t\"quoted\""))].into(),
+        messages: vec![],
+        expectations: vec![Expectation::Regex { pattern: r"\bAda\b".into() }],
+    };
+    let evaluation_id = uuid::Uuid::from_u128(77);
+    let v1 = VersionString::parse("v1").unwrap();
+    let events = vec![
+        Event::TestCaseAdded(TestCaseAdded { prompt_id: id, name: name.clone(), case: case(1, "greets") }),
+        Event::TestCaseAdded(TestCaseAdded { prompt_id: id, name: name.clone(), case: case(2, "short") }),
+        Event::TestCaseUpdated(TestCaseUpdated { prompt_id: id, name: name.clone(), case: case(2, "short, renamed") }),
+        Event::TestCaseRemoved(TestCaseRemoved {
+            prompt_id: id,
+            name: name.clone(),
+            case_id: uuid::Uuid::from_u128(1),
+            case_name: "greets".into(),
+        }),
+        Event::EvaluationStarted(EvaluationStarted {
+            prompt_id: id,
+            name: name.clone(),
+            evaluation_id,
+            version_string: v1.clone(),
+            version_hash: "ab".into(),
+            suite_revision: 4,
+            cases: 1,
+            provider: "fake".into(),
+            model: "m".into(),
+            environment: EnvironmentName::parse("production").unwrap(),
+        }),
+        Event::EvaluationCompleted(EvaluationCompleted {
+            prompt_id: id,
+            name,
+            evaluation_id,
+            version_string: v1,
+            version_hash: "ab".into(),
+            suite_revision: 4,
+            passed: 1,
+            total: 1,
+            input_tokens: 12,
+            output_tokens: 3,
+            duration_ms: 40,
+            stopped: None,
+            outcomes: vec![CaseOutcome {
+                case_id: uuid::Uuid::from_u128(2),
+                case_name: "short, renamed".into(),
+                passed: true,
+                answer_excerpt: "Hi Ada".into(),
+                error: None,
+                checks: vec![],
+                latency_ms: 40,
+                input_tokens: Some(12),
+                output_tokens: Some(3),
+            }],
+        }),
+    ];
+    writer.append(request(&c.stream_id(), 3, events)).await.unwrap();
+    Projector::new(db.clone(), ProjectorOptions::default()).catch_up().await.unwrap();
+    let (_, projected) = load_read_model(&db).await.unwrap();
+    assert_eq!(projected.test_cases.len(), 1);
+    assert_eq!(projected.test_cases.values().next().unwrap().name, "short, renamed");
+    let run = projected.evaluations.values().next().unwrap();
+    assert_eq!((run.status.as_str(), run.passed, run.input_tokens), ("completed", Some(1), Some(12)));
+    rebuild::rebuild(&db, |_, _| {}).await.unwrap();
+    let (_, rebuilt) = load_read_model(&db).await.unwrap();
+    assert_eq!(projected, rebuilt);
+    assert!(verify(&db, |_, _, _| {}).await.unwrap().ok);
+});
+
 both_backends!(an_imported_log_projects_to_the_same_read_models, |backend| async move {
     let (source, _s1) = scratch_db(backend).await;
     let writer = Writer::start(source.clone());

@@ -9,11 +9,13 @@
 pub mod api_keys;
 pub mod change_requests;
 pub mod deployments;
+pub mod evaluations;
 pub mod experiments;
 pub mod history;
 pub mod includes;
 pub mod index;
 pub mod prompts;
+pub mod test_cases;
 pub mod users;
 pub mod versions;
 pub mod webhooks;
@@ -21,10 +23,12 @@ pub mod webhooks;
 pub use api_keys::ApiKeyRow;
 pub use change_requests::{ActivityRow, ChangeRequestRow};
 pub use deployments::DeploymentRow;
+pub use evaluations::EvaluationRow;
 pub use experiments::ExperimentRow;
 pub use history::HistoryRow;
 pub use index::IndexRow;
 pub use prompts::PromptRow;
+pub use test_cases::TestCaseRow;
 pub use users::UserRow;
 pub use versions::VersionRow;
 pub use webhooks::WebhookRow;
@@ -70,6 +74,8 @@ pub enum RowOp {
     ApiKeys(api_keys::Op),
     ChangeRequests(change_requests::Op),
     Webhooks(webhooks::Op),
+    TestCases(test_cases::Op),
+    Evaluations(evaluations::Op),
 }
 
 /// The row operations that follow from one event, view by view.
@@ -93,6 +99,8 @@ pub fn row_ops(stored: &StoredEvent) -> Result<Vec<RowOp>, DecodeError> {
     api_keys::fold(&event, &e, &mut ops);
     change_requests::fold(&event, &e, &mut ops);
     webhooks::fold(&event, &e, &mut ops);
+    test_cases::fold(&event, &e, &mut ops);
+    evaluations::fold(&event, &e, &mut ops);
     Ok(ops)
 }
 
@@ -111,6 +119,8 @@ pub struct ReadModel {
     pub api_keys: BTreeMap<String, ApiKeyRow>,
     pub change_requests: change_requests::Tables,
     pub webhooks: BTreeMap<String, WebhookRow>,
+    pub test_cases: BTreeMap<String, TestCaseRow>,
+    pub evaluations: BTreeMap<String, EvaluationRow>,
 }
 
 impl ReadModel {
@@ -127,6 +137,8 @@ impl ReadModel {
             RowOp::ApiKeys(op) => api_keys::apply(&mut self.api_keys, op),
             RowOp::ChangeRequests(op) => change_requests::apply(&mut self.change_requests, op),
             RowOp::Webhooks(op) => webhooks::apply(&mut self.webhooks, op),
+            RowOp::TestCases(op) => test_cases::apply(&mut self.test_cases, op),
+            RowOp::Evaluations(op) => evaluations::apply(&mut self.evaluations, op),
         }
     }
 
@@ -156,6 +168,8 @@ pub const READ_MODEL_TABLES: &[&str] = &[
     change_requests::ACTIVITY_TABLE,
     change_requests::PROMPTS_TABLE,
     webhooks::TABLE,
+    test_cases::TABLE,
+    evaluations::TABLE,
 ];
 
 /// Applies one row operation inside the projector's transaction.
@@ -172,6 +186,8 @@ pub async fn apply_sql(tx: &mut Tx<'_>, op: RowOp) -> Result<(), sqlx::Error> {
         RowOp::ApiKeys(op) => api_keys::apply_sql(tx, op).await,
         RowOp::ChangeRequests(op) => change_requests::apply_sql(tx, op).await,
         RowOp::Webhooks(op) => webhooks::apply_sql(tx, op).await,
+        RowOp::TestCases(op) => test_cases::apply_sql(tx, op).await,
+        RowOp::Evaluations(op) => evaluations::apply_sql(tx, op).await,
     }
 }
 
