@@ -51,7 +51,7 @@ pub enum ApiError {
     Unavailable(String),
     /// An LLM provider gave no usable answer (502), or none in time (504).
     #[error(transparent)]
-    Provider(#[from] crate::optimize::providers::ProviderError),
+    Provider(#[from] crate::llm::ProviderError),
     #[error("internal error")]
     Internal(anyhow::Error),
 }

@@ -6,18 +6,16 @@
 //! carries the signed suggestion token, so the version's event records its origin.
 
 pub mod goals;
-pub mod providers;
 
 use crate::config::LlmArgs;
+use crate::llm::{self, Completion, Message, Policy, Provider, ProviderError};
 use promptos_core::events::VersionOrigin;
 use promptos_core::names::VersionString;
 use promptos_core::template::Template;
-use providers::{Policy, Provider, ProviderError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Audience of suggestion tokens.
 pub const SUGGESTION_AUDIENCE: &str = "promptos:suggestion";
@@ -174,36 +172,11 @@ pub enum OptimizeError {
 
 impl Optimizer {
     pub fn new(args: &LlmArgs) -> Self {
-        Self::with_providers(
-            providers::configured(args),
-            args.llm_default_provider.clone(),
-            Policy {
-                timeout: Duration::from_secs(args.llm_timeout_secs.max(1)),
-                max_retries: args.llm_max_retries.min(10),
-                backoff: Duration::from_millis(250),
-            },
-        )
+        Self::with_providers(llm::configured(args), args.llm_default_provider.clone(), Policy::configured(args))
     }
 
     pub fn with_providers(providers: Vec<Arc<dyn Provider>>, default: Option<String>, policy: Policy) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            // Azure and Gemini take their keys in headers of their own (`api-key`,
-            // `x-goog-api-key`), which reqwest does not strip when a redirect leads to
-            // another host. So redirects are followed only within the same origin; any
-            // other is answered as the provider's error.
-            .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                let same_origin =
-                    attempt.previous().first().is_some_and(|first| first.origin() == attempt.url().origin());
-                if same_origin && attempt.previous().len() < 5 {
-                    attempt.follow()
-                } else {
-                    attempt.stop()
-                }
-            }))
-            .build()
-            .expect("an HTTP client with default TLS settings builds");
-        Self { providers, default, http, policy }
+        Self { providers, default, http: llm::client(), policy }
     }
 
     pub fn configured(&self) -> bool {
@@ -227,7 +200,9 @@ impl Optimizer {
         }
     }
 
-    fn provider(&self, name: Option<&str>) -> Result<&Arc<dyn Provider>, SetupError> {
+    /// The provider called `name`, or the default one; for other callers of the LLM
+    /// (evaluations, the playground), which share the optimiser's providers.
+    pub fn provider(&self, name: Option<&str>) -> Result<&Arc<dyn Provider>, SetupError> {
         if self.providers.is_empty() {
             return Err(SetupError::NoProvider);
         }
@@ -238,6 +213,16 @@ impl Optimizer {
                 SetupError::UnknownProvider(n.to_owned(), known.join(", "))
             }),
         }
+    }
+
+    /// The HTTP client providers are called with (see [`llm::client`]).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The configured timeouts and retries.
+    pub fn policy(&self) -> Policy {
+        self.policy
     }
 
     /// Asks the provider for a suggestion; asks once more when it breaks the variables.
@@ -252,13 +237,12 @@ impl Optimizer {
             .render_str(r.meta_prompt, minijinja::context! { prompt_text => r.original, goal => r.goal })
             .map_err(|e| SetupError::MetaPrompt(e.to_string()))?;
         let mut attempts = 1;
-        let mut text =
-            unfence(&providers::complete(provider.as_ref(), &self.http, self.policy, &model, &rendered).await?);
+        let mut text = unfence(&self.ask(provider.as_ref(), &model, rendered.clone()).await?);
         let mut check = VariableCheck::of(&original_vars, &text);
         if !check.ok() {
             attempts = 2;
             let again = format!("{rendered}{}", reminder(&check, &original_vars));
-            text = unfence(&providers::complete(provider.as_ref(), &self.http, self.policy, &model, &again).await?);
+            text = unfence(&self.ask(provider.as_ref(), &model, again).await?);
             check = VariableCheck::of(&original_vars, &text);
         }
         let claims = SuggestionClaims {
@@ -276,6 +260,14 @@ impl Optimizer {
             },
         };
         Ok(Suggestion { text, variables: check, attempts, claims })
+    }
+
+    /// The model's answer to the meta-prompt, sent as one user message with the
+    /// provider's defaults (a meta-prompt has no model configuration of its own).
+    async fn ask(&self, provider: &dyn Provider, model: &str, prompt: String) -> Result<String, ProviderError> {
+        let messages = [Message::user(prompt)];
+        let c = Completion { model, messages: &messages, config: None };
+        Ok(llm::complete(provider, &self.http, self.policy, &c).await?.text)
     }
 }
 

@@ -16,6 +16,7 @@ mod experiments;
 mod faults;
 mod fleet;
 mod integrity;
+mod llm;
 mod metrics;
 mod optimize;
 mod outage;
