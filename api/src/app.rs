@@ -31,6 +31,16 @@ pub struct Settings {
     pub body_timeout: Duration,
     /// Where the web UI is served from.
     pub ui: crate::http::ui::UiSource,
+    /// The evaluations' cost guard and pace.
+    pub evaluations: EvaluationLimits,
+}
+
+/// What one evaluation may run and spend (`PROMPTOS_EVAL_*`).
+#[derive(Debug, Clone, Copy)]
+pub struct EvaluationLimits {
+    pub max_cases: usize,
+    pub max_tokens: u64,
+    pub concurrency: usize,
 }
 
 /// Shared by every handler: one pointer, so the per-request clone axum makes of its state
@@ -67,6 +77,10 @@ pub struct Shared {
     pub webhook_wake: Arc<tokio::sync::Notify>,
     /// Signs checkpoints of the log; `None` without a signing key.
     pub checkpointer: Option<Arc<crate::checkpoint::Checkpointer>>,
+    /// The evaluations this process runs, for their progress streams.
+    pub runs: Arc<crate::evaluation::run::Runs>,
+    /// The playground's per-user allowance.
+    pub playground: Arc<crate::evaluation::playground::Limiter>,
 }
 
 /// What start-up did that the operator must know about.
@@ -158,6 +172,11 @@ impl AppState {
                 max_body_bytes: args.max_body_bytes,
                 body_timeout: Duration::from_secs(args.body_timeout_secs),
                 ui,
+                evaluations: EvaluationLimits {
+                    max_cases: args.evaluations.eval_max_cases,
+                    max_tokens: args.evaluations.eval_max_tokens,
+                    concurrency: usize::from(args.evaluations.eval_concurrency),
+                },
             }),
             optimizer,
             metrics,
@@ -165,6 +184,11 @@ impl AppState {
             webhook_key,
             webhook_wake: Arc::default(),
             checkpointer,
+            runs: Arc::default(),
+            playground: Arc::new(crate::evaluation::playground::Limiter::new(
+                args.evaluations.playground_runs_per_minute,
+                args.evaluations.playground_tokens_per_hour,
+            )),
         }));
         let bootstrap = state.bootstrap_admin(args.admin_password.clone()).await?;
         if state.optimizer.configured() {

@@ -50,7 +50,9 @@ fn json_in(answer: &str) -> Result<serde_json::Value, String> {
     let body = trimmed
         .strip_prefix("```")
         .and_then(|rest| rest.strip_suffix("```"))
-        .map(|inner| inner.split_once('\n').map_or(inner, |(first, body)| if first.trim().contains(' ') { inner } else { body }))
+        .map(|inner| {
+            inner.split_once('\n').map_or(inner, |(first, body)| if first.trim().contains(' ') { inner } else { body })
+        })
         .unwrap_or(trimmed);
     serde_json::from_str(body.trim()).map_err(|e| format!("the answer is not JSON ({e})"))
 }
@@ -75,17 +77,23 @@ pub fn check(expectation: &Compiled, answer: &str) -> Option<CheckOutcome> {
     Some(match expectation {
         Compiled::Plain(Expectation::Contains { value, case_insensitive }) => {
             let found = fold(answer, *case_insensitive).contains(&fold(value, *case_insensitive));
-            let reason = if found { format!("contains {}", quote(value)) } else { format!("does not contain {}", quote(value)) };
+            let reason =
+                if found { format!("contains {}", quote(value)) } else { format!("does not contain {}", quote(value)) };
             outcome("contains", found, reason)
         }
         Compiled::Plain(Expectation::NotContains { value, case_insensitive }) => {
             let found = fold(answer, *case_insensitive).contains(&fold(value, *case_insensitive));
-            let reason = if found { format!("contains {}", quote(value)) } else { format!("does not contain {}", quote(value)) };
+            let reason =
+                if found { format!("contains {}", quote(value)) } else { format!("does not contain {}", quote(value)) };
             outcome("not_contains", !found, reason)
         }
         Compiled::Plain(Expectation::Equals { value, case_insensitive }) => {
             let equal = fold(answer.trim(), *case_insensitive) == fold(value.trim(), *case_insensitive);
-            let reason = if equal { "equals the expected answer".into() } else { format!("expected {}, got {}", quote(value), quote(answer.trim())) };
+            let reason = if equal {
+                "equals the expected answer".into()
+            } else {
+                format!("expected {}, got {}", quote(value), quote(answer.trim()))
+            };
             outcome("equals", equal, reason)
         }
         Compiled::Plain(Expectation::MaxChars { max }) => {
@@ -98,7 +106,8 @@ pub fn check(expectation: &Compiled, answer: &str) -> Option<CheckOutcome> {
         },
         Compiled::Regex(re) => {
             let found = re.is_match(answer);
-            let reason = if found { format!("matches /{}/", re.as_str()) } else { format!("does not match /{}/", re.as_str()) };
+            let reason =
+                if found { format!("matches /{}/", re.as_str()) } else { format!("does not match /{}/", re.as_str()) };
             outcome("regex", found, reason)
         }
         Compiled::Schema(validator) => match json_in(answer) {

@@ -2,4 +2,7 @@
 //! checking the answer against the case's expectations, and recording the run.
 
 pub mod expect;
+pub mod judge;
+pub mod playground;
 pub mod render;
+pub mod run;

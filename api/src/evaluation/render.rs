@@ -73,7 +73,12 @@ fn fill(
     })
 }
 
-async fn resolved(db: &Db, environment: &str, prompt: &str, template: &str) -> Result<(String, BTreeMap<String, String>), RenderError> {
+async fn resolved(
+    db: &Db,
+    environment: &str,
+    prompt: &str,
+    template: &str,
+) -> Result<(String, BTreeMap<String, String>), RenderError> {
     use promptos_projector::includes::IncludeError;
     match promptos_projector::includes::resolve(db, environment, None, prompt, template).await {
         Ok(r) => Ok((r.text, r.includes)),
@@ -103,7 +108,10 @@ pub async fn render(
             for (i, m) in stored.iter().enumerate() {
                 let (template, pulled) = resolved(db, environment, prompt, &m.content).await?;
                 includes.extend(pulled);
-                out.push(ChatMessage { role: m.role, content: fill(&env, &template, variables, &format!("messages[{i}]"))? });
+                out.push(ChatMessage {
+                    role: m.role,
+                    content: fill(&env, &template, variables, &format!("messages[{i}]"))?,
+                });
             }
             (None, out)
         }

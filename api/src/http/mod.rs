@@ -10,12 +10,14 @@ pub mod deployed;
 pub mod deployments;
 pub mod environments;
 pub mod error;
+pub mod evaluations;
 pub mod experiments;
 pub mod extract;
 pub mod fleet;
 pub mod health;
 pub mod metrics;
 pub mod optimize;
+pub mod playground;
 pub mod prompts;
 pub mod support;
 pub mod time_travel;
@@ -60,6 +62,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "change-requests", description = "Four-eyes approval and scheduled changes for environments with a policy (PROMPTOS_APPROVALS)"),
         (name = "webhooks", description = "Every change, signed (Standard Webhooks), delivered at least once to other tools (admins)"),
         (name = "fleet", description = "Which running application instances serve which version, and how fast a rollout converged"),
+        (name = "evaluations", description = "Test cases, evaluation runs through an LLM provider, the deploy gate (PROMPTOS_GATED_ENVIRONMENTS) and the playground"),
     )
 )]
 pub struct ApiDoc;
@@ -199,6 +202,8 @@ pub fn router(state: AppState) -> Router {
         .merge(fleet::routes())
         .merge(change_requests::routes())
         .merge(webhooks::routes())
+        .merge(evaluations::routes())
+        .merge(playground::routes())
         .split_for_parts();
     CommonResponses.modify(&mut doc);
     api.fallback(|| async { ApiError::NotFound("no such endpoint; see /docs".into()) })

@@ -12,6 +12,7 @@ mod checkpoints;
 mod cli;
 mod composition;
 mod concurrency;
+mod evaluations;
 mod experiments;
 mod faults;
 mod fleet;
