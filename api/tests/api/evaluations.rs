@@ -316,3 +316,193 @@ both_backends!(the_cost_guard_stops_a_run_that_spends_its_tokens_and_refuses_too
     let e = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input").await;
     assert!(e["message"].as_str().unwrap().contains("PROMPTOS_EVAL_MAX_CASES"), "{e}");
 });
+
+/// Reads server-sent events from `r` until `stop` says the last one came; each as
+/// (event name, JSON data).
+async fn read_events(r: reqwest::Response, stop: impl Fn(&str) -> bool) -> Vec<(String, Value)> {
+    use futures::StreamExt;
+    let mut body = r.bytes_stream();
+    let mut buffer = String::new();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        while let Some(at) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..at + 2).collect();
+            let name = block.lines().find_map(|l| l.strip_prefix("event:")).map(|n| n.trim().to_owned());
+            let data = block.lines().find_map(|l| l.strip_prefix("data:")).map(|d| d.trim().to_owned());
+            if let (Some(name), Some(data)) = (name, data) {
+                let last = stop(&name);
+                out.push((name, serde_json::from_str(&data).unwrap()));
+                if last {
+                    return out;
+                }
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, body.next()).await.expect("events arrive in time");
+        buffer.push_str(&String::from_utf8_lossy(&chunk.expect("the stream stays open").unwrap()));
+    }
+}
+
+both_backends!(a_run_streams_its_progress_and_two_runs_compare_case_by_case, |backend| async move {
+    let fake = FakeLlm::start().await;
+    let app = app(backend, &fake).await;
+    add_case(&app, "greets", "Hello Ada", json!([{"kind": "contains", "value": "Hello"}])).await;
+    let short = add_case(&app, "short", "Hello Ada, how are you?", json!([{"kind": "max_chars", "max": 12}])).await;
+    let v1 = evaluate(&app, "v1").await;
+    // Following a run: a `case` event per case, then `completed` (a finished run too).
+    let r = app.get(&format!("/evaluations/{}/events", v1["evaluation_id"].as_str().unwrap())).await;
+    let events = read_events(r, |name| name == "completed").await;
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["case", "case", "completed"]);
+    assert_eq!(events[1].1["done"], 2);
+    assert_eq!(events[2].1, json!({"type": "completed", "passed": 1, "total": 2, "stopped": null}));
+    // A live run's stream, opened as soon as it starts, ends with its completion too.
+    let id = short["case_id"].as_str().unwrap();
+    let fixed = json!({"name": "short", "variables": {"customer": "Ada", "answer": "Hi Ada"}, "expectations": [{"kind": "max_chars", "max": 12}]});
+    let r = app
+        .http
+        .put(app.url(&format!("/prompts/bot/test-cases/{id}")))
+        .bearer_auth(&app.token)
+        .json(&fixed)
+        .send()
+        .await
+        .unwrap();
+    expect_status(r, StatusCode::OK).await;
+    let started =
+        expect_status(app.post("/prompts/bot/versions/v2/evaluations", json!({})).await, StatusCode::ACCEPTED).await;
+    let r = app.get(&format!("/evaluations/{}/events", started["evaluation_id"].as_str().unwrap())).await;
+    let live = read_events(r, |name| name == "completed").await;
+    assert_eq!(live.last().unwrap().1["passed"], 2, "{live:?}");
+    let v2 = expect_status(
+        app.get(&format!("/evaluations/{}", started["evaluation_id"].as_str().unwrap())).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(v2["status"], "completed");
+    let cmp = format!(
+        "/evaluations/compare?base={}&head={}",
+        v1["evaluation_id"].as_str().unwrap(),
+        started["evaluation_id"].as_str().unwrap()
+    );
+    let cmp = expect_status(app.get(&cmp).await, StatusCode::OK).await;
+    let changes: Vec<(&str, &str)> = cmp["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["case_name"].as_str().unwrap(), c["change"].as_str().unwrap()))
+        .collect();
+    assert_eq!(changes, [("greets", "passing"), ("short", "fixed")]);
+    let listed = expect_status(app.get("/prompts/bot/evaluations/?version_string=v1").await, StatusCode::OK).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["items"][0]["current"], false, "the case changed since");
+});
+
+both_backends!(
+    the_playground_streams_the_first_token_before_the_provider_finishes_and_limits_each_user,
+    |backend| async move {
+        let fake = FakeLlm::start().await;
+        let gate = Gate::new();
+        fake.reply([Reply::openai_stream(&["Hello ", "Ada, ", "your refund is on its way."], (20, 9))
+            .held_after_first_piece(&gate)]);
+        let app = spawn_app_with(backend, |args| {
+            provider(&fake)(args);
+            args.evaluations.playground_runs_per_minute = 2;
+        })
+        .await;
+        app.create_prompt("bot").await;
+        app.create_version("bot", "v1", "Answer {{ customer }} about refunds.").await;
+        let events = app.event_count().await;
+        let body = json!({"prompt_name": "bot", "version_string": "v1", "variables": {"customer": "Ada"},
+        "expectations": [{"kind": "contains", "value": "refund"}]});
+        let r = app.post("/playground/run", body.clone()).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        // The provider holds the rest of its answer until the first piece reached us.
+        let first = read_events(r, |name| name == "delta").await;
+        assert_eq!(first[0].0, "rendered");
+        assert_eq!(first[0].1["text"], "Answer Ada about refunds.");
+        assert_eq!(first[1], ("delta".to_owned(), json!({"text": "Hello "})));
+        gate.release();
+        fake.respond(|_| Reply::openai_stream(&["Hi", "!"], (5, 2)));
+        let r = app.post("/playground/run", body.clone()).await;
+        let all = read_events(r, |name| name == "done" || name == "error").await;
+        let (name, done) = all.last().unwrap();
+        assert_eq!(name, "done", "{all:?}");
+        assert_eq!((done["text"].as_str(), done["input_tokens"].as_u64()), (Some("Hi!"), Some(5)));
+        assert_eq!(done["checks"][0]["passed"], false);
+        let sent = &fake.received()[0].body;
+        assert_eq!((sent["stream"].as_bool(), sent["model"].as_str()), (Some(true), Some("local-model")));
+        // The third run in a minute is refused, with when to try again.
+        let r = app.post("/playground/run", body).await;
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(r.headers().contains_key("retry-after"));
+        assert_eq!(app.event_count().await, events, "playground runs are not audit events");
+        // Viewers may render but not run.
+        let viewer = app.user_token("vera", "viewer").await;
+        let r = app
+            .http
+            .post(app.url("/playground/run"))
+            .bearer_auth(&viewer)
+            .json(&json!({"prompt_name": "bot", "version_string": "v1"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+);
+
+both_backends!(
+    a_change_request_for_a_gated_environment_meets_the_gate_when_opened_and_when_applied,
+    |backend| async move {
+        let fake = FakeLlm::start().await;
+        let app = app(backend, &fake).await;
+        add_case(&app, "greets", "Hello Ada", json!([{"kind": "contains", "value": "Ada"}])).await;
+        let request = json!({"environment": "production", "title": "Ship v2", "description": "",
+        "changes": [{"action": "deploy", "prompt_name": "bot", "version_string": "v2"}]});
+        let e = expect_error(
+            app.post("/change-requests/", request.clone()).await,
+            StatusCode::CONFLICT,
+            "evaluation_gate_closed",
+        )
+        .await;
+        assert!(e["message"].as_str().unwrap().contains("has not been evaluated"), "{e}");
+        evaluate(&app, "v2").await;
+        let opened = expect_status(app.post("/change-requests/", request).await, StatusCode::CREATED).await;
+        let id = opened["id"].as_str().unwrap();
+        // A case added after approval closes the gate again: applying is refused.
+        let other = app.user_token("ann", "admin").await;
+        let r = app
+            .http
+            .post(app.url(&format!("/change-requests/{id}/approve")))
+            .bearer_auth(&other)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        expect_status(r, StatusCode::OK).await;
+        add_case(&app, "polite", "Hello Ada", json!([{"kind": "contains", "value": "Hello"}])).await;
+        let r = app
+            .http
+            .post(app.url(&format!("/change-requests/{id}/apply")))
+            .bearer_auth(&other)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, StatusCode::CONFLICT, "evaluation_gate_closed").await;
+        evaluate(&app, "v2").await;
+        let r = app
+            .http
+            .post(app.url(&format!("/change-requests/{id}/apply")))
+            .bearer_auth(&other)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        expect_status(r, StatusCode::OK).await;
+        assert_eq!(
+            app.deployed_text("bot", "production").await.unwrap(),
+            "Answer {{ customer }} briefly. ANSWER: {{ answer }}"
+        );
+    }
+);
