@@ -145,8 +145,11 @@ pub mod accounts;
 pub mod audit;
 pub mod diff;
 pub mod environment_matrix;
+pub mod evaluation_report;
+pub mod expectation_form;
 pub mod export;
 pub mod moment;
+pub mod playground_run;
 pub mod time_travel;
 pub mod webhook_form;
 
