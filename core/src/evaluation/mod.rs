@@ -47,6 +47,8 @@ pub const MAX_EXPECTATIONS: usize = 20;
 pub const MAX_CASE_INPUT_BYTES: usize = 64 * 1024;
 /// Most bytes of an expectation's text (a value, a pattern, a rubric, a schema as JSON).
 pub const MAX_EXPECTATION_BYTES: usize = 16 * 1024;
+/// The largest `max_chars` an expectation may name.
+pub const MAX_CHARS_LIMIT: u32 = 1_000_000;
 /// Most characters of an answer kept in an evaluation's record.
 pub const ANSWER_EXCERPT_CHARS: usize = 500;
 
@@ -106,8 +108,11 @@ pub enum Expectation {
     },
     /// The answer matches the regular expression somewhere (Rust `regex` syntax).
     Regex { pattern: String },
-    /// The answer is at most `max` characters long.
-    MaxChars { max: u32 },
+    /// The answer is at most `max` characters long (1 to 1,000,000).
+    MaxChars {
+        #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1_000_000))]
+        max: u32,
+    },
     /// The answer is a JSON document (a fenced ```json block counts).
     IsJson,
     /// The answer is JSON that satisfies the JSON Schema.
@@ -156,13 +161,13 @@ impl Expectation {
                 return Err(InvalidInput::new(field, "a regex expectation needs a pattern"))
             }
             Expectation::Regex { pattern } => pattern.len(),
-            Expectation::MaxChars { max: 0 } => {
-                return Err(InvalidInput::new(field, "max_chars must be at least 1"));
+            Expectation::MaxChars { max } if !(1..=MAX_CHARS_LIMIT).contains(max) => {
+                return Err(InvalidInput::new(field, format!("max_chars is 1 to {MAX_CHARS_LIMIT} (got {max})")));
             }
             Expectation::MaxChars { .. } | Expectation::IsJson => 0,
             Expectation::JsonSchema { schema } => {
-                if !schema.is_object() && !schema.is_boolean() {
-                    return Err(InvalidInput::new(field, "a JSON Schema is an object (or true/false)"));
+                if !schema.is_object() {
+                    return Err(InvalidInput::new(field, "a JSON Schema is an object"));
                 }
                 schema.to_string().len()
             }

@@ -29,7 +29,8 @@ use uuid::Uuid;
 pub(crate) fn routes() -> crate::http::Routes {
     use crate::http::RoutesExt;
     crate::http::Routes::default()
-        .routes_and_twins(utoipa_axum::routes!(start, list))
+        .routes_and_twins(utoipa_axum::routes!(start))
+        .routes_and_twins(utoipa_axum::routes!(list))
         .routes_and_twins(utoipa_axum::routes!(get))
         .routes_and_twins(utoipa_axum::routes!(events))
         .routes_and_twins(utoipa_axum::routes!(compare))
