@@ -88,7 +88,7 @@ pub struct Completion {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
-    Insert(EvaluationRow),
+    Insert(Box<EvaluationRow>),
     Complete(Completion),
 }
 
@@ -99,7 +99,7 @@ fn int(n: u64) -> i64 {
 /// What this view does with `event`.
 pub fn fold(event: &Event, e: &Envelope, ops: &mut Vec<RowOp>) {
     let op = match event {
-        Event::EvaluationStarted(s) => Op::Insert(EvaluationRow {
+        Event::EvaluationStarted(s) => Op::Insert(Box::new(EvaluationRow {
             evaluation_id: s.evaluation_id.to_string(),
             prompt_id: e.prompt_id.clone(),
             version_string: s.version_string.to_string(),
@@ -122,7 +122,7 @@ pub fn fold(event: &Event, e: &Envelope, ops: &mut Vec<RowOp>) {
             completed_at: None,
             started_position: e.position,
             last_position: e.position,
-        }),
+        })),
         Event::EvaluationCompleted(c) => Op::Complete(Completion {
             evaluation_id: c.evaluation_id.to_string(),
             passed: i64::from(c.passed),
@@ -143,7 +143,7 @@ pub fn fold(event: &Event, e: &Envelope, ops: &mut Vec<RowOp>) {
 pub fn apply(rows: &mut BTreeMap<String, EvaluationRow>, op: Op) {
     match op {
         Op::Insert(row) => {
-            rows.insert(row.evaluation_id.clone(), row);
+            rows.insert(row.evaluation_id.clone(), *row);
         }
         Op::Complete(c) => {
             if let Some(r) = rows.get_mut(&c.evaluation_id) {

@@ -161,7 +161,7 @@ pub async fn start(
     state.settle(outcome.position).await;
     // The answer is the row the start projects to: "running", however fast the run is.
     let started = crate::http::support::projected(&outcome.events, |op| match op {
-        RowOp::Evaluations(promptos_projector::views::evaluations::Op::Insert(row)) => Some(row),
+        RowOp::Evaluations(promptos_projector::views::evaluations::Op::Insert(row)) => Some(*row),
         _ => None,
     })?;
     Ok((StatusCode::ACCEPTED, axum::Json(dto(name.as_str(), started, revision)?)))
