@@ -58,6 +58,7 @@ function template(raw) {
     messages: raw.messages ?? null,
     config: raw.config ?? {},
     variables: raw.variables ?? [],
+    experiment: raw.experiment ?? null,
     isStale: Boolean(raw.is_stale),
   };
 }

@@ -22,6 +22,11 @@ use promptos_sdk::minijinja::Value as Vars;
 use promptos_sdk::Prompts;
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// The longest a synchronous call waits for the server when the cache cannot answer on
+/// its own (see [`NativeClient::now`]).
+const SYNC_BUDGET: Duration = Duration::from_millis(3);
 
 pub use config::Options;
 
@@ -180,17 +185,32 @@ impl NativeClient {
     }
 
     /// Answers `work` now if it completes without waiting (cached, or the server was
-    /// unreachable a moment ago: the last known answer); otherwise starts a refresh of
-    /// `name` in the background and says it is not cached yet. Never blocks Node.
-    fn now<T>(&self, shared: &Arc<Shared>, name: &str, env: &str, work: impl Future<Output = Result<T>>) -> Result<T> {
+    /// unreachable a moment ago: the last known answer) or within [`SYNC_BUDGET`] (a
+    /// server that refuses connections fails that fast, and the last known answer is
+    /// served); otherwise says the prompt is not cached yet, while `work` goes on in the
+    /// background and caches it. Never holds Node up longer than the budget.
+    fn now<T: Send + 'static>(
+        &self,
+        shared: &Arc<Shared>,
+        name: &str,
+        env: &str,
+        work: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
         shared.in_use.note(name, env);
-        let _inside = runtime().enter();
-        match work.now_or_never() {
-            Some(answer) => answer,
-            None => {
-                let (shared, name_owned, env_owned) = (shared.clone(), name.to_owned(), env.to_owned());
+        let mut work = Box::pin(work);
+        let first_poll = {
+            // The first poll may start a request, which needs the runtime's context.
+            let _inside = runtime().enter();
+            (&mut work).now_or_never()
+        };
+        if let Some(answer) = first_poll {
+            return answer;
+        }
+        match runtime().block_on(async { tokio::time::timeout(SYNC_BUDGET, &mut work).await }) {
+            Ok(answer) => answer,
+            Err(_) => {
                 runtime().spawn(async move {
-                    let _ = shared.prompts.get_template(&name_owned, &env_owned).await;
+                    let _ = work.await;
                 });
                 Err(errors::not_cached(name, env))
             }
@@ -211,7 +231,8 @@ impl NativeClient {
             return served.map_err(errors::to_js);
         }
         let p = shared.prompts.clone();
-        self.now(&shared, &name, &env, async { p.get(&name, &env, &vars).await.map_err(errors::to_js) })
+        let (n, e) = (name.clone(), env.clone());
+        self.now(&shared, &name, &env, async move { p.get(&n, &e, &vars).await.map_err(errors::to_js) })
     }
 
     /// `get`, fetching the prompt when it is not cached (a promise).
