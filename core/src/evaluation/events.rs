@@ -59,6 +59,9 @@ pub struct EvaluationCompleted {
     pub version_string: VersionString,
     pub version_hash: String,
     pub suite_revision: u64,
+    /// The provider and model that answered (as the start recorded them).
+    pub provider: String,
+    pub model: String,
     pub passed: u32,
     pub total: u32,
     pub outcomes: Vec<CaseOutcome>,

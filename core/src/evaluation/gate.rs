@@ -47,7 +47,8 @@ pub fn status(suite: &Suite, policy: &GatePolicy, version: &VersionString) -> Ga
     let all_cases = || suite.ordered().iter().map(|c| c.name.to_string()).collect::<Vec<_>>();
     let closed =
         |reason: String, cases: Vec<String>, evaluation_id| GateStatus { open: false, reason, cases, evaluation_id };
-    let running = if suite.running.values().any(|(v, _)| v == version) { "; an evaluation is running" } else { "" };
+    let running =
+        if suite.running.values().any(|r| &r.version_string == version) { "; an evaluation is running" } else { "" };
     if suite.cases.is_empty() {
         return closed(format!("the prompt has no test cases; add some and evaluate {version}"), vec![], None);
     }

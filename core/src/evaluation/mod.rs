@@ -37,7 +37,7 @@ use uuid::Uuid;
 
 pub use events::DeployGate;
 pub use gate::GatePolicy;
-pub use suite::{EvaluationCommand, EvaluationSummary, Suite};
+pub use suite::{EvaluationCommand, EvaluationSummary, RunningEvaluation, Suite};
 
 /// Most test cases a prompt may have.
 pub const MAX_CASES: usize = 200;

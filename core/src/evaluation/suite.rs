@@ -55,8 +55,18 @@ pub struct Suite {
     pub version_hashes: BTreeMap<VersionString, String>,
     /// Per version: its latest completed evaluation.
     pub evaluations: BTreeMap<VersionString, EvaluationSummary>,
-    /// Started and not yet completed: the version and the suite revision each runs on.
-    pub running: BTreeMap<Uuid, (VersionString, u64)>,
+    /// Started and not yet completed.
+    pub running: BTreeMap<Uuid, RunningEvaluation>,
+}
+
+/// An evaluation started and not yet completed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunningEvaluation {
+    pub version_string: VersionString,
+    /// The suite revision it runs on.
+    pub suite_revision: u64,
+    pub provider: String,
+    pub model: String,
 }
 
 impl Suite {
@@ -169,7 +179,9 @@ pub(crate) fn decide(
             })])
         }
         EvaluationCommand::Complete { evaluation_id, outcomes, input_tokens, output_tokens, duration_ms, stopped } => {
-            let Some((version_string, suite_revision)) = suite.running.get(&evaluation_id).cloned() else {
+            let Some(RunningEvaluation { version_string, suite_revision, provider, model }) =
+                suite.running.get(&evaluation_id).cloned()
+            else {
                 return Err(DomainError::EvaluationNotRunning(evaluation_id.to_string()));
             };
             let version_hash = suite.version_hashes.get(&version_string).cloned().unwrap_or_default();
@@ -181,6 +193,8 @@ pub(crate) fn decide(
                 version_string,
                 version_hash,
                 suite_revision,
+                provider,
+                model,
                 passed,
                 total: outcomes.len() as u32,
                 outcomes,
@@ -208,7 +222,13 @@ pub(crate) fn evolve(suite: &mut Suite, event: &Event) {
             suite.revision += 1;
         }
         Event::EvaluationStarted(e) => {
-            suite.running.insert(e.evaluation_id, (e.version_string.clone(), e.suite_revision));
+            let running = RunningEvaluation {
+                version_string: e.version_string.clone(),
+                suite_revision: e.suite_revision,
+                provider: e.provider.clone(),
+                model: e.model.clone(),
+            };
+            suite.running.insert(e.evaluation_id, running);
         }
         Event::EvaluationCompleted(e) => {
             suite.running.remove(&e.evaluation_id);
