@@ -20,9 +20,10 @@ function call(fn) {
   }
 }
 
-async function settle(promise) {
+/** Awaits what `start()` returns; its errors, thrown or rejected, as PromptosError subclasses. */
+async function settle(start) {
   try {
-    return await promise;
+    return await start();
   } catch (e) {
     throw fromNative(e);
   }
@@ -79,7 +80,7 @@ class Prompts {
     if (!options || typeof options.url !== 'string') throw new ConfigurationError('new Prompts({ url }) needs the server URL');
     this.#environment = options.environment || 'production';
     const seconds = options.ttlSeconds;
-    this.#starting = settle(
+    this.#starting = settle(() =>
       native.connect({
         url: options.url,
         apiKey: options.apiKey ?? undefined,
@@ -115,8 +116,8 @@ class Prompts {
   /** Resolves once the client runs and the environment's prompts are cached. */
   async ready() {
     const client = await this.#starting;
-    if (!client) throw new ConfigurationError('this PromptOS client is closed');
-    await settle(client.ready(this.#environment));
+    if (!client || this.#closed) throw new ConfigurationError('this PromptOS client is closed');
+    await settle(() => client.ready(this.#environment));
     return this;
   }
 
@@ -140,7 +141,7 @@ class Prompts {
   /** `get`, fetching the prompt when it is not cached. */
   async fetch(name, variables, options) {
     await this.#starting;
-    return settle(this.#client().fetch(name, options?.env ?? this.#environment, vars(variables)));
+    return settle(() => this.#client().fetch(name, options?.env ?? this.#environment, vars(variables)));
   }
 
   /** The chat prompt `name`: `{ messages, config, version }`, from the cache. */
@@ -185,13 +186,13 @@ class Prompts {
     await this.#starting;
     const client = this.#client();
     const env = options?.env ?? this.#environment;
-    return JSON.parse(await settle(client.callAsync(what, name, env, options?.subject, vars(variables))));
+    return JSON.parse(await settle(() => client.callAsync(what, name, env, options?.subject, vars(variables))));
   }
 
   /** Loads every prompt live in `env` (default: the client's) in one request; resolves to how many. */
   async prefetch(env) {
     await this.#starting;
-    return settle(this.#client().prefetch(env ?? this.#environment));
+    return settle(() => this.#client().prefetch(env ?? this.#environment));
   }
 
   /** Calls `listener(change)` for every change pushed; returns a function that unsubscribes. */

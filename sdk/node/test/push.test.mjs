@@ -2,7 +2,9 @@
 // as PromptosError subclasses; chat prompts come ready for an LLM client.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { MissingVariable, PromptNotFound, Prompts, PromptosError, Unauthorized, WrongKind } from 'promptos';
+import {
+  ConfigurationError, MissingVariable, PromptNotFound, Prompts, PromptosError, Unauthorized, WrongKind,
+} from 'promptos';
 import { Nats, Server, eventually } from './harness.mjs';
 
 for (const feed of ['nats', 'sse']) {
@@ -117,6 +119,11 @@ describe('answers and errors', () => {
     const refused = new Prompts({ url: server.base, apiKey: 'pos_not-a-key', changeFeed: false });
     await assert.rejects(refused.ready(), Unauthorized);
     refused.close();
+
+    // `await using` calls this at the end of its block.
+    await prompts[Symbol.asyncDispose]();
+    assert.throws(() => prompts.get('letter', { name: 'A', topic: 'B' }), ConfigurationError);
+    await assert.rejects(prompts.ready(), ConfigurationError);
   });
 
   test('a prompt outside the prefetched environment is fetched once, then served synchronously', async (t) => {
