@@ -140,16 +140,6 @@ pub fn check_line(check: &Value) -> String {
     }
 }
 
-/// The refusal of a closed gate in words, with the cases listed: what the Deployments
-/// tab shows when a deploy answers `evaluation_gate_closed`.
-pub fn refusal_cases_line(cases: &[String]) -> String {
-    if cases.is_empty() {
-        return String::new();
-    }
-    let noun = if cases.len() == 1 { "Case" } else { "Cases" };
-    format!("{noun} that failed or still have to run: {}.", cases.join(", "))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,7 +224,7 @@ mod tests {
     }
 
     #[test]
-    fn checks_changes_and_refusals_read_as_words() {
+    fn checks_and_changes_read_as_words() {
         assert_eq!(
             check_line(&json!({"kind": "contains", "passed": false, "reason": "no \"refund\""})),
             "contains: failed — no \"refund\""
@@ -242,8 +232,6 @@ mod tests {
         assert_eq!(check_line(&json!({"kind": "is_json", "passed": true, "reason": ""})), "is_json: passed");
         assert_eq!(change_label("broke"), "broke");
         assert_eq!(change_label("added"), "only in the second run");
-        assert_eq!(refusal_cases_line(&[]), "");
-        assert_eq!(refusal_cases_line(&["a".into(), "b".into()]), "Cases that failed or still have to run: a, b.");
         assert_eq!(and_list(&["a".into(), "b".into(), "c".into()]), "a, b and c");
     }
 }

@@ -2,21 +2,20 @@
 //! Events) so a deploy made by someone else shows on the open page at once.
 //!
 //! The browser's `EventSource` cannot send an `Authorization` header, and a token in the
-//! URL would end up in access logs; so the feed is read with `fetch` and a streaming body,
-//! parsed by the same SSE parser the SDK uses. It reconnects with `Last-Event-ID` and a
+//! URL would end up in access logs; so the feed is read with `fetch` and a streaming body
+//! ([`crate::sse`]). It reconnects with `Last-Event-ID` and a
 //! growing pause, and stops when the page that started it goes away. What the feed does
 //! not carry (the SDK instances' reports) is polled instead, with [`poll`].
 
 use crate::api;
 use crate::app::deliver;
-use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use std::cell::Cell;
 use std::rc::Rc;
 use sycamore::prelude::*;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, ReadableStreamDefaultReader, Request, RequestInit, Response};
+use web_sys::{AbortController, Request, RequestInit, Response};
 
 /// What the page says about its live connection.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -141,22 +140,9 @@ async fn connect(
         401 | 403 => return End::Stop,
         _ => return End::Dropped,
     }
-    let Some(body) = response.body() else { return End::Dropped };
-    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let Some(mut events) = crate::sse::events_of(&response) else { return End::Dropped };
     connected();
-    let chunks = futures::stream::unfold(reader, |reader| async move {
-        let chunk = JsFuture::from(reader.read()).await.ok()?;
-        let done = js_sys::Reflect::get(&chunk, &JsValue::from_str("done")).ok()?.as_bool().unwrap_or(true);
-        if done {
-            return None;
-        }
-        let value = js_sys::Reflect::get(&chunk, &JsValue::from_str("value")).ok()?;
-        let bytes = js_sys::Uint8Array::new(&value).to_vec();
-        Some((Ok::<_, JsValue>(bytes), reader))
-    });
-    let mut events = Box::pin(chunks.eventsource());
     while let Some(event) = events.next().await {
-        let Ok(event) = event else { break };
         if !event.id.is_empty() {
             *last_event_id = Some(event.id);
         }

@@ -1,14 +1,16 @@
 //! A prompt, in tabs, each with its own address (`/ui/prompts/{name}/{tab}`):
-//! Versions, Deployments, Settings and History. The page follows the change feed, so a
-//! deploy made elsewhere shows without a reload.
+//! Versions, Tests, Deployments, Settings and History. The page follows the
+//! change feed, so a deploy made elsewhere shows without a reload.
 
 pub(crate) mod compare;
 mod deployments;
+mod expectations;
 mod history;
 mod optimize;
 mod request;
 mod rollout;
 mod settings;
+mod tests;
 mod versions;
 
 use crate::api;
@@ -27,17 +29,20 @@ pub(crate) fn text(v: &Value, key: &str) -> String {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Tab {
     Versions,
+    Tests,
     Deployments,
     Settings,
     History,
 }
 
 impl Tab {
-    const ALL: [Tab; 4] = [Tab::Versions, Tab::Deployments, Tab::Settings, Tab::History];
+    /// In the order work goes: write a version, test it, deploy it.
+    const ALL: [Tab; 5] = [Tab::Versions, Tab::Tests, Tab::Deployments, Tab::Settings, Tab::History];
 
-    fn slug(self) -> &'static str {
+    pub(crate) fn slug(self) -> &'static str {
         match self {
             Tab::Versions => "versions",
+            Tab::Tests => "tests",
             Tab::Deployments => "deployments",
             Tab::Settings => "settings",
             Tab::History => "history",
@@ -47,16 +52,18 @@ impl Tab {
     fn label(self) -> &'static str {
         match self {
             Tab::Versions => "Versions",
+            Tab::Tests => "Tests",
             Tab::Deployments => "Deployments",
             Tab::Settings => "Settings",
             Tab::History => "History",
         }
     }
 
-    /// The tab named by the path's last segment; Versions when there is none.
+    /// The tab named by the segment after the prompt's name; Versions when there is
+    /// none (so a prompt named `tests` opens on Versions, not on Tests).
     fn of(path: &str) -> Tab {
-        let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
-        Tab::ALL.into_iter().find(|t| t.slug() == last).unwrap_or(Tab::Versions)
+        let slug = path.strip_prefix("/ui/prompts/").and_then(|rest| rest.split('/').nth(1)).unwrap_or("");
+        Tab::ALL.into_iter().find(|t| t.slug() == slug).unwrap_or(Tab::Versions)
     }
 }
 
@@ -72,6 +79,8 @@ pub(crate) struct Data {
     pub prompt: Signal<Value>,
     pub deployments: Signal<Value>,
     pub environments: Signal<Vec<Value>>,
+    /// Where each version stands at the evaluation gate (`GET /prompts/{name}/gate`).
+    pub gate: Signal<Value>,
     pub error: Signal<String>,
     /// Bumped by every change seen on the feed; the History tab reloads on it.
     pub changes: Signal<u64>,
@@ -90,6 +99,7 @@ impl Data {
         wasm_bindgen_futures::spawn_local(async move {
             let prompt = api::get(&format!("/prompts/{name}")).await;
             let deployments = api::get(&format!("/prompts/{name}/deployments/")).await;
+            let gate = api::get(&format!("/prompts/{name}/gate")).await;
             if !self.generation.is_alive() || self.generation.get() != generation {
                 return;
             }
@@ -102,6 +112,9 @@ impl Data {
             }
             if let Ok(d) = deployments {
                 deliver(self.deployments, d);
+            }
+            if let Ok(g) = gate {
+                deliver(self.gate, g);
             }
             deliver(self.changes, self.changes.get_untracked() + 1);
         });
@@ -138,6 +151,7 @@ pub fn PromptPage(name: String) -> View {
         prompt: create_signal(Value::Null),
         deployments: create_signal(Value::Null),
         environments: create_signal(Vec::new()),
+        gate: create_signal(Value::Null),
         error: create_signal(String::new()),
         changes: create_signal(0),
         generation: create_signal(0),
@@ -237,6 +251,7 @@ pub fn PromptPage(name: String) -> View {
         div(id="tab-panel", role="tabpanel", "aria-labelledby"=move || format!("tab-{}", tab.get().slug()), class="panels") {
             (match tab.get() {
                 Tab::Versions => view! { versions::Versions(data=data) },
+                Tab::Tests => view! { tests::Tests(data=data) },
                 Tab::Deployments => view! { deployments::Deployments(data=data) },
                 Tab::Settings => view! { settings::Settings(data=data) },
                 Tab::History => view! { history::History(data=data) },
