@@ -3,12 +3,16 @@
 //! variant or reverting), and the deployment history. Protected environments are
 //! marked, and editors see why they cannot change them. Under the live versions, how far
 //! each one has reached the running instances ([`rollout`]). Where a policy needs
-//! approvals, each of these actions opens a change request instead ([`request`]).
+//! approvals, each of these actions opens a change request instead ([`request`]). Where
+//! an environment is gated, the deploy form says whether the chosen version may go there,
+//! and a refusal shows the cases to fix, with an admin's override ([`gate_refusal`]).
 
+use super::gate_refusal::{GateRefusal, Refusal};
 use super::request::{Proposal, RequestCard};
 use super::{rollout, text, when, Data};
 use crate::api;
 use crate::app::{deliver, Session};
+use crate::evaluation_report::{gate_sentence, standing_of};
 use serde_json::{json, Value};
 use sycamore::prelude::*;
 
@@ -21,6 +25,8 @@ pub(super) fn Deployments(data: Data) -> View {
     let env = create_signal(String::new());
     let version = create_signal(String::new());
     let form_error = create_signal(String::new());
+    // A change the evaluation gate refused, shown with its cases until dismissed.
+    let refused = create_signal(None::<Refusal>);
     // A change waiting to become a change request (where a policy needs approvals).
     let proposal = create_signal(None::<Proposal>);
     let needs_request = move |env_name: &str| data.approvals_required(env_name).is_some();
@@ -36,14 +42,21 @@ pub(super) fn Deployments(data: Data) -> View {
     };
     let send = move |path: &'static str, payload: Value| {
         wasm_bindgen_futures::spawn_local(async move {
-            match api::post(path, payload).await {
+            match api::post(path, payload.clone()).await {
                 Ok(_) => {
                     deliver(form_error, String::new());
+                    deliver(refused, None);
                     // The options are redrawn with the new data; start the choice afresh.
                     deliver(version, String::new());
                     data.reload();
                 }
-                Err(f) => deliver(form_error, f.message),
+                Err(f) => match Refusal::of(path, &payload, &f) {
+                    Some(r) => {
+                        deliver(form_error, String::new());
+                        deliver(refused, Some(r));
+                    }
+                    None => deliver(form_error, f.message),
+                },
             }
         });
     };
@@ -73,6 +86,7 @@ pub(super) fn Deployments(data: Data) -> View {
                 let d = &current[env_name.as_str()];
                 let (live, by, at) = (text(d, "version_string"), text(d, "deployed_by"), when(&text(d, "deployed_at")));
                 let badge = if e["protected"] == true { "protected" } else { "" };
+                let gated = if e["gate_pass_rate"].is_null() { "" } else { "gated" };
                 let can_roll_back = !live.is_empty() && refusal(&env_name).is_none();
                 let by_request = needs_request(&env_name);
                 let label = if by_request {
@@ -118,7 +132,7 @@ pub(super) fn Deployments(data: Data) -> View {
                 let env_attr = env_name.clone();
                 view! {
                     tr("data-env"=env_attr) {
-                        td { (env_name) " " span(class="badge") { (badge) } }
+                        td { (env_name) " " span(class="badge") { (badge) } " " span(class="badge gated", title="Needs a passing evaluation") { (gated) } }
                         td(class="live-version") { (live_text) (split) }
                         td { (by) } td { (at) }
                         td { (action) }
@@ -152,7 +166,12 @@ pub(super) fn Deployments(data: Data) -> View {
             .into_iter()
             .map(|e| {
                 let n = text(&e, "name");
-                let label = if e["protected"] == true { format!("{n} (protected)") } else { n.clone() };
+                let marks: Vec<&str> =
+                    [(e["protected"] == true, "protected"), (!e["gate_pass_rate"].is_null(), "gated")]
+                        .into_iter()
+                        .filter_map(|(on, mark)| on.then_some(mark))
+                        .collect();
+                let label = if marks.is_empty() { n.clone() } else { format!("{n} ({})", marks.join(", ")) };
                 view! { option(value=n) { (label) } }
             })
             .collect::<Vec<View>>()
@@ -168,10 +187,18 @@ pub(super) fn Deployments(data: Data) -> View {
     };
     let deploy_refusal = move || if env.with(|e| e.is_empty()) { None } else { refusal(&env.get_clone()) };
     let deploy_by_request = move || needs_request(&env.get_clone());
-    // Why the button does what it does: a refusal, or the approvals a request needs.
+    // Why the button does what it does: a refusal, the gate's word on the version, or the
+    // approvals a request needs.
     let deploy_hint = move || {
         let env_name = env.get_clone();
-        deploy_refusal().or_else(|| {
+        let gate_word = || {
+            let v = version.get_clone();
+            if v.is_empty() || !data.is_gated(&env_name) {
+                return None;
+            }
+            data.gate.with(|g| standing_of(g, &v).map(|s| gate_sentence(s, g)))
+        };
+        deploy_refusal().or_else(gate_word).or_else(|| {
             let needed = data.approvals_required(&env_name)?;
             Some(format!(
                 "{env_name} changes through change requests ({needed} {} needed).",
@@ -212,12 +239,15 @@ pub(super) fn Deployments(data: Data) -> View {
             return;
         }
         wasm_bindgen_futures::spawn_local(async move {
-            match api::post(path, payload).await {
+            match api::post(path, payload.clone()).await {
                 Ok(_) => {
                     deliver(split_error, String::new());
                     data.reload();
                 }
-                Err(f) => deliver(split_error, f.message),
+                Err(f) => match Refusal::of(path, &payload, &f) {
+                    Some(r) => deliver(refused, Some(r)),
+                    None => deliver(split_error, f.message),
+                },
             }
         });
     };
@@ -373,12 +403,13 @@ pub(super) fn Deployments(data: Data) -> View {
                         select(id="deploy-env", bind:value=env) { option(value="") { "Choose…" } (env_options()) }
                         label(r#for="deploy-version") { "Version" }
                         select(id="deploy-version", bind:value=version) { option(value="") { "Choose…" } (version_options()) }
-                        p(class="hint") { (deploy_hint().unwrap_or_default()) }
+                        p(class="hint", "data-testid"="deploy-hint") { (deploy_hint().unwrap_or_default()) }
                         button(r#type="submit", disabled=move || deploy_refusal().is_some()) {
                             (if deploy_by_request() { "Request deploy" } else { "Deploy" })
                         }
                     }
                 }
+                GateRefusal(data=data, refusal=refused)
                 RequestCard(data=data, proposal=proposal)
             }
         } else {

@@ -5,6 +5,7 @@
 pub(crate) mod compare;
 mod deployments;
 mod expectations;
+mod gate_refusal;
 mod history;
 mod optimize;
 mod request;
@@ -123,6 +124,16 @@ impl Data {
     /// True when only admins may change `environment`.
     pub fn is_protected(&self, environment: &str) -> bool {
         self.environments.with(|es| es.iter().any(|e| e["name"] == environment && e["protected"] == true))
+    }
+
+    /// True where a deploy needs a passing evaluation (`PROMPTOS_GATED_ENVIRONMENTS`).
+    pub fn is_gated(&self, environment: &str) -> bool {
+        self.environments.with(|es| es.iter().any(|e| e["name"] == environment && !e["gate_pass_rate"].is_null()))
+    }
+
+    /// Goes to one of the prompt's tabs.
+    pub fn open_tab(&self, session: Session, tab: Tab) {
+        session.navigate(&format!("/ui/prompts/{}/{}", api::encode(&self.name.get_clone()), tab.slug()));
     }
 
     /// The approvals a change to `environment` needs, where a policy sends its changes
