@@ -1,5 +1,5 @@
 //! A prompt, in tabs, each with its own address (`/ui/prompts/{name}/{tab}`):
-//! Versions, Tests, Deployments, Settings and History. The page follows the
+//! Versions, Playground, Tests, Deployments, Settings and History. The page follows the
 //! change feed, so a deploy made elsewhere shows without a reload.
 
 pub(crate) mod compare;
@@ -8,6 +8,7 @@ mod expectations;
 mod gate_refusal;
 mod history;
 mod optimize;
+mod playground;
 mod request;
 mod rollout;
 mod settings;
@@ -30,6 +31,7 @@ pub(crate) fn text(v: &Value, key: &str) -> String {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Tab {
     Versions,
+    Playground,
     Tests,
     Deployments,
     Settings,
@@ -37,12 +39,13 @@ pub(crate) enum Tab {
 }
 
 impl Tab {
-    /// In the order work goes: write a version, test it, deploy it.
-    const ALL: [Tab; 5] = [Tab::Versions, Tab::Tests, Tab::Deployments, Tab::Settings, Tab::History];
+    /// In the order work goes: write a version, try it, test it, deploy it.
+    const ALL: [Tab; 6] = [Tab::Versions, Tab::Playground, Tab::Tests, Tab::Deployments, Tab::Settings, Tab::History];
 
     pub(crate) fn slug(self) -> &'static str {
         match self {
             Tab::Versions => "versions",
+            Tab::Playground => "playground",
             Tab::Tests => "tests",
             Tab::Deployments => "deployments",
             Tab::Settings => "settings",
@@ -53,6 +56,7 @@ impl Tab {
     fn label(self) -> &'static str {
         match self {
             Tab::Versions => "Versions",
+            Tab::Playground => "Playground",
             Tab::Tests => "Tests",
             Tab::Deployments => "Deployments",
             Tab::Settings => "Settings",
@@ -262,6 +266,7 @@ pub fn PromptPage(name: String) -> View {
         div(id="tab-panel", role="tabpanel", "aria-labelledby"=move || format!("tab-{}", tab.get().slug()), class="panels") {
             (match tab.get() {
                 Tab::Versions => view! { versions::Versions(data=data) },
+                Tab::Playground => view! { playground::Playground(data=data) },
                 Tab::Tests => view! { tests::Tests(data=data) },
                 Tab::Deployments => view! { deployments::Deployments(data=data) },
                 Tab::Settings => view! { settings::Settings(data=data) },

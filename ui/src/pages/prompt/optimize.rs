@@ -60,7 +60,7 @@ impl Catalogue {
         }
     }
 
-    fn list(&self, key: &str) -> Vec<Value> {
+    pub(super) fn list(&self, key: &str) -> Vec<Value> {
         match self {
             Catalogue::Ready(v) => v[key].as_array().cloned().unwrap_or_default(),
             _ => Vec::new(),
