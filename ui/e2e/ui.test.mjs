@@ -13,43 +13,23 @@ import { createServer as createHttpServer, get as httpGet } from "node:http";
 import { createHmac } from "node:crypto";
 import { ADMIN, artifacts, base, browser, serverDir, until, api, startServer, stopServer, watchForCrashes, withPage,
   adminToken, login } from "./harness.mjs";
+import { startFakeLlm } from "./fake_llm.mjs";
 
 let llm;
 
-// A local stand-in for an OpenAI-compatible server (the only fake these tests use: an LLM
-// is a paid outside service). It answers /v1/chat/completions with the queued replies and
-// keeps every request, so a test can see what PromptOS sent. A reply may wait on `gate`.
+// The fake LLM (fake_llm.mjs) answers with the queued replies; these arrays are its own,
+// so a test can see what PromptOS sent. A reply may wait on `gate`.
 const llmRequests = [];
 const llmReplies = [];
-function startFakeLlm() {
-  return new Promise((ok) => {
-    const s = createHttpServer(async (req, res) => {
-      let raw = "";
-      for await (const chunk of req) raw += chunk;
-      if (req.method !== "POST" || req.url !== "/v1/chat/completions") {
-        res.writeHead(404, { "content-type": "application/json" });
-        return res.end(JSON.stringify({ error: { message: `no route ${req.url}` } }));
-      }
-      const body = JSON.parse(raw);
-      llmRequests.push(body);
-      const { text, gate } = llmReplies.shift() ?? { text: "An unexpected request." };
-      await gate;
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ id: `fake-${llmRequests.length}`, object: "chat.completion", model: body.model,
-        choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }] }));
-    });
-    s.listen(0, "127.0.0.1", () => ok(s));
-  });
-}
 
 // The server (harness.mjs) takes production changes only through change requests with
 // one approval (PROMPTOS_APPROVALS), so tests that deploy directly do it in staging.
 // Webhooks may reach this machine over plain http (PROMPTOS_WEBHOOK_ALLOW_PRIVATE), where
 // the webhook test's receiver listens.
 before(async () => {
-  llm = await startFakeLlm();
+  llm = await startFakeLlm({ requests: llmRequests, replies: llmReplies, answer: () => ({ text: "An unexpected request." }) });
   await startServer({ PROMPTOS_APPROVALS: "production:1", PROMPTOS_WEBHOOK_ALLOW_PRIVATE: "true",
-    PROMPTOS_LLM_COMPATIBLE_BASE_URL: `http://127.0.0.1:${llm.address().port}/v1`,
+    PROMPTOS_LLM_COMPATIBLE_BASE_URL: llm.url,
     PROMPTOS_LLM_COMPATIBLE_MODEL: "fake-model" });
 });
 
