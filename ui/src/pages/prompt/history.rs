@@ -31,10 +31,35 @@ fn summary(e: &Value) -> String {
                 origin => format!("{made}. {origin}"),
             }
         }
-        "VersionDeployed" => match p["previous_version_string"].as_str() {
-            Some(prev) => format!("Deployed {} to {} (was {prev})", s("version_string"), s("environment")),
-            None => format!("Deployed {} to {}", s("version_string"), s("environment")),
-        },
+        "VersionDeployed" => {
+            let deployed = match p["previous_version_string"].as_str() {
+                Some(prev) => format!("Deployed {} to {} (was {prev})", s("version_string"), s("environment")),
+                None => format!("Deployed {} to {}", s("version_string"), s("environment")),
+            };
+            match p["gate"]["by"].as_str() {
+                Some("evaluation") => format!(
+                    "{deployed}; the evaluation gate opened on a run that passed {}/{}",
+                    p["gate"]["passed"], p["gate"]["total"]
+                ),
+                Some("override") => {
+                    format!("{deployed}; the evaluation gate was overridden: “{}”", text(&p["gate"], "reason"))
+                }
+                _ => deployed,
+            }
+        }
+        "TestCaseAdded" => format!("Added the test case “{}”", text(&p["case"], "name")),
+        "TestCaseUpdated" => format!("Changed the test case “{}”", text(&p["case"], "name")),
+        "TestCaseRemoved" => format!("Removed the test case “{}”", s("case_name")),
+        "EvaluationStarted" => format!(
+            "Started an evaluation of {} ({} cases, {} {})",
+            s("version_string"),
+            p["cases"],
+            s("provider"),
+            s("model")
+        ),
+        "EvaluationCompleted" => {
+            format!("Evaluated {}: {} of {} cases passed", s("version_string"), p["passed"], p["total"])
+        }
         "DeploymentRolledBack" => {
             format!("Rolled {} back from {} to {}", s("environment"), s("from_version_string"), s("to_version_string"))
         }
