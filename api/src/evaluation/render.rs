@@ -129,3 +129,13 @@ pub async fn render(
     }
     Ok(Rendered { kind: version.kind.clone(), text, messages, config, includes })
 }
+
+/// The model a run asks: the one requested, else the version's configured `model`,
+/// else the provider's default.
+pub fn choose_model(requested: Option<&str>, config: Option<&ModelConfig>, provider_default: &str) -> String {
+    requested
+        .filter(|m| !m.trim().is_empty())
+        .or_else(|| config.and_then(|c| c.get("model")).and_then(|m| m.as_str()))
+        .unwrap_or(provider_default)
+        .to_owned()
+}

@@ -16,7 +16,6 @@ use crate::llm::{self, Completion, Message};
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
-use promptos_core::content::{ChatMessage, ChatRole};
 use promptos_core::evaluation::{CheckOutcome, Expectation};
 use promptos_core::names::Role;
 use serde::{Deserialize, Serialize};
@@ -59,27 +58,13 @@ pub struct PlaygroundInput {
     pub expectations: Vec<Expectation>,
 }
 
-async fn rendered(state: &AppState, body: &PlaygroundInput) -> ApiResult<(Rendered, Option<String>)> {
+async fn rendered(state: &AppState, body: &PlaygroundInput) -> ApiResult<Rendered> {
     let prompt = live_prompt(state, path_name(&body.prompt_name)?.as_str()).await?;
     let row = version_row(state, &prompt, &body.version_string).await?;
     let environment = include_environment(state, body.environment.as_deref())?;
-    let extra = body
-        .messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let role = ChatRole::parse(&m.role, "messages")
-                .map_err(|e| ApiError::invalid(&format!("messages[{i}].role"), e.message))?;
-            Ok(ChatMessage { role, content: m.content.clone() })
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
-    let configured_model = row
-        .config
-        .as_deref()
-        .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
-        .and_then(|c| c["model"].as_str().map(str::to_owned));
+    let extra = MessageDto::parse_all(&body.messages)?;
     match render(&state.db, &prompt.name, environment.as_str(), &row, &body.variables, &extra).await {
-        Ok(r) => Ok((r, configured_model)),
+        Ok(r) => Ok(r),
         Err(RenderError::Unavailable(why)) => Err(ApiError::Unavailable(why)),
         Err(e @ RenderError::Includes(_)) => Err(ApiError::Unprocessable {
             code: "include_unresolved",
@@ -105,7 +90,7 @@ pub async fn render_version(
     Json(body): Json<PlaygroundInput>,
 ) -> ApiResult<axum::Json<Rendered>> {
     caller.require(Role::Viewer)?;
-    Ok(axum::Json(rendered(&state, &body).await?.0))
+    Ok(axum::Json(rendered(&state, &body).await?))
 }
 
 /// The end of a playground run.
@@ -150,13 +135,12 @@ pub async fn run(
         .provider(body.provider.as_deref())
         .map_err(|e| ApiError::invalid("provider", e.to_string()))?
         .clone();
-    let (rendered, configured_model) = rendered(&state, &body).await?;
-    let model = body
-        .model
-        .clone()
-        .filter(|m| !m.trim().is_empty())
-        .or(configured_model)
-        .unwrap_or_else(|| provider.default_model().to_owned());
+    let rendered = rendered(&state, &body).await?;
+    let model = crate::evaluation::render::choose_model(
+        body.model.as_deref(),
+        rendered.config.as_ref(),
+        provider.default_model(),
+    );
     state.playground.start(&user, Instant::now()).map_err(|r| ApiError::RateLimited(r.retry_after()))?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Event>(256);
     let messages: Vec<Message> = rendered

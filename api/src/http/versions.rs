@@ -54,6 +54,22 @@ pub struct MessageDto {
     pub content: String,
 }
 
+impl MessageDto {
+    /// Messages given beside a version (a test case's, the playground's): each role
+    /// checked, the content taken as it is; an error names `messages[i].role`.
+    pub fn parse_all(messages: &[MessageDto]) -> ApiResult<Vec<promptos_core::content::ChatMessage>> {
+        messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let role = ChatRole::parse(&m.role, "messages")
+                    .map_err(|e| ApiError::invalid(&format!("messages[{i}].role"), e.message))?;
+                Ok(promptos_core::content::ChatMessage { role, content: m.content.clone() })
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VersionDto {
     /// `text` or `chat`.

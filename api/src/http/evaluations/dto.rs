@@ -2,7 +2,7 @@
 
 use super::super::error::{ApiError, ApiResult};
 use super::super::versions::MessageDto;
-use promptos_core::content::{ChatMessage, ChatRole};
+use promptos_core::content::ChatMessage;
 use promptos_core::evaluation::{CaseName, CaseOutcome, Expectation, TestCase};
 use promptos_projector::views::{EvaluationRow, TestCaseRow};
 use serde::{Deserialize, Serialize};
@@ -32,16 +32,7 @@ impl TestCaseInput {
     /// The case, its expectations compiled to be sure they can be checked.
     pub fn parse(self, case_id: uuid::Uuid) -> ApiResult<TestCase> {
         let name = CaseName::parse(&self.name)?;
-        let messages = self
-            .messages
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                let role = ChatRole::parse(&m.role, "messages")
-                    .map_err(|e| ApiError::invalid(&format!("messages[{i}].role"), e.message))?;
-                Ok(ChatMessage { role, content: m.content.clone() })
-            })
-            .collect::<ApiResult<Vec<_>>>()?;
+        let messages = MessageDto::parse_all(&self.messages)?;
         crate::evaluation::expect::compile(&self.expectations)?;
         let case = TestCase { case_id, name, variables: self.variables, messages, expectations: self.expectations };
         case.check()?;

@@ -85,16 +85,10 @@ pub async fn start(
     let environment = include_environment(&state, body.environment.as_deref())?;
     let provider =
         state.optimizer.provider(body.provider.as_deref()).map_err(|e| ApiError::invalid("provider", e.to_string()))?;
-    let configured_model = row
-        .config
-        .as_deref()
-        .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
-        .and_then(|c| c["model"].as_str().map(str::to_owned));
-    let model = body
-        .model
-        .filter(|m| !m.trim().is_empty())
-        .or(configured_model)
-        .unwrap_or_else(|| provider.default_model().to_owned());
+    let config: Option<promptos_core::content::ModelConfig> =
+        row.config.as_deref().and_then(|c| serde_json::from_str(c).ok());
+    let model =
+        crate::evaluation::render::choose_model(body.model.as_deref(), config.as_ref(), provider.default_model());
     let judge_model = body.judge_model.filter(|m| !m.trim().is_empty()).unwrap_or_else(|| model.clone());
     let limits = &state.settings.evaluations;
     let cases = written(&state, &name).await?.suite.cases.len();
